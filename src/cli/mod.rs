@@ -1,0 +1,118 @@
+//! The command line: clap definitions and the glue from arguments to the stages.
+//!
+//! Each subcommand has its own file with its `Args` and a `run` function. Stage code never sees
+//! clap types.
+
+mod graph;
+mod validate;
+
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    ExitStatus,
+    diagnostics::{self, Problem},
+    manifest::{self, Loaded, span::Sources},
+    printer::{ColorChoice, Printer},
+};
+
+/// Manage a DataSphere organization as code.
+///
+/// YAML manifests describe the organization's communities, projects, members and project
+/// resources, and where each resource is published. spherectl validates them, diffs them against
+/// the live platform and applies the difference in dependency order.
+#[derive(Debug, Parser)]
+#[command(name = "spherectl", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Where the live state is: `sandbox:PATH` or `http(s)://HOST[:PORT]`
+    ///
+    /// Defaults to the embedded sandbox at `.spherectl/sandbox.db` beside the manifests.
+    #[arg(long, global = true, env = "SPHERECTL_PLATFORM", value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// Directory of Rego policies (default: `policies/` beside the manifests)
+    #[arg(long, global = true, value_name = "DIR")]
+    policy: Option<PathBuf>,
+    /// When to use colour
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::ValidateArgs),
+    Graph(graph::GraphArgs),
+}
+
+/// Parses the arguments and runs the command.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitStatus::Success
+                }
+                _ => ExitStatus::Usage,
+            };
+        }
+    };
+    let printer = Printer::new(cli.global.color);
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Graph(args) => graph::run(&args, &printer),
+    }
+}
+
+/// Paths to load: the ones given, or the current directory.
+fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() }
+}
+
+/// Prints problems to stderr, followed by a one-line count.
+fn report(printer: &Printer, problems: &[Problem], sources: &Sources) {
+    printer.err(&diagnostics::render(problems, sources, printer.color_stderr, printer.width));
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let warnings = problems.len() - errors;
+    if errors > 0 {
+        let noun = if errors == 1 { "error" } else { "errors" };
+        let mut line = format!("{errors} {noun}");
+        if warnings > 0 {
+            line.push_str(&format!(", {warnings} warning{}", if warnings == 1 { "" } else { "s" }));
+        }
+        printer.err(&format!("{}\n", printer.paint_err(&line, crate::printer::Color::Red)));
+    }
+}
+
+/// Loads and validates the manifests, including the graph's cycle check; reports problems.
+fn load_checked(
+    paths: &[PathBuf],
+    printer: &Printer,
+) -> Result<(Loaded, crate::graph::DependencyGraph), ExitStatus> {
+    let loaded = match manifest::load(&paths_or_default(paths)) {
+        Ok(loaded) => loaded,
+        Err(failure) => {
+            report(printer, &failure.problems, &failure.sources);
+            return Err(ExitStatus::Failure);
+        }
+    };
+    let graph = crate::graph::DependencyGraph::build(&loaded.model);
+    let cycles = graph.cycles();
+    if !cycles.is_empty() {
+        report(printer, &cycles, &loaded.sources);
+        return Err(ExitStatus::Failure);
+    }
+    Ok((loaded, graph))
+}

@@ -1,0 +1,410 @@
+//! Manifest loading: find the YAML files, parse them (in parallel, each once), and normalize the
+//! documents into a validated [`Model`].
+//!
+//! Takes paths; returns the model and the source texts (for diagnostics), or every problem found.
+//! Reads files, nothing else: no platform, no network.
+
+pub mod model;
+pub mod normalize;
+pub mod raw;
+pub mod span;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use crate::{diagnostics::Problem, rules};
+pub use model::{Address, Kind, Model, Object};
+use normalize::Document;
+use raw::RawDocument;
+use span::{FileId, Location, SourceFile, Sources, Span};
+
+/// Files larger than this are refused before they are read.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A manifest set, loaded and validated.
+#[derive(Debug)]
+pub struct Loaded {
+    pub sources: Sources,
+    pub model: Model,
+    /// The directory of the first path given: where `.spherectl/` and `policies/` live.
+    pub base_dir: PathBuf,
+}
+
+/// Loading failed: the problems, and the sources they point into.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub sources: Sources,
+    pub problems: Vec<Problem>,
+}
+
+/// Loads every `*.yaml` / `*.yml` under `paths` (recursively, skipping hidden directories).
+///
+/// # Errors
+/// Returns every problem found: unreadable or invalid files, schema errors, broken rules.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
+    let mut problems = Vec::new();
+    let files = discover(paths, &mut problems);
+    let base_dir = base_dir(paths);
+    let mut sources = Sources::default();
+    if files.is_empty() && problems.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        problems.push(
+            Problem::error(
+                "spherectl::manifest::no_manifests",
+                format!("no manifest files (`*.yaml`, `*.yml`) found in {}", shown.join(", ")),
+            )
+            .help("point spherectl at the directory that holds your manifests, e.g. `spherectl validate examples/quickstart`"),
+        );
+    }
+    let parsed = parse_all(&files);
+    let mut documents = Vec::new();
+    let mut unparsed = false;
+    for (path, result) in files.iter().zip(parsed) {
+        match result {
+            Ok((text, raw_documents)) => {
+                let id =
+                    sources.add(SourceFile { name: display_name(path), path: path.clone(), text });
+                documents.extend(raw_documents.into_iter().map(|raw| Document { file: id, raw }));
+            }
+            Err(FileError::Read(problem)) => problems.push(problem),
+            Err(FileError::Parse { text, error }) => {
+                let id = sources.add(SourceFile {
+                    name: display_name(path),
+                    path: path.clone(),
+                    text: Arc::clone(&text),
+                });
+                problems.extend(document_problems(id, &text, &error));
+                unparsed = true;
+            }
+        }
+    }
+    if problems.iter().any(|p| {
+        p.code == "spherectl::manifest::no_manifests" || p.code == "spherectl::manifest::io"
+    }) {
+        return Err(LoadFailure { sources, problems });
+    }
+    match normalize::normalize(&documents, &sources) {
+        Ok(model) if problems.is_empty() => Ok(Loaded { sources, model, base_dir }),
+        Ok(_) => Err(LoadFailure { sources, problems }),
+        Err(more) => {
+            // Documents that failed to parse may be the targets of references elsewhere: only
+            // report the problems that cannot be caused by a missing document.
+            problems.extend(
+                more.into_iter()
+                    .filter(|p| !unparsed || !MAYBE_CAUSED_BY_MISSING.contains(&p.code)),
+            );
+            Err(LoadFailure { sources, problems })
+        }
+    }
+}
+
+/// Problems that a document which failed to parse may cause elsewhere.
+const MAYBE_CAUSED_BY_MISSING: &[&str] = &[
+    "spherectl::manifest::no_organization",
+    "spherectl::manifest::dangling_reference",
+    "spherectl::manifest::unknown_parent",
+    "spherectl::manifest::wrong_kind_reference",
+    "spherectl::rules::use_unpublished",
+    "spherectl::rules::unpinned_checkpoint",
+];
+
+/// After a file failed to parse as a whole: parses each document alone to report every
+/// document's first problem, not just the file's.
+fn document_problems(file: FileId, text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
+    let chunks = split_documents(text);
+    if chunks.len() <= 1 {
+        return vec![yaml_problem(file, first)];
+    }
+    let mut problems = Vec::new();
+    for (offset, line, chunk) in chunks {
+        if let Err(error) =
+            serde_saphyr::from_multiple_with_options::<RawDocument>(chunk, parse_options())
+        {
+            let mut problem = yaml_problem(file, &error);
+            for label in &mut problem.labels {
+                label.location.span.offset += offset;
+                label.location.span.line += line - 1;
+            }
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() {
+        problems.push(yaml_problem(file, first));
+    }
+    problems
+}
+
+/// Splits YAML text at document markers (`---` at the start of a line), returning each
+/// document's byte offset, 1-based first line, and text. A column-0 `---` always starts a new
+/// document in YAML: block scalars are indented and quoted scalars cannot contain one.
+fn split_documents(text: &str) -> Vec<(usize, u32, &str)> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (line, raw_line) in (1..).zip(text.split_inclusive('\n')) {
+        let trimmed = raw_line.trim_end_matches(['\n', '\r']);
+        let is_marker =
+            trimmed == "---" || trimmed.starts_with("--- ") || trimmed.starts_with("---\t");
+        if is_marker && offset > start {
+            chunks.push((start, start_line, &text[start..offset]));
+            start = offset;
+            start_line = line;
+        }
+        offset += raw_line.len();
+    }
+    if start < text.len() {
+        chunks.push((start, start_line, &text[start..]));
+    }
+    chunks
+}
+
+fn base_dir(paths: &[PathBuf]) -> PathBuf {
+    match paths.first() {
+        Some(path) if path.is_dir() => path.clone(),
+        Some(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        None => PathBuf::from("."),
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    let text = path.display().to_string();
+    text.strip_prefix("./").map(str::to_owned).unwrap_or(text)
+}
+
+/// Finds manifest files, in a stable order (sorted per directory, paths in the order given).
+fn discover(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, &mut files, problems),
+            Ok(_) => files.push(path.clone()),
+            Err(error) => problems.push(
+                Problem::error(
+                    "spherectl::manifest::io",
+                    format!("cannot read `{}`: {error}", path.display()),
+                )
+                .help("check the path"),
+            ),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    files
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            problems.push(Problem::error(
+                "spherectl::manifest::io",
+                format!("cannot read directory `{}`: {error}", dir.display()),
+            ));
+            return;
+        }
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            if !name.starts_with('.') {
+                walk(&path, files, problems);
+            }
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            files.push(path);
+        }
+    }
+}
+
+enum FileError {
+    Read(Problem),
+    Parse { text: Arc<str>, error: Box<serde_saphyr::Error> },
+}
+
+type Parsed = Result<(Arc<str>, Vec<RawDocument>), FileError>;
+
+/// Reads and parses files on all cores; each file is read and parsed exactly once.
+fn parse_all(files: &[PathBuf]) -> Vec<Parsed> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(files.len().max(1));
+    let results: Vec<Mutex<Option<Parsed>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = files.get(index) else { break };
+                    let parsed = parse_file(path);
+                    *results[index].lock().expect("no thread panics while holding this lock") =
+                        Some(parsed);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(FileError::Read(Problem::error(
+                    "spherectl::manifest::io",
+                    "internal error: file not parsed",
+                )))
+            })
+        })
+        .collect()
+}
+
+fn parse_file(path: &Path) -> Parsed {
+    let name = display_name(path);
+    let read_error = |message: String| {
+        FileError::Read(Problem::error("spherectl::manifest::io", message).in_file(name.clone()))
+    };
+    let size =
+        std::fs::metadata(path).map_err(|e| read_error(format!("cannot read file: {e}")))?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(FileError::Read(
+            Problem::error(
+                "spherectl::manifest::too_large",
+                format!(
+                    "file is {:.1} MiB, more than the {} MiB a manifest file may be",
+                    size as f64 / (1024.0 * 1024.0),
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            )
+            .in_file(name)
+            .help("split the manifests into several files"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| read_error(format!("cannot read file: {e}")))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.as_bytes();
+            let line = bytes[..valid].iter().filter(|b| **b == b'\n').count() + 1;
+            return Err(FileError::Read(
+                Problem::error(
+                    "spherectl::manifest::not_utf8",
+                    format!("file is not valid UTF-8 (first bad byte at line {line}, byte offset {valid})"),
+                )
+                .in_file(name)
+                .help("manifests must be UTF-8 text; re-save the file as UTF-8"),
+            ));
+        }
+    };
+    let text: Arc<str> = Arc::from(text);
+    match serde_saphyr::from_multiple_with_options::<RawDocument>(&text, parse_options()) {
+        Ok(documents) => Ok((text, documents)),
+        Err(error) => Err(FileError::Parse { text, error: Box::new(error) }),
+    }
+}
+
+/// The parser's options: budgets on (against alias bombs and oversized input), no snippets
+/// (we render our own), duplicate keys rejected.
+fn parse_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    let mut budget = serde_saphyr::Budget::default();
+    // A 16 MiB file of flat manifests stays far below these; a bomb breaches them at once.
+    budget.max_depth = 64;
+    budget.max_documents = 20_000;
+    budget.max_nodes = 2_000_000;
+    budget.max_events = 4_000_000;
+    options.budget = Some(budget);
+    options
+}
+
+/// Converts a parser error into a problem pointing at its place in the file.
+fn yaml_problem(file: FileId, error: &serde_saphyr::Error) -> Problem {
+    use serde_saphyr::Error as E;
+    let error = error.without_snippet();
+    let span = error.location().map(Span::from_location).unwrap_or_default();
+    let span = Span { len: span.len.max(1), ..span };
+    let location = Location { file, span };
+    let expected_list = |expected: &[&str]| {
+        expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+    };
+    match error {
+        E::SerdeUnknownField { field, expected, .. } => {
+            let near = rules::nearest(field, expected.iter().copied());
+            Problem::error("spherectl::manifest::unknown_field", format!("unknown field `{field}`"))
+                .at(location, "unknown field")
+                .help(match near {
+                    Some(near) => format!("did you mean `{near}`? expected one of {}", expected_list(expected)),
+                    None => format!("expected one of {}", expected_list(expected)),
+                })
+        }
+        E::SerdeUnknownVariant { variant, expected, .. } => {
+            let is_kind = expected.first() == Some(&"Organization");
+            let near = rules::nearest(variant, expected.iter().copied());
+            let (code, message) = if is_kind {
+                ("spherectl::manifest::unknown_kind", format!("unknown kind `{variant}`"))
+            } else {
+                ("spherectl::manifest::invalid_value", format!("unknown value `{variant}`"))
+            };
+            Problem::error(code, message).at(location, "not one of the allowed values").help(match near {
+                Some(near) => format!("did you mean `{near}`? expected one of {}", expected_list(expected)),
+                None => format!("expected one of {}", expected_list(expected)),
+            })
+        }
+        E::SerdeMissingField { field, .. } => {
+            Problem::error("spherectl::manifest::missing_field", format!("missing field `{field}`"))
+                .at(location, format!("`{field}` is required here"))
+        }
+        E::SerdeInvalidType { unexpected, expected, .. } => Problem::error(
+            "spherectl::manifest::invalid_type",
+            format!("wrong type: found {unexpected}, expected {expected}"),
+        )
+        .at(location, format!("expected {expected}")),
+        E::SerdeInvalidValue { unexpected, expected, .. } => Problem::error(
+            "spherectl::manifest::invalid_value",
+            format!("invalid value: {unexpected}, expected {expected}"),
+        )
+        .at(location, format!("expected {expected}")),
+        E::InvalidScalar { ty, .. } => {
+            let expected = match *ty {
+                "bool" => "`true` or `false`",
+                t if t.starts_with('i') || t.starts_with('u') => "an integer",
+                t if t.starts_with('f') => "a number",
+                _ => "a different value",
+            };
+            Problem::error("spherectl::manifest::invalid_type", format!("wrong type: expected {expected}"))
+                .at(location, format!("expected {expected}"))
+        }
+        E::Budget { breach, .. } => Problem::error(
+            "spherectl::manifest::budget",
+            format!("the YAML exceeds the parser's safety limits (budget breached: {breach:?})"),
+        )
+        .at(location, "stopped reading here")
+        .help("this looks like an alias-expansion bomb, an oversized file or input nested too deeply; manifests need none of these"),
+        E::DuplicateMappingKey { .. } => Problem::error("spherectl::manifest::duplicate_key", strip_location(&error.to_string()))
+            .at(location, "key given again here")
+            .help("each key may appear once per mapping"),
+        other => {
+            let message = strip_location(&other.to_string());
+            let (code, label) = if message.contains("budget") || message.contains("limit") || message.contains("depth") {
+                ("spherectl::manifest::budget", "stopped reading here")
+            } else {
+                ("spherectl::manifest::yaml", "here")
+            };
+            Problem::error(code, format!("invalid manifest: {message}")).at(location, label)
+        }
+    }
+}
+
+/// Drops a trailing "at line N column M" that the parser appends: the label shows the place.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}

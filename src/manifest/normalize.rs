@@ -1,0 +1,1296 @@
+//! Raw documents → validated [`Model`], collecting every problem rather than stopping at the first.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+};
+
+use serde_json::{Value, json};
+
+use super::{
+    model::{
+        Address, Dependency, EdgeKind, Field, FieldMode, Kind, Member, Model, Object, Organization,
+        Publication, PublishTarget, SecretSource,
+    },
+    raw::{self, API_VERSION, RawDocument, RawMember, RawMetadata, RawSpec},
+    span::{FileId, Location, Sources, Span, Spanned},
+};
+use crate::{
+    diagnostics::Problem,
+    rules::{self, DEFAULT_ZONE, Role, SharingRoles},
+};
+
+/// A raw document and the file it came from.
+pub struct Document {
+    pub file: FileId,
+    pub raw: RawDocument,
+}
+
+struct Context<'a> {
+    sources: &'a Sources,
+    problems: Vec<Problem>,
+}
+
+impl Context<'_> {
+    fn error(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+}
+
+fn loc(file: FileId, span: Span) -> Location {
+    Location { file, span }
+}
+
+/// Where an object is declared, before its spec is read.
+struct Declared<'a> {
+    document: &'a Document,
+    address: Address,
+}
+
+/// Turns raw documents into the model, or returns every problem found.
+pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec<Problem>> {
+    let mut cx = Context { sources, problems: Vec::new() };
+
+    // Pass 1: kinds, api versions, addresses, the one Organization, duplicate names.
+    let mut organizations = Vec::new();
+    let mut declared: Vec<Declared<'_>> = Vec::new();
+    let mut seen: HashMap<Address, Location> = HashMap::new();
+    for document in documents {
+        let raw = &document.raw;
+        let file = document.file;
+        if raw.api_version.value != API_VERSION {
+            cx.error(
+                Problem::error(
+                    "spherectl::manifest::api_version",
+                    format!("unsupported apiVersion `{}`", raw.api_version.value),
+                )
+                .at(loc(file, raw.api_version.span), "not a version this release reads")
+                .help(format!("use `apiVersion: {API_VERSION}`")),
+            );
+            continue;
+        }
+        let Some(kind) = Kind::parse(&raw.kind.value) else { continue };
+        if kind == Kind::Organization {
+            organizations.push(document);
+            check_parent_fields(&mut cx, document, kind);
+            continue;
+        }
+        let Some(address) = address_of(&mut cx, document, kind) else { continue };
+        let here = loc(file, raw.metadata.name.span);
+        if let Some(first) = seen.get(&address) {
+            let parent = address.parent().map_or_else(String::new, |p| format!(" in `{p}`"));
+            cx.error(
+                Problem::error(
+                    "spherectl::manifest::duplicate_name",
+                    format!("duplicate {kind} `{}`{parent}", address.name()),
+                )
+                .at(here, "declared again here")
+                .at(*first, "first declared here")
+                .help(format!(
+                    "names are unique per kind within their parent; rename one of the {kind}s"
+                )),
+            );
+            continue;
+        }
+        seen.insert(address.clone(), here);
+        declared.push(Declared { document, address });
+    }
+
+    let organization = match organizations.as_slice() {
+        [] => {
+            let mut problem = Problem::error(
+                "spherectl::manifest::no_organization",
+                "no `Organization` document found",
+            )
+            .help(
+                "add one document with `kind: Organization`, `metadata.name` and `spec.id` \
+                 (the platform's organization id)",
+            );
+            if let Some(first) = documents.first() {
+                problem = problem.in_file(sources.get(first.file).name.clone());
+            }
+            cx.error(problem);
+            None
+        }
+        [only] => organization_of(&mut cx, only),
+        [first, rest @ ..] => {
+            for other in rest {
+                cx.error(
+                    Problem::error(
+                        "spherectl::manifest::multiple_organizations",
+                        "more than one `Organization` document",
+                    )
+                    .at(loc(other.file, other.raw.kind.span), "another Organization here")
+                    .at(loc(first.file, first.raw.kind.span), "the first one is here")
+                    .help("a manifest set describes exactly one organization"),
+                );
+            }
+            organization_of(&mut cx, first)
+        }
+    };
+
+    // Community zones are needed to check publications; parents must exist.
+    let mut zones: HashMap<String, String> = HashMap::new();
+    let mut spec_of: HashMap<&Address, &RawSpec> = HashMap::new();
+    for item in &declared {
+        if let Some(spec) = &item.document.raw.spec {
+            spec_of.insert(&item.address, spec);
+        }
+        if item.address.kind == Kind::Community {
+            let zone = match &item.document.raw.spec {
+                Some(RawSpec::Community(spec)) => spec.zone.as_ref().map(|z| z.value.clone()),
+                _ => None,
+            };
+            zones
+                .insert(item.address.path.clone(), zone.unwrap_or_else(|| DEFAULT_ZONE.to_owned()));
+        }
+    }
+
+    // Pass 2: build each object.
+    let mut objects = Vec::with_capacity(declared.len());
+    for item in &declared {
+        if let Some(parent) = item.address.parent()
+            && !seen.contains_key(&parent)
+        {
+            let raw = &item.document.raw.metadata;
+            let span = if parent.kind == Kind::Community { &raw.community } else { &raw.project };
+            let span = span.as_ref().map_or(raw.name.span, |s| s.span);
+            let hint = rules::nearest(
+                &parent.path,
+                seen.keys().filter(|a| a.kind == parent.kind).map(|a| a.path.as_str()),
+            );
+            cx.error(
+                Problem::error(
+                    "spherectl::manifest::unknown_parent",
+                    format!("{} `{}` is not declared in these manifests", parent.kind, parent.path),
+                )
+                .at(
+                    loc(item.document.file, span),
+                    format!("no such {}", parent.kind.as_str().to_lowercase()),
+                )
+                .help(hint.map_or_else(
+                    || format!("declare the {} or correct the name", parent.kind),
+                    |h| format!("did you mean `{h}`?"),
+                )),
+            );
+            continue;
+        }
+        let mut builder = Builder {
+            cx: &mut cx,
+            file: item.document.file,
+            address: &item.address,
+            seen: &seen,
+            zones: &zones,
+            spec_of: &spec_of,
+            object: empty_object(&item.address, item.document),
+        };
+        builder.build(item.document);
+        let object = builder.object;
+        objects.push(object);
+    }
+
+    let organization = organization.filter(|_| cx.problems.iter().all(|p| !p.is_error()));
+    match organization {
+        Some(organization) => {
+            objects.sort_by(|a, b| a.address.cmp(&b.address));
+            Ok(Model { organization, objects })
+        }
+        None => Err(cx.problems),
+    }
+}
+
+fn check_parent_fields(cx: &mut Context<'_>, document: &Document, kind: Kind) {
+    let metadata = &document.raw.metadata;
+    let (allowed_community, allowed_project) = match kind {
+        Kind::Organization | Kind::Community => (false, false),
+        Kind::Project => (true, false),
+        _ => (false, true),
+    };
+    if !allowed_community && let Some(community) = &metadata.community {
+        cx.error(
+            Problem::error(
+                "spherectl::manifest::misplaced_field",
+                format!("`metadata.community` does not apply to a {kind}"),
+            )
+            .at(loc(document.file, community.span), "not allowed here")
+            .help(if kind.is_resource() {
+                "a resource names its project as `metadata.project: COMMUNITY/PROJECT`"
+            } else {
+                "remove it"
+            }),
+        );
+    }
+    if !allowed_project && let Some(project) = &metadata.project {
+        cx.error(
+            Problem::error(
+                "spherectl::manifest::misplaced_field",
+                format!("`metadata.project` does not apply to a {kind}"),
+            )
+            .at(loc(document.file, project.span), "not allowed here")
+            .help(if kind == Kind::Project {
+                "a project names its community as `metadata.community`"
+            } else {
+                "remove it"
+            }),
+        );
+    }
+}
+
+/// Computes an object's address from its metadata, checking its name.
+fn address_of(cx: &mut Context<'_>, document: &Document, kind: Kind) -> Option<Address> {
+    check_parent_fields(cx, document, kind);
+    let metadata = &document.raw.metadata;
+    let file = document.file;
+    let name = &metadata.name;
+    let name_check = match kind {
+        Kind::Community => rules::check_community_name(&name.value),
+        Kind::Project => rules::check_project_name(&name.value),
+        _ => rules::check_resource_name(kind.as_str(), &name.value),
+    };
+    if let Err(violation) = name_check {
+        cx.error(
+            Problem::error("spherectl::manifest::invalid_name", violation.message)
+                .at(loc(file, name.span), "invalid name")
+                .maybe_help(violation.help),
+        );
+        return None;
+    }
+    match kind {
+        Kind::Organization => None,
+        Kind::Community => Some(Address::new(kind, name.value.clone())),
+        Kind::Project => {
+            let Some(community) = &metadata.community else {
+                cx.error(
+                    Problem::error(
+                        "spherectl::manifest::missing_parent",
+                        format!("project `{}` names no community", name.value),
+                    )
+                    .at(loc(file, name.span), "in which community?")
+                    .help("add `metadata.community: COMMUNITY-NAME`"),
+                );
+                return None;
+            };
+            Some(Address::new(kind, format!("{}/{}", community.value, name.value)))
+        }
+        _ => {
+            let Some(project) = &metadata.project else {
+                cx.error(
+                    Problem::error(
+                        "spherectl::manifest::missing_parent",
+                        format!("{kind} `{}` names no project", name.value),
+                    )
+                    .at(loc(file, name.span), "in which project?")
+                    .help("add `metadata.project: COMMUNITY/PROJECT`"),
+                );
+                return None;
+            };
+            let parts: Vec<&str> = project.value.split('/').collect();
+            if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+                cx.error(
+                    Problem::error(
+                        "spherectl::manifest::invalid_reference",
+                        format!(
+                            "`metadata.project` must be `COMMUNITY/PROJECT`, not `{}`",
+                            project.value
+                        ),
+                    )
+                    .at(loc(file, project.span), "expected COMMUNITY/PROJECT"),
+                );
+                return None;
+            }
+            Some(Address::new(kind, format!("{}/{}", project.value, name.value)))
+        }
+    }
+}
+
+fn organization_of(cx: &mut Context<'_>, document: &Document) -> Option<Organization> {
+    let file = document.file;
+    let metadata = &document.raw.metadata;
+    reject_resource_metadata(cx, file, metadata, Kind::Organization);
+    let Some(RawSpec::Organization(spec)) = &document.raw.spec else {
+        cx.error(
+            Problem::error("spherectl::manifest::missing_field", "missing field `spec`")
+                .at(loc(file, document.raw.kind.span), "this Organization has no spec")
+                .help("add `spec: {id: ORGANIZATION-ID}`"),
+        );
+        return None;
+    };
+    if rules::check_label_key(&metadata.name.value.replace('.', "-")).is_err()
+        || rules::check_label_value(&metadata.name.value).is_err()
+    {
+        cx.error(
+            Problem::error(
+                "spherectl::manifest::invalid_name",
+                format!("invalid organization manifest name `{}`", metadata.name.value),
+            )
+            .at(loc(file, metadata.name.span), "used as the `spherectl-set` label value")
+            .help("the name is stored in a label: use lowercase letters, digits, `-` and `_`"),
+        );
+    }
+    if spec.id.value.trim().is_empty() || spec.id.value.len() > 50 {
+        cx.error(
+            Problem::error("spherectl::manifest::invalid_id", "invalid organization id")
+                .at(loc(file, spec.id.span), "1 to 50 characters"),
+        );
+    }
+    if let Some(description) = &spec.description {
+        check_description(cx, file, description);
+    }
+    let mut sharing = SharingRoles::default();
+    if let Some(roles) = spec.sharing.as_ref().and_then(|s| s.required_roles.as_ref()) {
+        if let Some(project) = &roles.project {
+            sharing.project = project.value;
+        }
+        if let Some(community) = &roles.community {
+            sharing.community = community.value;
+        }
+    }
+    Some(Organization {
+        name: metadata.name.value.clone(),
+        id: spec.id.value.clone(),
+        sharing,
+        location: loc(file, metadata.name.span),
+    })
+}
+
+fn reject_resource_metadata(
+    cx: &mut Context<'_>,
+    file: FileId,
+    metadata: &RawMetadata,
+    kind: Kind,
+) {
+    let fields: [(&str, Option<Span>); 4] = [
+        ("id", metadata.id.as_ref().map(|s| s.span)),
+        ("dependsOn", metadata.depends_on.as_ref().and_then(|d| d.first()).map(|s| s.span)),
+        ("renamedFrom", metadata.renamed_from.as_ref().map(|s| s.span)),
+        ("labels", metadata.labels.as_ref().map(|s| s.span)),
+    ];
+    for (field, span) in fields {
+        if let Some(span) = span {
+            cx.error(
+                Problem::error(
+                    "spherectl::manifest::misplaced_field",
+                    format!("`metadata.{field}` does not apply to an {kind}"),
+                )
+                .at(loc(file, span), "not allowed here")
+                .help(
+                    "the organization exists already: it is referenced by `spec.id`, never managed",
+                ),
+            );
+        }
+    }
+}
+
+fn check_description(cx: &mut Context<'_>, file: FileId, description: &Spanned<String>) {
+    if let Err(violation) = rules::check_description(&description.value) {
+        cx.error(
+            Problem::error("spherectl::manifest::invalid_description", violation.message)
+                .at(loc(file, description.span), "too long"),
+        );
+    }
+}
+
+fn empty_object(address: &Address, document: &Document) -> Object {
+    Object {
+        address: address.clone(),
+        name: document.raw.metadata.name.value.clone(),
+        location: loc(document.file, document.raw.metadata.name.span),
+        labels: None,
+        adopt_id: None,
+        renamed_from: None,
+        prevent_destroy: false,
+        fields: Vec::new(),
+        members: None,
+        publish: Vec::new(),
+        uses: Vec::new(),
+        dependencies: Vec::new(),
+        secret: None,
+        active: None,
+        balance: None,
+    }
+}
+
+struct Builder<'a, 'b> {
+    cx: &'a mut Context<'b>,
+    file: FileId,
+    address: &'a Address,
+    seen: &'a HashMap<Address, Location>,
+    zones: &'a HashMap<String, String>,
+    spec_of: &'a HashMap<&'a Address, &'a RawSpec>,
+    object: Object,
+}
+
+impl Builder<'_, '_> {
+    fn at(&self, span: Span) -> Location {
+        loc(self.file, span)
+    }
+
+    fn push(&mut self, path: &str, value: Value, span: Span, mode: FieldMode) {
+        self.object.fields.push(Field {
+            path: path.to_owned(),
+            value,
+            location: self.at(span),
+            mode,
+            reference: false,
+        });
+    }
+
+    fn push_text(&mut self, path: &str, value: Option<&Spanned<String>>, mode: FieldMode) {
+        if let Some(value) = value {
+            self.push(path, Value::String(value.value.clone()), value.span, mode);
+        }
+    }
+
+    fn push_int(
+        &mut self,
+        path: &str,
+        value: Option<&Spanned<i64>>,
+        range: (i64, i64),
+        mode: FieldMode,
+    ) {
+        if let Some(value) = value {
+            if value.value < range.0 || value.value > range.1 {
+                let problem = Problem::error(
+                    "spherectl::manifest::out_of_range",
+                    format!("`{path}` is {}, outside {}..={}", value.value, range.0, range.1),
+                )
+                .at(self.at(value.span), "out of range");
+                self.cx.error(problem);
+            }
+            self.push(path, json!(value.value), value.span, mode);
+        }
+    }
+
+    fn push_description(&mut self, description: Option<&Spanned<String>>) {
+        if let Some(description) = description {
+            check_description(self.cx, self.file, description);
+        }
+        self.push_text("spec.description", description, FieldMode::Mutable);
+    }
+
+    fn depend(&mut self, target: Address, kind: EdgeKind, span: Span) {
+        let location = self.at(span);
+        self.object.dependencies.push(Dependency { target, kind, location });
+    }
+
+    fn build(&mut self, document: &Document) {
+        let metadata = &document.raw.metadata;
+        if let Some(parent) = self.address.parent() {
+            let span = metadata
+                .community
+                .as_ref()
+                .or(metadata.project.as_ref())
+                .map_or(metadata.name.span, |s| s.span);
+            self.depend(parent, EdgeKind::Contains, span);
+        }
+        self.metadata(metadata);
+        let kind = self.address.kind;
+        match &document.raw.spec {
+            None => match kind {
+                Kind::Community | Kind::Project => {}
+                _ => {
+                    let problem = Problem::error(
+                        "spherectl::manifest::missing_field",
+                        "missing field `spec`",
+                    )
+                    .at(self.at(document.raw.kind.span), format!("this {kind} has no spec"));
+                    self.cx.error(problem);
+                }
+            },
+            Some(RawSpec::Community(spec)) => self.community(spec),
+            Some(RawSpec::Project(spec)) => self.project(spec),
+            Some(RawSpec::Dataset(spec)) => self.dataset(spec),
+            Some(RawSpec::Secret(spec)) => self.secret(spec),
+            Some(RawSpec::DockerImage(spec)) => self.docker_image(spec),
+            Some(RawSpec::S3Connection(spec)) => self.s3_connection(spec),
+            Some(RawSpec::Checkpoint(spec)) => self.checkpoint(spec),
+            Some(RawSpec::Node(spec)) => self.node(spec),
+            Some(RawSpec::Alias(spec)) => self.alias(spec),
+            Some(RawSpec::Organization(_)) => {}
+        }
+    }
+
+    fn metadata(&mut self, metadata: &RawMetadata) {
+        if let Some(labels) = &metadata.labels {
+            let mut map = BTreeMap::new();
+            if labels.value.len() > rules::MAX_LABELS {
+                let problem = Problem::error(
+                    "spherectl::manifest::invalid_label",
+                    format!(
+                        "{} labels, more than the {} allowed",
+                        labels.value.len(),
+                        rules::MAX_LABELS
+                    ),
+                )
+                .at(self.at(labels.span), "too many labels");
+                self.cx.error(problem);
+            }
+            for (key, value) in &labels.value {
+                if let Err(violation) = rules::check_label_key(&key.value) {
+                    let problem =
+                        Problem::error("spherectl::manifest::invalid_label", violation.message)
+                            .at(self.at(key.span), "invalid key")
+                            .maybe_help(violation.help);
+                    self.cx.error(problem);
+                } else if key.value == rules::LABEL_MANAGED_BY || key.value == rules::LABEL_SET {
+                    let problem = Problem::error(
+                        "spherectl::manifest::reserved_label",
+                        format!("label `{}` is reserved", key.value),
+                    )
+                    .at(self.at(key.span), "set by spherectl itself")
+                    .help("spherectl labels the objects it manages with `managed-by` and `spherectl-set`; remove this label");
+                    self.cx.error(problem);
+                }
+                if let Err(violation) = rules::check_label_value(&value.value) {
+                    let problem =
+                        Problem::error("spherectl::manifest::invalid_label", violation.message)
+                            .at(self.at(value.span), "invalid value")
+                            .maybe_help(violation.help);
+                    self.cx.error(problem);
+                }
+                map.insert(key.value.clone(), value.value.clone());
+            }
+            self.object.labels = Some(map);
+        }
+        if let Some(id) = &metadata.id {
+            if id.value.trim().is_empty() || id.value.len() > 50 {
+                let problem = Problem::error(
+                    "spherectl::manifest::invalid_id",
+                    format!("invalid id `{}`", id.value),
+                )
+                .at(self.at(id.span), "1 to 50 characters");
+                self.cx.error(problem);
+            }
+            self.object.adopt_id = Some(id.value.clone());
+        }
+        if let Some(old) = &metadata.renamed_from {
+            if old.value == self.object.name {
+                let problem = Problem::error(
+                    "spherectl::manifest::invalid_rename",
+                    "`renamedFrom` is the current name",
+                )
+                .at(self.at(old.span), "same as `metadata.name`")
+                .help("remove `renamedFrom` once the rename is applied");
+                self.cx.error(problem);
+            }
+            self.object.renamed_from = Some(old.value.clone());
+        }
+        if let Some(lifecycle) = &metadata.lifecycle {
+            self.object.prevent_destroy =
+                lifecycle.prevent_destroy.as_ref().is_some_and(|p| p.value);
+        }
+        for entry in metadata.depends_on.iter().flatten() {
+            match Address::parse(&entry.value) {
+                Some(target) if self.seen.contains_key(&target) => {
+                    self.depend(target, EdgeKind::DependsOn, entry.span);
+                }
+                Some(target) => {
+                    let hint = rules::nearest(
+                        &target.path,
+                        self.seen.keys().filter(|a| a.kind == target.kind).map(|a| a.path.as_str()),
+                    );
+                    let problem = Problem::error(
+                        "spherectl::manifest::dangling_reference",
+                        format!("`{target}` is not declared in these manifests"),
+                    )
+                    .at(self.at(entry.span), "no such object")
+                    .maybe_help(hint.map(|h| format!("did you mean `{}/{h}`?", target.kind)));
+                    self.cx.error(problem);
+                }
+                None => {
+                    let problem = Problem::error(
+                        "spherectl::manifest::invalid_reference",
+                        format!("`{}` is not an address", entry.value),
+                    )
+                    .at(self.at(entry.span), "expected KIND/PATH")
+                    .help("addresses look like `Community/research`, `Project/research/fraud` or `Secret/research/fraud/db-password`");
+                    self.cx.error(problem);
+                }
+            }
+        }
+    }
+
+    fn members(&mut self, members: Option<&Spanned<Vec<RawMember>>>) {
+        let Some(members) = members else { return };
+        let mut list: Vec<Member> = Vec::new();
+        for member in &members.value {
+            if let Err(violation) = rules::check_subject(&member.subject.value) {
+                let problem =
+                    Problem::error("spherectl::manifest::invalid_subject", violation.message)
+                        .at(self.at(member.subject.span), "invalid subject")
+                        .maybe_help(violation.help);
+                self.cx.error(problem);
+                continue;
+            }
+            if let Some(first) = list.iter().find(|m| m.subject == member.subject.value) {
+                let problem = Problem::error(
+                    "spherectl::manifest::duplicate_member",
+                    format!("`{}` is listed twice", member.subject.value),
+                )
+                .at(self.at(member.subject.span), "listed again here")
+                .at(first.location, "first listed here")
+                .help(
+                    "a subject holds one role per object; the higher role includes the lower ones",
+                );
+                self.cx.error(problem);
+                continue;
+            }
+            list.push(Member {
+                subject: member.subject.value.clone(),
+                role: member.role.value,
+                location: self.at(member.subject.span),
+            });
+        }
+        self.object.members = Some(list);
+    }
+
+    fn community(&mut self, spec: &raw::CommunitySpec) {
+        self.push_description(spec.description.as_ref());
+        let zone = spec.zone.as_ref();
+        match zone {
+            Some(zone) => self.push_text("spec.zone", Some(zone), FieldMode::Immutable),
+            None => {
+                let span = self.object.location.span;
+                self.push("spec.zone", json!(DEFAULT_ZONE), span, FieldMode::Immutable);
+            }
+        }
+        self.push_text("spec.billingAccount", spec.billing_account.as_ref(), FieldMode::WriteOnly);
+        self.members(spec.members.as_ref());
+    }
+
+    fn project(&mut self, spec: &raw::ProjectSpec) {
+        self.push_description(spec.description.as_ref());
+        if let Some(settings) = &spec.settings {
+            let m = FieldMode::Mutable;
+            self.push_text("spec.settings.serviceAccount", settings.service_account.as_ref(), m);
+            self.push_text("spec.settings.defaultFolder", settings.default_folder.as_ref(), m);
+            self.push_text("spec.settings.subnet", settings.subnet.as_ref(), m);
+            if let Some(timeout) = &settings.stale_exec_timeout {
+                self.push(
+                    "spec.settings.staleExecTimeout",
+                    json!(timeout.value.as_str()),
+                    timeout.span,
+                    m,
+                );
+            }
+            if let Some(groups) = &settings.security_groups {
+                let mut sorted = groups.value.clone();
+                sorted.sort();
+                sorted.dedup();
+                self.push("spec.settings.securityGroups", json!(sorted), groups.span, m);
+            }
+            self.push_text("spec.settings.dataProcCluster", settings.data_proc_cluster.as_ref(), m);
+            if let Some(timeout) = &settings.vm_inactivity_timeout {
+                match parse_duration(&timeout.value) {
+                    Some(_) => {
+                        self.push_text("spec.settings.vmInactivityTimeout", Some(timeout), m)
+                    }
+                    None => {
+                        let problem = Problem::error(
+                            "spherectl::manifest::invalid_duration",
+                            format!("invalid duration `{}`", timeout.value),
+                        )
+                        .at(self.at(timeout.span), "not a duration")
+                        .help("write a number and a unit: `90s`, `30m`, `2h` or `1h30m`");
+                        self.cx.error(problem);
+                    }
+                }
+            }
+            self.push_text(
+                "spec.settings.defaultDedicatedSpec",
+                settings.default_dedicated_spec.as_ref(),
+                m,
+            );
+            if let Some(early) = &settings.early_access {
+                self.push("spec.settings.earlyAccess", json!(early.value), early.span, m);
+            }
+        }
+        if let Some(limits) = &spec.limits {
+            let range = (0, i64::MAX);
+            self.push_int(
+                "spec.limits.maxUnitsPerHour",
+                limits.max_units_per_hour.as_ref(),
+                range,
+                FieldMode::Mutable,
+            );
+            self.push_int(
+                "spec.limits.maxUnitsPerExecution",
+                limits.max_units_per_execution.as_ref(),
+                range,
+                FieldMode::Mutable,
+            );
+        }
+        if let Some(balance) = &spec.balance {
+            if balance.value < 0 {
+                let problem = Problem::error(
+                    "spherectl::manifest::out_of_range",
+                    "`spec.balance` cannot be negative",
+                )
+                .at(self.at(balance.span), "negative balance");
+                self.cx.error(problem);
+            }
+            self.object.balance = Some((balance.value, self.at(balance.span)));
+        }
+        self.members(spec.members.as_ref());
+        for entry in spec.uses.iter().flatten() {
+            self.use_entry(entry);
+        }
+    }
+
+    fn use_entry(&mut self, entry: &raw::RawUse) {
+        let Some(kind) = Kind::parse(&entry.kind.value).filter(|k| k.is_resource()) else {
+            let names: Vec<&str> = Kind::RESOURCES.iter().map(|k| k.as_str()).collect();
+            let problem = Problem::error(
+                "spherectl::manifest::unknown_kind",
+                format!("unknown resource kind `{}`", entry.kind.value),
+            )
+            .at(self.at(entry.kind.span), "not a resource kind")
+            .help(match rules::nearest(&entry.kind.value, names.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("expected one of {}", names.join(", ")),
+            });
+            self.cx.error(problem);
+            return;
+        };
+        let reference = &entry.reference;
+        if reference.value.split('/').count() != 3 {
+            let problem = Problem::error(
+                "spherectl::manifest::invalid_reference",
+                format!("`uses` needs `COMMUNITY/PROJECT/NAME`, not `{}`", reference.value),
+            )
+            .at(self.at(reference.span), "expected COMMUNITY/PROJECT/NAME")
+            .help("a project uses resources of other projects, named by their full path");
+            self.cx.error(problem);
+            return;
+        }
+        let Some(target) = self.resolve(kind, reference, "spec.uses") else { return };
+        if target.parent().as_ref() == Some(self.address) {
+            let problem = Problem::error(
+                "spherectl::manifest::invalid_reference",
+                format!("project `{}` uses its own resource `{}`", self.address.path, target),
+            )
+            .at(self.at(reference.span), "already part of this project")
+            .help("`uses` is for resources published by other projects; remove this entry");
+            self.cx.error(problem);
+            return;
+        }
+        // The resource must be published to this project's community, when both are managed here.
+        let community = self.address.community().unwrap_or_default().to_owned();
+        if let Some(spec) = self.spec_of.get(&target) {
+            let published = publish_of(spec).iter().flatten().any(
+                |t| matches!(&t.value, raw::RawPublishTarget::Name(name) if *name == community),
+            );
+            if !published {
+                let problem = Problem::error(
+                    "spherectl::rules::use_unpublished",
+                    format!("`{target}` is not published to community `{community}`"),
+                )
+                .at(self.at(reference.span), "not shared with this project's community")
+                .help(format!(
+                    "a project can use only resources published to its own community: add `{community}` to the resource's `spec.publish`"
+                ));
+                self.cx.error(problem);
+            }
+        }
+        let location = self.at(reference.span);
+        if let Some(first) = self.object.uses.iter().find(|u| u.target == target) {
+            let problem = Problem::error(
+                "spherectl::manifest::duplicate_use",
+                format!("`{target}` is used twice"),
+            )
+            .at(location, "listed again here")
+            .at(first.location, "first listed here");
+            self.cx.error(problem);
+            return;
+        }
+        self.object.uses.push(Dependency {
+            target: target.clone(),
+            kind: EdgeKind::Uses,
+            location,
+        });
+        self.depend(target, EdgeKind::Uses, reference.span);
+    }
+
+    /// Resolves a reference by name (same project) or `community/project/name`.
+    fn resolve(&mut self, kind: Kind, reference: &Spanned<String>, field: &str) -> Option<Address> {
+        let text = &reference.value;
+        let parts: Vec<&str> = text.split('/').collect();
+        let project = self
+            .address
+            .parent()
+            .filter(|p| p.kind == Kind::Project)
+            .unwrap_or_else(|| self.address.clone());
+        let path = match parts.as_slice() {
+            [name] if !name.is_empty() => format!("{}/{name}", project.path),
+            [c, p, n] if !c.is_empty() && !p.is_empty() && !n.is_empty() => text.clone(),
+            _ => {
+                let problem = Problem::error(
+                    "spherectl::manifest::invalid_reference",
+                    format!("invalid reference `{text}` in `{field}`"),
+                )
+                .at(self.at(reference.span), "expected NAME or COMMUNITY/PROJECT/NAME");
+                self.cx.error(problem);
+                return None;
+            }
+        };
+        let target = Address::new(kind, path);
+        if self.seen.contains_key(&target) {
+            return Some(target);
+        }
+        // Name the kind it really is, when the name exists under another kind.
+        let other_kind = Kind::RESOURCES
+            .into_iter()
+            .map(|k| Address::new(k, target.path.clone()))
+            .find(|a| self.seen.contains_key(a));
+        let problem = match other_kind {
+            Some(other) => Problem::error(
+                "spherectl::manifest::wrong_kind_reference",
+                format!("`{field}` needs a {kind}, but `{text}` is a {}", other.kind),
+            )
+            .at(self.at(reference.span), format!("a {}, not a {kind}", other.kind)),
+            None => {
+                let hint = rules::nearest(
+                    &target.path,
+                    self.seen.keys().filter(|a| a.kind == kind).map(|a| a.path.as_str()),
+                )
+                .map(|near| {
+                    let near_address = Address::new(kind, near);
+                    if near_address.parent() == self.address.parent()
+                        || near_address.parent().as_ref() == Some(self.address)
+                    {
+                        format!("did you mean `{}`?", near_address.name())
+                    } else {
+                        format!("did you mean `{near}`?")
+                    }
+                });
+                Problem::error(
+                    "spherectl::manifest::dangling_reference",
+                    format!("{kind} `{text}` is not declared in these manifests"),
+                )
+                .at(self.at(reference.span), format!("no such {}", kind.as_str().to_lowercase()))
+                .help(hint.unwrap_or_else(|| {
+                    "references by name resolve within the same project; use COMMUNITY/PROJECT/NAME for another project".to_owned()
+                }))
+            }
+        };
+        self.cx.error(problem);
+        None
+    }
+
+    fn reference_field(
+        &mut self,
+        path: &str,
+        kind: Kind,
+        reference: &Spanned<String>,
+        mode: FieldMode,
+    ) -> Option<Address> {
+        let target = self.resolve(kind, reference, path)?;
+        self.object.fields.push(Field {
+            path: path.to_owned(),
+            value: Value::String(target.to_string()),
+            location: self.at(reference.span),
+            mode,
+            reference: true,
+        });
+        self.depend(target.clone(), EdgeKind::Reference, reference.span);
+        Some(target)
+    }
+
+    fn active(&mut self, active: Option<&Spanned<bool>>) {
+        if let Some(active) = active {
+            self.object.active = Some((active.value, self.at(active.span)));
+        }
+    }
+
+    fn publish(&mut self, publish: &raw::RawPublish, pinned: Option<bool>) {
+        let own_community = self.address.community().unwrap_or_default().to_owned();
+        let own_zone =
+            self.zones.get(&own_community).cloned().unwrap_or_else(|| DEFAULT_ZONE.to_owned());
+        for target in publish.iter().flatten() {
+            let location = self.at(target.span);
+            let target = match &target.value {
+                raw::RawPublishTarget::Name(name) => {
+                    let address = Address::new(Kind::Community, name.clone());
+                    if !self.seen.contains_key(&address) {
+                        let hint = rules::nearest(
+                            name,
+                            self.seen
+                                .keys()
+                                .filter(|a| a.kind == Kind::Community)
+                                .map(|a| a.path.as_str()),
+                        );
+                        let problem = Problem::error(
+                            "spherectl::manifest::dangling_reference",
+                            format!("community `{name}` is not declared in these manifests"),
+                        )
+                        .at(location, "no such community")
+                        .help(match hint {
+                            Some(near) => format!("did you mean `{near}`?"),
+                            None => "to publish to a community managed elsewhere, write `{id: COMMUNITY-ID}`".to_owned(),
+                        });
+                        self.cx.error(problem);
+                        continue;
+                    }
+                    let zone = self.zones.get(name).map_or(DEFAULT_ZONE, String::as_str);
+                    let context = rules::PublishContext {
+                        resource: &self.address.to_string(),
+                        resource_kind: self.address.kind.as_str(),
+                        resource_organization: "",
+                        resource_zone: &own_zone,
+                        target_community: name,
+                        target_organization: "",
+                        target_zone: zone,
+                        pinned,
+                    };
+                    if let Err(violation) = rules::check_publish(&context) {
+                        let code = if pinned == Some(false) {
+                            "spherectl::rules::unpinned_checkpoint"
+                        } else {
+                            "spherectl::rules::publish_zone"
+                        };
+                        let problem = Problem::error(code, violation.message)
+                            .at(location, "cannot publish here")
+                            .maybe_help(violation.help);
+                        self.cx.error(problem);
+                        continue;
+                    }
+                    self.depend(address, EdgeKind::Publish, target.span);
+                    PublishTarget::Community(name.clone())
+                }
+                raw::RawPublishTarget::Id { id } => {
+                    if pinned == Some(false) {
+                        let problem = Problem::error(
+                            "spherectl::rules::unpinned_checkpoint",
+                            format!("cannot publish checkpoint `{}`: only pinned checkpoints can be published", self.address),
+                        )
+                        .at(location, "cannot publish")
+                        .help("set `spec.pinned: true`");
+                        self.cx.error(problem);
+                        continue;
+                    }
+                    PublishTarget::Id(id.clone())
+                }
+            };
+            if self.object.publish.iter().any(|p| p.target == target) {
+                let problem = Problem::error(
+                    "spherectl::manifest::duplicate_publish",
+                    format!("`{target}` is listed twice in `spec.publish`"),
+                )
+                .at(location, "listed again here");
+                self.cx.error(problem);
+                continue;
+            }
+            self.object.publish.push(Publication { target, location });
+        }
+    }
+
+    fn dataset(&mut self, spec: &raw::DatasetSpec) {
+        self.push_description(spec.description.as_ref());
+        self.push_int("spec.sizeGb", Some(&spec.size_gb), (1, 4096), FieldMode::Immutable);
+        self.push_text("spec.initCode", spec.init_code.as_ref(), FieldMode::Immutable);
+        self.push_text("spec.zone", spec.zone.as_ref(), FieldMode::Immutable);
+        self.push_text("spec.mountPath", spec.mount_path.as_ref(), FieldMode::Immutable);
+        self.active(spec.active.as_ref());
+        self.publish(&spec.publish, None);
+    }
+
+    fn secret(&mut self, spec: &raw::SecretSpec) {
+        self.push_description(spec.description.as_ref());
+        let location = self.at(spec.value.span);
+        match &spec.value.value {
+            raw::RawSecretValue::FromEnv(name) => {
+                if name.value.is_empty() {
+                    let problem = Problem::error(
+                        "spherectl::manifest::invalid_secret",
+                        "`fromEnv` names no variable",
+                    )
+                    .at(self.at(name.span), "empty");
+                    self.cx.error(problem);
+                }
+                self.object.secret =
+                    Some((SecretSource::Env(name.value.clone()), self.at(name.span)));
+            }
+            raw::RawSecretValue::FromFile(path) => {
+                let base = self
+                    .cx
+                    .sources
+                    .get(self.file)
+                    .path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                self.object.secret =
+                    Some((SecretSource::File(base.join(&path.value)), self.at(path.span)));
+            }
+            raw::RawSecretValue::Plaintext => {
+                let problem = Problem::error(
+                    "spherectl::manifest::plaintext_secret",
+                    "plaintext secret values are not allowed",
+                )
+                .at(location, "a secret written into the manifest")
+                .help("read it at plan time instead: `value: {fromEnv: VARIABLE}` or `value: {fromFile: PATH}`; and rotate this secret, since it was committed");
+                self.cx.error(problem);
+            }
+        }
+        self.publish(&spec.publish, None);
+    }
+
+    fn docker_image(&mut self, spec: &raw::DockerImageSpec) {
+        self.push_description(spec.description.as_ref());
+        let i = FieldMode::Immutable;
+        self.push_text("spec.repository", Some(&spec.repository), i);
+        self.push_text("spec.tag", Some(&spec.tag), i);
+        self.push_text("spec.dockerfile", Some(&spec.dockerfile), i);
+        self.push_text("spec.buildPath", spec.build_path.as_ref(), i);
+        self.active(spec.active.as_ref());
+        self.publish(&spec.publish, None);
+    }
+
+    fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec) {
+        self.push_description(spec.description.as_ref());
+        let m = FieldMode::Mutable;
+        self.push_text("spec.endpoint", Some(&spec.endpoint), m);
+        if spec.bucket.value.contains('.') || spec.bucket.value.is_empty() {
+            let problem = Problem::error(
+                "spherectl::manifest::invalid_bucket",
+                format!("invalid bucket name `{}`", spec.bucket.value),
+            )
+            .at(self.at(spec.bucket.span), "bucket names for S3 connections contain no dots")
+            .help("DataSphere mounts only buckets whose names have no `.`");
+            self.cx.error(problem);
+        }
+        self.push_text("spec.bucket", Some(&spec.bucket), m);
+        self.push_text("spec.mountName", spec.mount_name.as_ref(), m);
+        self.push_text("spec.accessKeyId", Some(&spec.access_key_id), m);
+        self.reference_field("spec.secretKey.secret", Kind::Secret, &spec.secret_key.secret, m);
+        if let Some(mode) = &spec.mode {
+            self.push("spec.mode", json!(mode.value.as_str()), mode.span, m);
+        }
+        self.active(spec.active.as_ref());
+        self.publish(&spec.publish, None);
+    }
+
+    fn checkpoint(&mut self, spec: &raw::CheckpointSpec) {
+        self.push_description(spec.description.as_ref());
+        let pinned = spec.pinned.as_ref().is_some_and(|p| p.value);
+        if let Some(p) = &spec.pinned {
+            self.push("spec.pinned", json!(p.value), p.span, FieldMode::Mutable);
+        }
+        self.publish(&spec.publish, Some(pinned));
+    }
+
+    fn node(&mut self, spec: &raw::NodeSpec) {
+        self.push_description(spec.description.as_ref());
+        let source = &spec.source;
+        match (&source.value.docker_image, &source.value.checkpoint) {
+            (Some(image), None) => {
+                self.reference_field(
+                    "spec.source.dockerImage",
+                    Kind::DockerImage,
+                    image,
+                    FieldMode::Immutable,
+                );
+            }
+            (None, Some(checkpoint)) => {
+                if let Some(target) = self.reference_field(
+                    "spec.source.checkpoint",
+                    Kind::Checkpoint,
+                    checkpoint,
+                    FieldMode::Immutable,
+                ) && let Some(RawSpec::Checkpoint(target_spec)) = self.spec_of.get(&target)
+                    && !target_spec.pinned.as_ref().is_some_and(|p| p.value)
+                {
+                    let problem = Problem::error(
+                        "spherectl::rules::unpinned_checkpoint",
+                        format!("node source `{target}` is not pinned"),
+                    )
+                    .at(self.at(checkpoint.span), "an unpinned checkpoint")
+                    .help("only pinned checkpoints can be deployed as nodes: set `spec.pinned: true` on the checkpoint");
+                    self.cx.error(problem);
+                }
+            }
+            _ => {
+                let problem = Problem::error(
+                    "spherectl::manifest::node_source",
+                    "a node's `source` needs exactly one of `dockerImage` and `checkpoint`",
+                )
+                .at(self.at(source.span), "give one source");
+                self.cx.error(problem);
+            }
+        }
+        let m = FieldMode::Mutable;
+        self.push_text("spec.instanceType", spec.instance_type.as_ref(), m);
+        if let Some(instances) = &spec.instances {
+            let (min, max) = (&instances.value.min, &instances.value.max);
+            if min.value < 0 || max.value < 1 || min.value > max.value {
+                let problem = Problem::error(
+                    "spherectl::manifest::out_of_range",
+                    format!("invalid instance range {}..{}", min.value, max.value),
+                )
+                .at(
+                    self.at(instances.span),
+                    "min must be at least 0 and at most max; max at least 1",
+                );
+                self.cx.error(problem);
+            }
+            self.push("spec.instances.min", json!(min.value), min.span, m);
+            self.push("spec.instances.max", json!(max.value), max.span, m);
+        }
+        self.push_text("spec.zone", spec.zone.as_ref(), m);
+        self.push_text("spec.subnet", spec.subnet.as_ref(), m);
+        self.push_text("spec.folder", spec.folder.as_ref(), m);
+        if let Some(acl) = &spec.acl {
+            self.push("spec.acl", json!(acl.value), acl.span, m);
+        }
+        if let Some(env) = &spec.env {
+            let mut targets = Vec::new();
+            for name in env {
+                if let Some(target) = self.resolve(Kind::Secret, name, "spec.env") {
+                    self.depend(target.clone(), EdgeKind::Reference, name.span);
+                    targets.push(Value::String(target.to_string()));
+                }
+            }
+            let span = env.first().map_or(self.object.location.span, |e| e.span);
+            self.object.fields.push(Field {
+                path: "spec.env".to_owned(),
+                value: Value::Array(targets),
+                location: self.at(span),
+                mode: m,
+                reference: true,
+            });
+        }
+        if let Some(endpoint) = &spec.endpoint {
+            self.push(
+                "spec.endpoint.type",
+                json!(endpoint.protocol.value.as_str()),
+                endpoint.protocol.span,
+                m,
+            );
+            self.push_int("spec.endpoint.port", Some(&endpoint.port), (1, 65535), m);
+        }
+        if let Some(check) = &spec.health_check {
+            if let Some(protocol) = &check.protocol {
+                self.push(
+                    "spec.healthCheck.type",
+                    json!(protocol.value.as_str()),
+                    protocol.span,
+                    m,
+                );
+            }
+            self.push_text("spec.healthCheck.path", check.path.as_ref(), m);
+            self.push_int("spec.healthCheck.port", check.port.as_ref(), (1, 65535), m);
+            self.push_int("spec.healthCheck.timeout", check.timeout.as_ref(), (1, 3600), m);
+            self.push_int("spec.healthCheck.interval", check.interval.as_ref(), (1, 3600), m);
+            self.push_int(
+                "spec.healthCheck.failsThreshold",
+                check.fails_threshold.as_ref(),
+                (1, 100),
+                m,
+            );
+            self.push_int(
+                "spec.healthCheck.passesThreshold",
+                check.passes_threshold.as_ref(),
+                (1, 100),
+                m,
+            );
+        }
+        self.publish(&spec.publish, None);
+    }
+
+    fn alias(&mut self, spec: &raw::AliasSpec) {
+        self.push_description(spec.description.as_ref());
+        let backends = &spec.backends;
+        if backends.value.is_empty() {
+            let problem = Problem::error(
+                "spherectl::manifest::alias_weights",
+                "an alias needs at least one backend",
+            )
+            .at(self.at(backends.span), "no backends");
+            self.cx.error(problem);
+        }
+        let mut values = Vec::new();
+        let mut total = 0_i64;
+        for backend in &backends.value {
+            if !(0..=100).contains(&backend.weight.value) {
+                let problem = Problem::error(
+                    "spherectl::manifest::alias_weights",
+                    format!("weight {} is not a percentage", backend.weight.value),
+                )
+                .at(self.at(backend.weight.span), "expected 0 to 100");
+                self.cx.error(problem);
+            }
+            total += backend.weight.value;
+            if let Some(target) = self.resolve(Kind::Node, &backend.node, "spec.backends") {
+                self.depend(target.clone(), EdgeKind::Reference, backend.node.span);
+                values.push(json!({"node": target.to_string(), "weight": backend.weight.value}));
+            }
+        }
+        if !backends.value.is_empty() && total != 100 {
+            let weights: Vec<String> =
+                backends.value.iter().map(|b| b.weight.value.to_string()).collect();
+            let problem = Problem::error(
+                "spherectl::manifest::alias_weights",
+                format!("alias backend weights sum to {total}, not 100"),
+            )
+            .at(self.at(backends.span), format!("{} = {total}", weights.join(" + ")))
+            .help("weights are percentages of traffic: make them add up to 100");
+            self.cx.error(problem);
+        }
+        self.object.fields.push(Field {
+            path: "spec.backends".to_owned(),
+            value: Value::Array(values),
+            location: self.at(backends.span),
+            mode: FieldMode::Mutable,
+            reference: true,
+        });
+        self.push_text("spec.folder", spec.folder.as_ref(), FieldMode::Mutable);
+        if let Some(acl) = &spec.acl {
+            self.push("spec.acl", json!(acl.value), acl.span, FieldMode::Mutable);
+        }
+        self.publish(&spec.publish, None);
+    }
+}
+
+fn publish_of(spec: &RawSpec) -> &raw::RawPublish {
+    const NONE: &raw::RawPublish = &None;
+    match spec {
+        RawSpec::Dataset(s) => &s.publish,
+        RawSpec::Secret(s) => &s.publish,
+        RawSpec::DockerImage(s) => &s.publish,
+        RawSpec::S3Connection(s) => &s.publish,
+        RawSpec::Checkpoint(s) => &s.publish,
+        RawSpec::Node(s) => &s.publish,
+        RawSpec::Alias(s) => &s.publish,
+        RawSpec::Organization(_) | RawSpec::Community(_) | RawSpec::Project(_) => NONE,
+    }
+}
+
+/// Parses a duration such as `90s`, `30m`, `2h`, `1h30m` into seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut any = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+        } else {
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return None,
+            };
+            let value: u64 = number.parse().ok()?;
+            total = total.checked_add(value.checked_mul(unit)?)?;
+            number.clear();
+            any = true;
+        }
+    }
+    (number.is_empty() && any).then_some(total)
+}
+
+/// Used by role checks: the role a member list grants a subject.
+pub fn role_of(members: &[Member], subject: &str) -> Option<Role> {
+    members.iter().find(|m| m.subject == subject).map(|m| m.role)
+}

@@ -1,0 +1,585 @@
+//! The manifest file format: serde types that mirror the YAML exactly.
+//!
+//! Every type here denies unknown fields and keeps spans on the values that diagnostics point at.
+//! Nothing here is validated beyond its shape; `normalize` turns these into the model.
+//!
+//! A document is dispatched on `kind` by a hand-written map visitor rather than an internally
+//! tagged enum, because serde buffers tagged enums and the buffer loses every span under `spec`
+//! (DESIGN.md section 9). The visitor reads `kind` first and deserializes `spec` straight into the
+//! kind's own type.
+
+use std::{collections::BTreeMap, fmt};
+
+use schemars::JsonSchema;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, MapAccess, Visitor},
+};
+
+use super::span::Spanned;
+
+/// The one `apiVersion` this release reads.
+pub const API_VERSION: &str = "spherectl/v1";
+
+/// Every manifest kind, in dependency order.
+pub const KINDS: &[&str] = &[
+    "Organization",
+    "Community",
+    "Project",
+    "Dataset",
+    "Secret",
+    "DockerImage",
+    "S3Connection",
+    "Checkpoint",
+    "Node",
+    "Alias",
+];
+
+/// Labels: keys and values both keep their spans.
+pub type RawLabels = BTreeMap<Spanned<String>, Spanned<String>>;
+
+/// A role in a community or project, ordered by the rights it grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Developer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Developer, Role::Editor, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Developer => "developer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `metadata`, shared by every kind; which of `community` / `project` applies depends on the kind.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMetadata {
+    /// The object's name, unique per kind within its parent.
+    pub name: Spanned<String>,
+    /// The community a Project belongs to.
+    pub community: Option<Spanned<String>>,
+    /// The project (`community/project`) a resource belongs to.
+    pub project: Option<Spanned<String>>,
+    /// Labels (`[a-z][-_0-9a-z]*` keys, `[-_0-9a-z]*` values, at most 64).
+    pub labels: Option<Spanned<RawLabels>>,
+    /// Adopt an object that already exists on the platform by its id.
+    pub id: Option<Spanned<String>>,
+    /// Addresses (`Kind/path`) this object must come after, for an order no reference shows.
+    pub depends_on: Option<Vec<Spanned<String>>>,
+    /// Lifecycle guards.
+    pub lifecycle: Option<RawLifecycle>,
+    /// The object's previous name: the live object of that name is renamed in place.
+    pub renamed_from: Option<Spanned<String>>,
+}
+
+/// `metadata.lifecycle`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLifecycle {
+    /// Refuse any plan that deletes or replaces this object.
+    pub prevent_destroy: Option<Spanned<bool>>,
+}
+
+/// A member binding: a subject and its role.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    /// `userAccount:ID`, `serviceAccount:ID`, `federatedUser:ID`, `group:ID` or `system:ID`.
+    pub subject: Spanned<String>,
+    pub role: Spanned<Role>,
+}
+
+/// `spec` of the Organization.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OrganizationSpec {
+    /// The platform's organization id (organizations exist already; they are never created).
+    pub id: Spanned<String>,
+    pub description: Option<Spanned<String>>,
+    pub sharing: Option<RawSharing>,
+}
+
+/// `spec.sharing` of the Organization.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSharing {
+    pub required_roles: Option<RawRequiredRoles>,
+}
+
+/// The roles an actor needs to publish a resource: on its project and in the target community.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequiredRoles {
+    pub project: Option<Spanned<Role>>,
+    pub community: Option<Spanned<Role>>,
+}
+
+/// `spec` of a Community.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommunitySpec {
+    pub description: Option<Spanned<String>>,
+    /// Availability zone; `ru-central1-a` when omitted. Cannot change after creation.
+    pub zone: Option<Spanned<String>>,
+    /// Billing account id: write-only, sent on create only.
+    pub billing_account: Option<Spanned<String>>,
+    /// When given, the community's bindings become exactly this list.
+    pub members: Option<Spanned<Vec<RawMember>>>,
+}
+
+/// `spec` of a Project.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProjectSpec {
+    pub description: Option<Spanned<String>>,
+    pub settings: Option<RawSettings>,
+    pub limits: Option<RawLimits>,
+    /// Unit balance.
+    pub balance: Option<Spanned<i64>>,
+    pub members: Option<Spanned<Vec<RawMember>>>,
+    /// Shared resources added into this project.
+    pub uses: Option<Vec<RawUse>>,
+}
+
+/// `spec.settings` of a Project.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSettings {
+    pub service_account: Option<Spanned<String>>,
+    pub default_folder: Option<Spanned<String>>,
+    pub subnet: Option<Spanned<String>>,
+    pub stale_exec_timeout: Option<Spanned<StaleExecTimeout>>,
+    pub security_groups: Option<Spanned<Vec<String>>>,
+    pub data_proc_cluster: Option<Spanned<String>>,
+    /// A duration such as `30m`, `1h`, `90s`.
+    pub vm_inactivity_timeout: Option<Spanned<String>>,
+    pub default_dedicated_spec: Option<Spanned<String>>,
+    pub early_access: Option<Spanned<bool>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StaleExecTimeout {
+    OneHour,
+    ThreeHours,
+    NoTimeout,
+}
+
+impl StaleExecTimeout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleExecTimeout::OneHour => "one-hour",
+            StaleExecTimeout::ThreeHours => "three-hours",
+            StaleExecTimeout::NoTimeout => "no-timeout",
+        }
+    }
+}
+
+/// `spec.limits` of a Project.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLimits {
+    pub max_units_per_hour: Option<Spanned<i64>>,
+    pub max_units_per_execution: Option<Spanned<i64>>,
+}
+
+/// One entry of a project's `spec.uses`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUse {
+    pub kind: Spanned<String>,
+    /// `community/project/name` of a resource published to this project's community.
+    #[serde(rename = "ref")]
+    pub reference: Spanned<String>,
+}
+
+/// A `publish` target: a community name managed here, or `{id: ...}` of one that is not.
+#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum RawPublishTarget {
+    Name(String),
+    Id { id: String },
+}
+
+impl<'de> Deserialize<'de> for RawPublishTarget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetVisitor;
+        impl<'de> Visitor<'de> for TargetVisitor {
+            type Value = RawPublishTarget;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a community name or `{id: COMMUNITY-ID}`")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(RawPublishTarget::Name(value.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut id = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "id" {
+                        id = Some(map.next_value::<String>()?);
+                    } else {
+                        return Err(de::Error::unknown_field(&key, &["id"]));
+                    }
+                }
+                id.map(|id| RawPublishTarget::Id { id })
+                    .ok_or_else(|| de::Error::missing_field("id"))
+            }
+        }
+        deserializer.deserialize_any(TargetVisitor)
+    }
+}
+
+pub type RawPublish = Option<Vec<Spanned<RawPublishTarget>>>;
+
+/// `spec` of a Dataset.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DatasetSpec {
+    pub description: Option<Spanned<String>>,
+    /// Size in whole GB (1 to 4096).
+    pub size_gb: Spanned<i64>,
+    /// The notebook code that fills the dataset when it is initialized.
+    pub init_code: Option<Spanned<String>>,
+    pub zone: Option<Spanned<String>>,
+    pub mount_path: Option<Spanned<String>>,
+    /// Mounted in its own project.
+    pub active: Option<Spanned<bool>>,
+    pub publish: RawPublish,
+}
+
+/// Where a secret's value comes from. Plaintext values are rejected.
+#[derive(Debug, JsonSchema)]
+pub enum RawSecretValue {
+    #[serde(rename = "fromEnv")]
+    FromEnv(Spanned<String>),
+    #[serde(rename = "fromFile")]
+    FromFile(Spanned<String>),
+    /// A plaintext value: kept only as a marker, never the text itself.
+    #[schemars(skip)]
+    Plaintext,
+}
+
+impl<'de> Deserialize<'de> for RawSecretValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = RawSecretValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`{fromEnv: VARIABLE}` or `{fromFile: PATH}`")
+            }
+            // Any scalar is a plaintext secret: drop it without keeping or echoing it.
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RawSecretValue::Plaintext)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RawSecretValue::Plaintext)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RawSecretValue::Plaintext)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RawSecretValue::Plaintext)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RawSecretValue::Plaintext)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: Spanned<String> = match key.as_str() {
+                        "fromEnv" | "fromFile" => map.next_value()?,
+                        _ => return Err(de::Error::unknown_field(&key, &["fromEnv", "fromFile"])),
+                    };
+                    if found.is_some() {
+                        return Err(de::Error::custom(
+                            "give exactly one of `fromEnv` and `fromFile`",
+                        ));
+                    }
+                    found = Some(if key == "fromEnv" {
+                        RawSecretValue::FromEnv(value)
+                    } else {
+                        RawSecretValue::FromFile(value)
+                    });
+                }
+                found.ok_or_else(|| de::Error::custom("expected `fromEnv` or `fromFile`"))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+/// `spec` of a Secret.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretSpec {
+    pub value: Spanned<RawSecretValue>,
+    pub description: Option<Spanned<String>>,
+    pub publish: RawPublish,
+}
+
+/// `spec` of a DockerImage. Images are immutable: a change of build inputs replaces the image.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DockerImageSpec {
+    pub description: Option<Spanned<String>>,
+    pub repository: Spanned<String>,
+    pub tag: Spanned<String>,
+    /// Dockerfile text.
+    pub dockerfile: Spanned<String>,
+    /// Build path inside the project (`.` is the root).
+    pub build_path: Option<Spanned<String>>,
+    /// The project's environment.
+    pub active: Option<Spanned<bool>>,
+    pub publish: RawPublish,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum S3Mode {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl S3Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            S3Mode::ReadOnly => "read-only",
+            S3Mode::ReadWrite => "read-write",
+        }
+    }
+}
+
+/// A reference to a Secret by name (same project) or `community/project/name`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecretRef {
+    pub secret: Spanned<String>,
+}
+
+/// `spec` of an S3Connection.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct S3ConnectionSpec {
+    pub description: Option<Spanned<String>>,
+    pub endpoint: Spanned<String>,
+    pub bucket: Spanned<String>,
+    pub mount_name: Option<Spanned<String>>,
+    pub access_key_id: Spanned<String>,
+    pub secret_key: RawSecretRef,
+    pub mode: Option<Spanned<S3Mode>>,
+    pub active: Option<Spanned<bool>>,
+    pub publish: RawPublish,
+}
+
+/// `spec` of a Checkpoint.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CheckpointSpec {
+    pub description: Option<Spanned<String>>,
+    /// Only pinned checkpoints can be published or serve as a node's source.
+    pub pinned: Option<Spanned<bool>>,
+    pub publish: RawPublish,
+}
+
+/// A node's source: exactly one of `dockerImage` and `checkpoint`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawNodeSource {
+    pub docker_image: Option<Spanned<String>>,
+    pub checkpoint: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstances {
+    pub min: Spanned<i64>,
+    pub max: Spanned<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Grpc,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    #[serde(rename = "type")]
+    pub protocol: Spanned<Protocol>,
+    pub port: Spanned<i64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHealthCheck {
+    #[serde(rename = "type")]
+    pub protocol: Option<Spanned<Protocol>>,
+    pub path: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    /// Seconds.
+    pub timeout: Option<Spanned<i64>>,
+    /// Seconds.
+    pub interval: Option<Spanned<i64>>,
+    pub fails_threshold: Option<Spanned<i64>>,
+    pub passes_threshold: Option<Spanned<i64>>,
+}
+
+/// `spec` of a Node.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeSpec {
+    pub description: Option<Spanned<String>>,
+    pub source: Spanned<RawNodeSource>,
+    pub instance_type: Option<Spanned<String>>,
+    pub instances: Option<Spanned<RawInstances>>,
+    pub zone: Option<Spanned<String>>,
+    pub subnet: Option<Spanned<String>>,
+    pub folder: Option<Spanned<String>>,
+    /// Folder ids allowed to call the node.
+    pub acl: Option<Spanned<Vec<String>>>,
+    /// Names of secrets exposed to the node as environment variables.
+    pub env: Option<Vec<Spanned<String>>>,
+    pub endpoint: Option<RawEndpoint>,
+    pub health_check: Option<RawHealthCheck>,
+    pub publish: RawPublish,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub node: Spanned<String>,
+    /// Percentage of requests; the weights of an alias sum to 100.
+    pub weight: Spanned<i64>,
+}
+
+/// `spec` of an Alias.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AliasSpec {
+    pub description: Option<Spanned<String>>,
+    pub backends: Spanned<Vec<RawBackend>>,
+    pub folder: Option<Spanned<String>>,
+    pub acl: Option<Spanned<Vec<String>>>,
+    pub publish: RawPublish,
+}
+
+/// The `spec` of a document, by kind.
+#[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "one per document, never in a hot collection")]
+pub enum RawSpec {
+    Organization(OrganizationSpec),
+    Community(CommunitySpec),
+    Project(ProjectSpec),
+    Dataset(DatasetSpec),
+    Secret(SecretSpec),
+    DockerImage(DockerImageSpec),
+    S3Connection(S3ConnectionSpec),
+    Checkpoint(CheckpointSpec),
+    Node(NodeSpec),
+    Alias(AliasSpec),
+}
+
+/// One YAML document: `apiVersion`, `kind`, `metadata`, `spec`.
+#[derive(Debug)]
+pub struct RawDocument {
+    pub api_version: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub metadata: RawMetadata,
+    /// `None` when the document has no `spec` (allowed for kinds whose spec is all optional).
+    pub spec: Option<RawSpec>,
+}
+
+const DOCUMENT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+
+impl<'de> Deserialize<'de> for RawDocument {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(DocumentVisitor)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = RawDocument;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a manifest document with `apiVersion`, `kind`, `metadata` and `spec`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut api_version: Option<Spanned<String>> = None;
+        let mut kind: Option<Spanned<String>> = None;
+        let mut metadata: Option<RawMetadata> = None;
+        let mut spec: Option<RawSpec> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "apiVersion" => api_version = Some(map.next_value()?),
+                "kind" => {
+                    let value: Spanned<String> = map.next_value()?;
+                    if !KINDS.contains(&value.value.as_str()) {
+                        return Err(de::Error::unknown_variant(&value.value, KINDS));
+                    }
+                    kind = Some(value);
+                }
+                "metadata" => metadata = Some(map.next_value()?),
+                "spec" => {
+                    let Some(kind) = &kind else {
+                        return Err(de::Error::custom(
+                            "`kind` must come before `spec` in a manifest document",
+                        ));
+                    };
+                    spec = Some(match kind.value.as_str() {
+                        "Organization" => RawSpec::Organization(map.next_value()?),
+                        "Community" => RawSpec::Community(map.next_value()?),
+                        "Project" => RawSpec::Project(map.next_value()?),
+                        "Dataset" => RawSpec::Dataset(map.next_value()?),
+                        "Secret" => RawSpec::Secret(map.next_value()?),
+                        "DockerImage" => RawSpec::DockerImage(map.next_value()?),
+                        "S3Connection" => RawSpec::S3Connection(map.next_value()?),
+                        "Checkpoint" => RawSpec::Checkpoint(map.next_value()?),
+                        "Node" => RawSpec::Node(map.next_value()?),
+                        "Alias" => RawSpec::Alias(map.next_value()?),
+                        other => return Err(de::Error::unknown_variant(other, KINDS)),
+                    });
+                }
+                other => return Err(de::Error::unknown_field(other, DOCUMENT_FIELDS)),
+            }
+        }
+        let api_version = api_version.ok_or_else(|| de::Error::missing_field("apiVersion"))?;
+        let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
+        let metadata = metadata.ok_or_else(|| de::Error::missing_field("metadata"))?;
+        Ok(RawDocument { api_version, kind, metadata, spec })
+    }
+}

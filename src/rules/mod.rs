@@ -1,0 +1,397 @@
+//! The platform's rules, in one place.
+//!
+//! The same functions serve the manifest validator (which reports a broken rule at its line in the
+//! YAML), the planner (which reports it before anything is applied) and the sandbox platform
+//! (which rejects a request the real platform would reject, with the platform's reason).
+//! Everything here is pure: no I/O, no platform state beyond what the caller passes in.
+
+use std::fmt;
+
+pub use crate::manifest::raw::Role;
+
+/// The zone a community gets when the manifest names none.
+pub const DEFAULT_ZONE: &str = "ru-central1-a";
+/// The label every object created by spherectl carries.
+pub const LABEL_MANAGED_BY: &str = "managed-by";
+/// Value of [`LABEL_MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "spherectl";
+/// The label naming the manifest set (the Organization manifest's name) that owns an object.
+pub const LABEL_SET: &str = "spherectl-set";
+/// Labels at most per object.
+pub const MAX_LABELS: usize = 64;
+/// Description length limit (characters).
+pub const MAX_DESCRIPTION: usize = 256;
+
+/// A broken platform rule: the reason, as the platform (or a reviewer) would state it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Violation {
+    fn new(message: impl Into<String>) -> Self {
+        Violation { message: message.into(), help: None }
+    }
+    fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Checks a project name: `[a-z]([-a-z0-9]{0,61}[a-z0-9])?`.
+pub fn check_project_name(name: &str) -> Result<(), Violation> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::new(format!("invalid project name `{name}`")).help(
+            "project names are 1-63 characters of lowercase letters, digits and hyphens, \
+             start with a letter and do not end with a hyphen",
+        ))
+    }
+}
+
+fn is_community_edge_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '\u{0401}' | '\u{0451}' | '\u{0410}'..='\u{044f}')
+}
+
+/// Checks a community name: 3-63 characters, a Latin or Cyrillic letter or digit at both ends,
+/// no whitespace.
+pub fn check_community_name(name: &str) -> Result<(), Violation> {
+    let count = name.chars().count();
+    let ok = (3..=63).contains(&count)
+        && name.chars().next().is_some_and(is_community_edge_char)
+        && name.chars().last().is_some_and(is_community_edge_char)
+        && !name.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::new(format!("invalid community name `{name}`")).help(
+            "community names are 3-63 characters without whitespace, with a letter or digit \
+             at both ends",
+        ))
+    }
+}
+
+/// Checks the name of a project resource (dataset, secret, image, ...): 1-63 characters of
+/// letters, digits, `-` and `_`, starting with a letter and ending with a letter or digit.
+pub fn check_resource_name(kind: &str, name: &str) -> Result<(), Violation> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_alphabetic()
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::new(format!("invalid {kind} name `{name}`")).help(
+            "resource names are 1-63 characters of letters, digits, `-` and `_`, start with a \
+             letter and end with a letter or digit",
+        ))
+    }
+}
+
+/// Checks a label key: `[a-z][-_0-9a-z]*`, at most 63 characters.
+pub fn check_label_key(key: &str) -> Result<(), Violation> {
+    let bytes = key.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::new(format!("invalid label key `{key}`")).help(
+            "label keys are 1-63 characters of lowercase letters, digits, `-` and `_`, starting \
+             with a letter (no `/` or `.`)",
+        ))
+    }
+}
+
+/// Checks a label value: `[-_0-9a-z]*`, at most 63 characters.
+pub fn check_label_value(value: &str) -> Result<(), Violation> {
+    let ok = value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation::new(format!("invalid label value `{value}`")).help(
+            "label values are at most 63 characters of lowercase letters, digits, `-` and `_`",
+        ))
+    }
+}
+
+/// Checks a description's length.
+pub fn check_description(text: &str) -> Result<(), Violation> {
+    let count = text.chars().count();
+    if count <= MAX_DESCRIPTION {
+        Ok(())
+    } else {
+        Err(Violation::new(format!(
+            "description is {count} characters long, more than the {MAX_DESCRIPTION} allowed"
+        )))
+    }
+}
+
+/// The subject types an access binding may name.
+pub const SUBJECT_TYPES: &[&str] =
+    &["userAccount", "serviceAccount", "federatedUser", "group", "system"];
+
+/// Checks a subject of the form `TYPE:ID`.
+pub fn check_subject(subject: &str) -> Result<(), Violation> {
+    match subject.split_once(':') {
+        Some((kind, id)) if SUBJECT_TYPES.contains(&kind) && !id.is_empty() && id.len() <= 100 => {
+            Ok(())
+        }
+        _ => Err(Violation::new(format!("invalid subject `{subject}`")).help(format!(
+            "a subject is `TYPE:ID` where TYPE is one of {}",
+            SUBJECT_TYPES.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The platform role id for a community role.
+pub fn community_role_id(role: Role) -> String {
+    format!("datasphere.communities.{role}")
+}
+
+/// The platform role id for a project role.
+pub fn project_role_id(role: Role) -> String {
+    format!("datasphere.community-projects.{role}")
+}
+
+/// Parses a platform role id (`datasphere.communities.admin`, ...) back into a role.
+pub fn parse_role_id(role_id: &str) -> Option<Role> {
+    let name = role_id
+        .strip_prefix("datasphere.communities.")
+        .or_else(|| role_id.strip_prefix("datasphere.community-projects."))?;
+    Role::parse(name)
+}
+
+/// The roles an actor needs to publish a resource into a community.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharingRoles {
+    /// Needed on the resource's project.
+    pub project: Role,
+    /// Needed in the target community.
+    pub community: Role,
+}
+
+impl Default for SharingRoles {
+    /// The seed documents' rule: Admin on the project and Admin in the target community.
+    fn default() -> Self {
+        SharingRoles { project: Role::Admin, community: Role::Admin }
+    }
+}
+
+/// What is known about a publication: where the resource lives and where it goes.
+#[derive(Clone, Debug)]
+pub struct PublishContext<'a> {
+    pub resource: &'a str,
+    pub resource_kind: &'a str,
+    pub resource_organization: &'a str,
+    pub resource_zone: &'a str,
+    pub target_community: &'a str,
+    pub target_organization: &'a str,
+    pub target_zone: &'a str,
+    /// Checkpoints only: whether it is pinned.
+    pub pinned: Option<bool>,
+}
+
+/// Checks the platform's rules for publishing a resource into a community, except roles.
+pub fn check_publish(context: &PublishContext<'_>) -> Result<(), Violation> {
+    if context.resource_organization != context.target_organization {
+        return Err(Violation::new(format!(
+            "cannot publish `{}` to community `{}`: it belongs to another organization",
+            context.resource, context.target_community
+        ))
+        .help("resources are never shared across organizations"));
+    }
+    if context.resource_zone != context.target_zone {
+        return Err(Violation::new(format!(
+            "cannot publish `{}` (zone `{}`) to community `{}` (zone `{}`)",
+            context.resource, context.resource_zone, context.target_community, context.target_zone
+        ))
+        .help("sharing works only between communities in the same availability zone"));
+    }
+    if context.pinned == Some(false) {
+        return Err(Violation::new(format!(
+            "cannot publish checkpoint `{}`: only pinned checkpoints can be published",
+            context.resource
+        ))
+        .help("set `spec.pinned: true`"));
+    }
+    Ok(())
+}
+
+/// Checks that an actor holds the roles publishing needs.
+pub fn check_publish_roles(
+    actor: &str,
+    resource: &str,
+    target_community: &str,
+    project_role: Option<Role>,
+    community_role: Option<Role>,
+    required: SharingRoles,
+) -> Result<(), Violation> {
+    let show = |role: Option<Role>| role.map_or_else(|| "no role".to_owned(), |r| format!("`{r}`"));
+    if project_role < Some(required.project) {
+        return Err(Violation::new(format!(
+            "`{actor}` cannot publish `{resource}`: it needs `{}` on the resource's project and has {}",
+            required.project,
+            show(project_role)
+        ))
+        .help("grant the role in the project's `spec.members` (or its community's)"));
+    }
+    if community_role < Some(required.community) {
+        return Err(Violation::new(format!(
+            "`{actor}` cannot publish `{resource}` to `{target_community}`: it needs `{}` in that community and has {}",
+            required.community,
+            show(community_role)
+        ))
+        .help("grant the role in the target community's `spec.members`"));
+    }
+    Ok(())
+}
+
+/// Default quotas of a community / organization / project.
+pub const QUOTAS: &[(&str, i64, &str)] = &[
+    ("projects-per-community", 10, "projects per community"),
+    ("communities-per-organization", 100, "communities per organization"),
+    ("docker-images-per-community", 3, "Docker images per community"),
+    ("datasets-per-community", 10, "datasets per community"),
+    ("active-datasets-per-project", 3, "active datasets per project"),
+];
+
+/// Returns the default value of a quota, if the name is known.
+pub fn default_quota(name: &str) -> Option<i64> {
+    QUOTAS.iter().find(|(n, _, _)| *n == name).map(|(_, v, _)| *v)
+}
+
+/// Checks a count against a quota limit (`None` = unlimited).
+pub fn check_quota(name: &str, count_after: i64, limit: Option<i64>) -> Result<(), Violation> {
+    match limit {
+        Some(limit) if count_after > limit => {
+            let what = QUOTAS.iter().find(|(n, _, _)| *n == name).map_or(name, |(_, _, w)| *w);
+            Err(Violation::new(format!("quota exceeded: at most {limit} {what}"))
+                .help(format!("raise it with `spherectl sandbox quota {name}=N` on the sandbox, or ask for a quota increase")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Returns the name among `candidates` closest to `given`, if one is close enough to be a typo.
+pub fn nearest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        let distance = edit_distance(&given.to_ascii_lowercase(), &candidate.to_ascii_lowercase());
+        let threshold = (candidate.len().max(given.len()) / 3).max(1);
+        if distance <= threshold && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current[j + 1] = (previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_names_follow_the_api_pattern() {
+        assert!(check_project_name("fraud-detection").is_ok());
+        assert!(check_project_name("a").is_ok());
+        for bad in ["", "Fraud", "1abc", "abc-", "a_b", &"a".repeat(64)] {
+            assert!(check_project_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn community_names_allow_cyrillic_and_forbid_spaces() {
+        assert!(check_community_name("research").is_ok());
+        assert!(check_community_name("Команда-1").is_ok());
+        for bad in ["ab", "a b c", "-abc", "abc_", &"a".repeat(64)] {
+            assert!(check_community_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_forbid_slashes_and_dots() {
+        assert!(check_label_key("team").is_ok());
+        assert!(check_label_key("app.kubernetes.io/name").is_err());
+        assert!(check_label_value("").is_ok());
+        assert!(check_label_value("Prod").is_err());
+    }
+
+    #[test]
+    fn publishing_never_crosses_organizations_or_zones() {
+        let mut context = PublishContext {
+            resource: "Dataset/a/p/d",
+            resource_kind: "Dataset",
+            resource_organization: "org1",
+            resource_zone: "ru-central1-a",
+            target_community: "b",
+            target_organization: "org1",
+            target_zone: "ru-central1-a",
+            pinned: None,
+        };
+        assert!(check_publish(&context).is_ok());
+        context.target_organization = "org2";
+        assert!(check_publish(&context).unwrap_err().message.contains("another organization"));
+        context.target_organization = "org1";
+        context.target_zone = "ru-central1-b";
+        assert!(check_publish(&context).unwrap_err().message.contains("zone"));
+    }
+
+    #[test]
+    fn publish_roles_are_ordered() {
+        let required = SharingRoles { project: Role::Editor, community: Role::Developer };
+        assert!(
+            check_publish_roles("u", "r", "c", Some(Role::Admin), Some(Role::Developer), required)
+                .is_ok()
+        );
+        assert!(
+            check_publish_roles("u", "r", "c", Some(Role::Developer), Some(Role::Admin), required)
+                .is_err()
+        );
+        assert!(check_publish_roles("u", "r", "c", Some(Role::Admin), None, required).is_err());
+    }
+
+    #[test]
+    fn nearest_finds_typos() {
+        assert_eq!(nearest("sizeGB", ["sizeGb", "zone"]), Some("sizeGb"));
+        assert_eq!(nearest("descrption", ["description", "members"]), Some("description"));
+        assert_eq!(nearest("xyz", ["description"]), None);
+    }
+}
