@@ -3,10 +3,13 @@
 //! Data flows one way: manifest → model → graph → plan (with platform reads) → policy → apply
 //! (with platform writes). Each stage is a module; the CLI in [`cli`] wires them together.
 
+pub mod apply;
 pub mod cli;
 pub mod diagnostics;
 pub mod graph;
 pub mod manifest;
+pub mod plan;
+pub mod platform;
 pub mod printer;
 pub mod rules;
 pub mod schema;

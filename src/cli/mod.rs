@@ -4,6 +4,8 @@
 //! clap types.
 
 mod graph;
+mod plan;
+mod sandbox;
 mod validate;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -50,7 +52,11 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     Validate(validate::ValidateArgs),
+    Plan(plan::PlanArgs),
+    Apply(plan::ApplyArgs),
+    Drift(plan::DriftArgs),
     Graph(graph::GraphArgs),
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -73,6 +79,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     match cli.command {
         Command::Validate(args) => validate::run(&args, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
+        Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
+        Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
+        Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
+        Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
     }
 }
 

@@ -1,0 +1,340 @@
+//! The applier: walks a plan's changes as a DAG with bounded concurrency.
+//!
+//! # Guarantees
+//! A change starts as soon as every change it depends on has succeeded, not level by level. A
+//! failed change skips exactly its (transitive) dependents; independent branches finish. After an
+//! interrupt nothing new starts; what is in flight finishes. Each platform write is atomic, so
+//! re-running plan and apply after any failure converges.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use serde_json::Value;
+
+use crate::{
+    manifest::Address,
+    plan::{Change, Operation, Plan, SecretValues, Target},
+    platform::{CreateRequest, ErrorKind, Platform, PlatformError, PlatformResult, UpdateRequest},
+};
+
+/// How to apply.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// Changes in flight at once.
+    pub parallelism: usize,
+    /// Set from outside (Ctrl-C): start nothing new.
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// What happened to one change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Done,
+    Failed(String),
+    /// Not started because a dependency failed (named) or the run was interrupted.
+    Skipped(String),
+}
+
+/// The result of an apply.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// `(change address, status)` in completion order.
+    pub results: Vec<(String, Status)>,
+}
+
+impl Outcome {
+    pub fn done(&self) -> usize {
+        self.results.iter().filter(|(_, s)| *s == Status::Done).count()
+    }
+    pub fn failed(&self) -> Vec<(&str, &str)> {
+        self.results
+            .iter()
+            .filter_map(|(a, s)| match s {
+                Status::Failed(m) => Some((a.as_str(), m.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn skipped(&self) -> Vec<(&str, &str)> {
+        self.results
+            .iter()
+            .filter_map(|(a, s)| match s {
+                Status::Skipped(m) => Some((a.as_str(), m.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn is_success(&self) -> bool {
+        self.results.iter().all(|(_, s)| *s == Status::Done)
+    }
+}
+
+/// A progress event, for the CLI to show.
+pub enum Event<'a> {
+    Started(&'a Change),
+    Finished(&'a Change, &'a Status),
+}
+
+struct State {
+    waiting_on: Vec<usize>,
+    ready: VecDeque<usize>,
+    in_flight: usize,
+    finished: usize,
+    status: Vec<Option<Status>>,
+    results: Vec<(String, Status)>,
+}
+
+/// Applies a plan.
+pub fn apply(
+    plan: &Plan,
+    platform: &dyn Platform,
+    secrets: &SecretValues,
+    options: &ApplyOptions,
+    progress: &(dyn Fn(Event<'_>) + Sync),
+) -> Outcome {
+    let changes = &plan.changes;
+    let index: HashMap<&str, usize> =
+        changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+    let mut waiting_on = vec![0; changes.len()];
+    for (i, change) in changes.iter().enumerate() {
+        for dependency in &change.depends_on {
+            if let Some(&j) = index.get(dependency.as_str()) {
+                dependents[j].push(i);
+                waiting_on[i] += 1;
+            }
+        }
+    }
+    let ready = (0..changes.len()).filter(|i| waiting_on[*i] == 0).collect();
+    let state = Mutex::new(State {
+        waiting_on,
+        ready,
+        in_flight: 0,
+        finished: 0,
+        status: vec![None; changes.len()],
+        results: Vec::new(),
+    });
+    let wake = Condvar::new();
+    let ids: Mutex<HashMap<Address, String>> = Mutex::new(plan.known_ids.clone());
+    let workers = options.parallelism.max(1).min(changes.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let next = {
+                        let mut guard = state.lock().expect("apply state lock");
+                        loop {
+                            if guard.finished == changes.len() {
+                                break None;
+                            }
+                            if options.interrupted.load(Ordering::SeqCst) {
+                                // Start nothing new; the last worker out marks the rest skipped.
+                                if guard.in_flight == 0 {
+                                    for (i, change) in changes.iter().enumerate() {
+                                        if guard.status[i].is_none() {
+                                            let status = Status::Skipped("interrupted".into());
+                                            guard.status[i] = Some(status.clone());
+                                            guard.results.push((change.address.clone(), status));
+                                            guard.finished += 1;
+                                        }
+                                    }
+                                    wake.notify_all();
+                                }
+                                break None;
+                            }
+                            if let Some(i) = guard.ready.pop_front() {
+                                guard.in_flight += 1;
+                                break Some(i);
+                            }
+                            if guard.in_flight == 0 {
+                                // Nothing runs and nothing is ready: the rest is blocked.
+                                break None;
+                            }
+                            guard = wake.wait(guard).expect("apply state lock");
+                        }
+                    };
+                    let Some(i) = next else { break };
+                    let change = &changes[i];
+                    progress(Event::Started(change));
+                    let status = match execute(change, platform, secrets, &ids) {
+                        Ok(()) => Status::Done,
+                        Err(error) => Status::Failed(error.message),
+                    };
+                    progress(Event::Finished(change, &status));
+                    let mut guard = state.lock().expect("apply state lock");
+                    guard.in_flight -= 1;
+                    guard.finished += 1;
+                    guard.results.push((change.address.clone(), status.clone()));
+                    guard.status[i] = Some(status.clone());
+                    if status == Status::Done {
+                        for &d in &dependents[i] {
+                            guard.waiting_on[d] -= 1;
+                            if guard.waiting_on[d] == 0 && guard.status[d].is_none() {
+                                guard.ready.push_back(d);
+                            }
+                        }
+                    } else {
+                        // Skip every transitive dependent.
+                        let mut stack = dependents[i].clone();
+                        while let Some(d) = stack.pop() {
+                            if guard.status[d].is_none() {
+                                let skipped = Status::Skipped(format!(
+                                    "depends on `{}`, which failed",
+                                    change.address
+                                ));
+                                guard.status[d] = Some(skipped.clone());
+                                guard.results.push((changes[d].address.clone(), skipped));
+                                guard.finished += 1;
+                                stack.extend(dependents[d].iter().copied());
+                            }
+                        }
+                    }
+                    wake.notify_all();
+                }
+            });
+        }
+    });
+    let state = state.into_inner().expect("apply state lock");
+    Outcome { results: state.results }
+}
+
+fn resolve(target: &Target, ids: &Mutex<HashMap<Address, String>>) -> PlatformResult<String> {
+    match target {
+        Target::Id(id) => Ok(id.clone()),
+        Target::Address(address) => {
+            ids.lock().expect("id map lock").get(address).cloned().ok_or_else(|| {
+                PlatformError::new(
+                    ErrorKind::NotFound,
+                    format!("`{address}` has no platform id yet"),
+                )
+            })
+        }
+    }
+}
+
+/// Replaces addresses in reference values with platform ids.
+fn to_ids(value: &Value, ids: &HashMap<Address, String>) -> Value {
+    match value {
+        Value::String(text) => match Address::parse(text).and_then(|a| ids.get(&a)) {
+            Some(id) => Value::String(id.clone()),
+            None => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| to_ids(v, ids)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), to_ids(v, ids))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn secret_of(
+    address: Option<&Address>,
+    secrets: &SecretValues,
+) -> PlatformResult<Option<crate::platform::SecretValue>> {
+    match address {
+        None => Ok(None),
+        Some(address) => secrets.get(address).cloned().map(Some).ok_or_else(|| {
+            PlatformError::new(
+                ErrorKind::Rejected,
+                format!("the value of `{address}` is not available"),
+            )
+        }),
+    }
+}
+
+fn execute(
+    change: &Change,
+    platform: &dyn Platform,
+    secrets: &SecretValues,
+    ids: &Mutex<HashMap<Address, String>>,
+) -> PlatformResult<()> {
+    match &change.operation {
+        Operation::SetSharing { organization_id, sharing } => {
+            platform.set_sharing(organization_id, *sharing)
+        }
+        Operation::Create { .. } => {
+            create(&change.operation, &change.object, platform, secrets, ids)
+        }
+        Operation::Replace { old_id, publications, uses, create: operation } => {
+            let kind = change.kind;
+            for project in uses {
+                platform.unuse_resource(project, kind, old_id)?;
+            }
+            for community in publications {
+                platform.unpublish(kind, old_id, community)?;
+            }
+            platform.delete(kind, old_id)?;
+            create(operation, &change.object, platform, secrets, ids)
+        }
+        Operation::Update { kind, id, name, labels, set, secret } => {
+            let set = {
+                let ids = ids.lock().expect("id map lock");
+                set.iter().map(|(k, v)| (k.clone(), to_ids(v, &ids))).collect()
+            };
+            let request = UpdateRequest {
+                name: name.clone(),
+                labels: labels.clone(),
+                set,
+                clear: Vec::new(),
+                secret: secret_of(secret.as_ref(), secrets)?,
+            };
+            platform.update(*kind, id, &request)
+        }
+        Operation::Delete { kind, id } => platform.delete(*kind, id),
+        Operation::AddMember { kind, object, subject, role } => {
+            platform.add_member(*kind, &resolve(object, ids)?, subject, *role)
+        }
+        Operation::RemoveMember { kind, id, subject } => platform.remove_member(*kind, id, subject),
+        Operation::Publish { kind, resource, community } => {
+            platform.publish(*kind, &resolve(resource, ids)?, &resolve(community, ids)?)
+        }
+        Operation::Unpublish { kind, resource_id, community_id } => {
+            platform.unpublish(*kind, resource_id, community_id)
+        }
+        Operation::Use { project, kind, resource } => {
+            platform.use_resource(&resolve(project, ids)?, *kind, &resolve(resource, ids)?)
+        }
+        Operation::Unuse { project_id, kind, resource_id } => {
+            platform.unuse_resource(project_id, *kind, resource_id)
+        }
+        Operation::SetActive { kind, resource, active } => {
+            platform.set_active(*kind, &resolve(resource, ids)?, *active)
+        }
+        Operation::SetBalance { project, balance } => {
+            platform.set_balance(&resolve(project, ids)?, *balance)
+        }
+    }
+}
+
+fn create(
+    operation: &Operation,
+    address: &Address,
+    platform: &dyn Platform,
+    secrets: &SecretValues,
+    ids: &Mutex<HashMap<Address, String>>,
+) -> PlatformResult<()> {
+    let Operation::Create { kind, parent, name, labels, attributes, secret } = operation else {
+        return Err(PlatformError::new(ErrorKind::Internal, "not a create operation"));
+    };
+    let parent_id = resolve(parent, ids)?;
+    let attributes = {
+        let ids = ids.lock().expect("id map lock");
+        attributes.iter().map(|(k, v)| (k.clone(), to_ids(v, &ids))).collect()
+    };
+    let request = CreateRequest {
+        kind: *kind,
+        parent_id,
+        name: name.clone(),
+        labels: labels.clone(),
+        attributes,
+        secret: secret_of(secret.as_ref(), secrets)?,
+    };
+    let id = platform.create(&request)?;
+    ids.lock().expect("id map lock").insert(address.clone(), id);
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! `spherectl sandbox`: administer the embedded sandbox platform.
+
+use crate::{
+    ExitStatus,
+    platform::sandbox::{LOCAL_ADMIN, Sandbox},
+    printer::Printer,
+    rules,
+};
+
+use super::GlobalArgs;
+
+/// Administer the embedded sandbox (the one `--platform` names)
+#[derive(Debug, clap::Args)]
+pub(super) struct SandboxArgs {
+    #[command(subcommand)]
+    command: SandboxCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SandboxCommand {
+    /// Show or set quotas, as a real organization raises them by request
+    ///
+    /// With no arguments, prints every quota. Known quotas: projects-per-community,
+    /// communities-per-organization, docker-images-per-community, datasets-per-community,
+    /// active-datasets-per-project.
+    Quota {
+        /// Quotas to set, as NAME=VALUE (VALUE may be `unlimited`)
+        settings: Vec<String>,
+        /// Lift every quota
+        #[arg(long, conflicts_with = "settings")]
+        unlimited: bool,
+    },
+}
+
+pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
+    let path = match global.platform.as_deref() {
+        None | Some("sandbox") => std::path::PathBuf::from(".spherectl/sandbox.db"),
+        Some(text) if text.starts_with("sandbox:") => {
+            std::path::PathBuf::from(&text["sandbox:".len()..])
+        }
+        Some(text) => {
+            printer
+                .err(&format!("error: `sandbox` commands need a sandbox platform, not `{text}`\n"));
+            return ExitStatus::Usage;
+        }
+    };
+    let sandbox = match Sandbox::open(&path, LOCAL_ADMIN) {
+        Ok(sandbox) => sandbox,
+        Err(error) => {
+            printer.err(&format!("error: {}\n", error.message));
+            return ExitStatus::Failure;
+        }
+    };
+    let SandboxCommand::Quota { settings, unlimited } = &args.command;
+    let mut updates = Vec::new();
+    if *unlimited {
+        updates = rules::QUOTAS.iter().map(|(name, _, _)| ((*name).to_owned(), None)).collect();
+    }
+    for setting in settings {
+        let Some((name, value)) = setting.split_once('=') else {
+            printer.err(&format!("error: `{setting}` is not NAME=VALUE\n"));
+            return ExitStatus::Usage;
+        };
+        let value = if value == "unlimited" {
+            None
+        } else {
+            match value.parse::<i64>() {
+                Ok(v) if v >= 0 => Some(v),
+                _ => {
+                    printer.err(&format!("error: quota `{name}`: `{value}` is not a non-negative number or `unlimited`\n"));
+                    return ExitStatus::Usage;
+                }
+            }
+        };
+        updates.push((name.to_owned(), value));
+    }
+    if !updates.is_empty()
+        && let Err(error) = sandbox.set_quotas(&updates)
+    {
+        printer.err(&format!("error: {}\n", error.message));
+        return ExitStatus::Usage;
+    }
+    match sandbox.quotas() {
+        Ok(quotas) => {
+            let mut out = String::new();
+            for (name, value) in quotas {
+                out.push_str(&format!(
+                    "{name}={}\n",
+                    value.map_or_else(|| "unlimited".to_owned(), |v| v.to_string())
+                ));
+            }
+            printer.out(&out);
+            ExitStatus::Success
+        }
+        Err(error) => {
+            printer.err(&format!("error: {}\n", error.message));
+            ExitStatus::Failure
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Plan rendering: text for humans (colour optional, multi-line values diffed line by line),
+//! JSON (the stable contract of DESIGN.md section 7), Markdown (for a pull-request comment).
+//! Sensitive values are never rendered: the plan never holds them in the first place.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::{Action, Change, FieldChange, Plan};
+use crate::printer::{Color, paint};
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create | Action::Publish | Action::Use | Action::AddMember => "+",
+        Action::Delete | Action::Unpublish | Action::Unuse | Action::RemoveMember => "-",
+        Action::Replace => "-/+",
+        Action::Update | Action::Activate | Action::Deactivate | Action::SetBalance => "~",
+    }
+}
+
+fn color(action: Action) -> Color {
+    match symbol(action) {
+        "+" => Color::Green,
+        "-" => Color::Red,
+        "-/+" => Color::Yellow,
+        _ => Color::Yellow,
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::String(text) => format!("{text:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn is_multiline(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.contains('\n'))
+}
+
+/// The one-line summary.
+pub fn summary_line(plan: &Plan) -> String {
+    if plan.changes.is_empty() {
+        return "No changes: the platform matches the manifests.".to_owned();
+    }
+    let parts: Vec<String> = plan
+        .summary
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(action, n)| format!("{n} {action}"))
+        .collect();
+    let total = plan.changes.len();
+    format!("Plan: {total} change{} ({}).", if total == 1 { "" } else { "s" }, parts.join(", "))
+}
+
+fn field_lines(out: &mut String, field: &FieldChange, action: Action, color_on: bool) {
+    let path = &field.path;
+    if field.sensitive {
+        let _ = writeln!(out, "      {path}: (sensitive value changed)");
+        return;
+    }
+    if is_multiline(&field.before) || is_multiline(&field.after) {
+        let _ = writeln!(out, "      {path}:");
+        let before = field.before.as_str().unwrap_or_default();
+        let after = field.after.as_str().unwrap_or_default();
+        let diff = similar::TextDiff::from_lines(before, after);
+        for change in diff.iter_all_changes() {
+            let (sign, c) = match change.tag() {
+                similar::ChangeTag::Delete => ("-", Some(Color::Red)),
+                similar::ChangeTag::Insert => ("+", Some(Color::Green)),
+                similar::ChangeTag::Equal => (" ", None),
+            };
+            let line = format!("        {sign} {}", change.value().trim_end_matches('\n'));
+            let _ = writeln!(out, "{}", c.map_or(line.clone(), |c| paint(color_on, &line, c)));
+        }
+        return;
+    }
+    match action {
+        Action::Create | Action::Publish | Action::Use | Action::AddMember
+            if field.before.is_null() =>
+        {
+            let _ = writeln!(out, "      {path}: {}", show(&field.after));
+        }
+        _ if field.after.is_null() => {
+            let _ = writeln!(out, "      {path}: {} → (none)", show(&field.before));
+        }
+        _ => {
+            let _ = writeln!(out, "      {path}: {} → {}", show(&field.before), show(&field.after));
+        }
+    }
+}
+
+fn change_text(out: &mut String, change: &Change, color_on: bool) {
+    let head = format!("  {} {} {}", symbol(change.action), change.action.as_str(), change.address);
+    let _ = writeln!(out, "{}", paint(color_on, &head, color(change.action)));
+    for field in &change.fields {
+        field_lines(out, field, change.action, color_on);
+    }
+}
+
+/// Renders the plan as text.
+pub fn text(plan: &Plan, color_on: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Organization `{}` on {}", plan.organization, plan.platform);
+    let _ = writeln!(out);
+    for change in &plan.changes {
+        change_text(&mut out, change, color_on);
+    }
+    if !plan.changes.is_empty() {
+        let _ = writeln!(out);
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not managed by this manifest set (left alone): {}",
+            plan.unmanaged.len()
+        );
+        for address in plan.unmanaged.iter().take(20) {
+            let _ = writeln!(out, "  = {address}");
+        }
+        if plan.unmanaged.len() > 20 {
+            let _ = writeln!(out, "  … and {} more", plan.unmanaged.len() - 20);
+        }
+        let _ = writeln!(out);
+    }
+    let line = summary_line(plan);
+    let destructive = plan.findings.iter().any(|f| f.rule == "spherectl::plan::destructive_delete");
+    let _ = writeln!(
+        out,
+        "{}",
+        if destructive {
+            paint(color_on, &line, Color::Red)
+        } else {
+            paint(color_on, &line, Color::Bold)
+        }
+    );
+    for finding in plan.findings.iter().filter(|f| f.rule == "spherectl::plan::destructive_delete")
+    {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(color_on, &format!("Warning: {}", finding.message), Color::Red)
+        );
+    }
+    out
+}
+
+/// Renders the plan as JSON.
+pub fn json(plan: &Plan) -> String {
+    let mut text = serde_json::to_string_pretty(plan).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Renders the plan as Markdown, for a pull-request comment.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### spherectl plan: `{}`\n", plan.organization);
+    let _ = writeln!(out, "{}\n", summary_line(plan));
+    if !plan.changes.is_empty() {
+        let _ = writeln!(out, "| action | address | fields |\n|---|---|---|");
+        for change in &plan.changes {
+            let fields: Vec<String> =
+                change.fields.iter().map(|f| format!("`{}`", f.path)).collect();
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} |",
+                change.action.as_str(),
+                change.address,
+                fields.join(", ")
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "<details><summary>Details</summary>\n\n```diff");
+        for change in &plan.changes {
+            change_text(&mut out, change, false);
+        }
+        let _ = writeln!(out, "```\n</details>\n");
+    }
+    if !plan.findings.is_empty() {
+        let _ = writeln!(out, "**Findings**\n");
+        for finding in &plan.findings {
+            let _ =
+                writeln!(out, "- **{}** `{}`: {}", finding.severity, finding.rule, finding.message);
+        }
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! Secret values at rest: ChaCha20-Poly1305 with a key kept in a file beside the database
+//! (mode 0600), never in the database and never sent anywhere; and a keyed digest (HMAC-SHA256
+//! under a key derived from the same file) so that the planner can tell whether a secret changed
+//! without the value ever leaving memory.
+
+use std::path::Path;
+
+use chacha20poly1305::{
+    ChaCha20Poly1305, Nonce,
+    aead::{Aead, KeyInit},
+};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::platform::{ErrorKind, PlatformError, PlatformResult, SecretValue};
+
+/// The sandbox's secret key.
+pub(super) struct Keys {
+    cipher: ChaCha20Poly1305,
+    digest_key: [u8; 32],
+}
+
+impl Keys {
+    /// Loads the key file, creating it (mode 0600) when absent.
+    pub(super) fn load_or_create(path: &Path) -> PlatformResult<Keys> {
+        let internal = |e: std::io::Error| {
+            PlatformError::new(
+                ErrorKind::Internal,
+                format!("sandbox key `{}`: {e}", path.display()),
+            )
+        };
+        let key: Vec<u8> = match std::fs::read(path) {
+            Ok(bytes) if bytes.len() == 32 => bytes,
+            Ok(_) => {
+                return Err(PlatformError::new(
+                    ErrorKind::Internal,
+                    format!("sandbox key `{}` is corrupt (expected 32 bytes)", path.display()),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = vec![0_u8; 32];
+                getrandom::fill(&mut key).map_err(|e| {
+                    PlatformError::new(ErrorKind::Internal, format!("no randomness: {e}"))
+                })?;
+                write_private(path, &key).map_err(internal)?;
+                key
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let cipher = ChaCha20Poly1305::new_from_slice(&key)
+            .map_err(|_| PlatformError::new(ErrorKind::Internal, "bad sandbox key length"))?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"spherectl secret digest v1");
+        hasher.update(&key);
+        Ok(Keys { cipher, digest_key: hasher.finalize().into() })
+    }
+
+    /// Encrypts a value: nonce (12 bytes) then ciphertext.
+    pub(super) fn seal(&self, value: &SecretValue) -> PlatformResult<Vec<u8>> {
+        let mut nonce = [0_u8; 12];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| PlatformError::new(ErrorKind::Internal, format!("no randomness: {e}")))?;
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), value.expose())
+            .map_err(|_| PlatformError::new(ErrorKind::Internal, "cannot encrypt secret"))?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Ok(out)
+    }
+
+    /// Decrypts a value sealed by [`Keys::seal`].
+    #[cfg_attr(not(test), expect(dead_code, reason = "secrets are write-only for spherectl"))]
+    pub(super) fn open(&self, sealed: &[u8]) -> PlatformResult<SecretValue> {
+        if sealed.len() < 12 {
+            return Err(PlatformError::new(ErrorKind::Internal, "corrupt secret"));
+        }
+        let (nonce, data) = sealed.split_at(12);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), data)
+            .map(SecretValue::new)
+            .map_err(|_| PlatformError::new(ErrorKind::Internal, "cannot decrypt secret"))
+    }
+
+    /// The keyed digest of a value, hex.
+    pub(super) fn digest(&self, value: &SecretValue) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.digest_key)
+            .expect("HMAC accepts keys of any length");
+        mac.update(value.expose());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_round_trip_and_hide_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::load_or_create(&dir.path().join("key")).unwrap();
+        let value = SecretValue::new(b"hunter2".to_vec());
+        let sealed = keys.seal(&value).unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(keys.open(&sealed).unwrap().expose(), b"hunter2");
+        assert_eq!(keys.digest(&value), keys.digest(&SecretValue::new(b"hunter2".to_vec())));
+        assert_ne!(keys.digest(&value), keys.digest(&SecretValue::new(b"other".to_vec())));
+        let again = Keys::load_or_create(&dir.path().join("key")).unwrap();
+        assert_eq!(again.digest(&value), keys.digest(&value));
+    }
+}

@@ -1,0 +1,1012 @@
+//! The embedded sandbox: the platform's rules over a SQLite database.
+//!
+//! It stands in for a real organization: the first time an organization id is read, the sandbox
+//! creates it with `userAccount:local-admin` as its admin. Every write is one transaction and is
+//! checked against `crate::rules` and the actor's roles, so a request the platform would reject is
+//! rejected here too, with the platform's reason. Secret values are encrypted at rest
+//! ([`crypto`]). Quotas are a table of their own (`spherectl sandbox quota`).
+
+mod crypto;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::Value;
+
+use super::{
+    CreateRequest, ErrorKind, LiveObject, LiveState, Platform, PlatformError, PlatformResult,
+    SecretValue, UpdateRequest,
+};
+use crate::{
+    manifest::Kind,
+    rules::{self, Role, SharingRoles},
+};
+
+/// The subject that administers every organization the sandbox creates.
+pub const LOCAL_ADMIN: &str = "userAccount:local-admin";
+
+/// Attribute paths that hold references to other objects, and the kinds they name.
+const REFERENCES: &[(&str, Kind)] = &[
+    ("spec.secretKey.secret", Kind::Secret),
+    ("spec.source.dockerImage", Kind::DockerImage),
+    ("spec.source.checkpoint", Kind::Checkpoint),
+    ("spec.env", Kind::Secret),
+    ("spec.backends", Kind::Node),
+];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS organizations (
+    id TEXT PRIMARY KEY,
+    sharing_project TEXT NOT NULL,
+    sharing_community TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    parent_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    balance INTEGER,
+    secret BLOB,
+    secret_digest TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (kind, parent_id, name)
+);
+CREATE INDEX IF NOT EXISTS objects_organization ON objects (organization_id);
+CREATE INDEX IF NOT EXISTS objects_parent ON objects (parent_id);
+CREATE TABLE IF NOT EXISTS bindings (
+    object_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (object_id, subject)
+);
+CREATE INDEX IF NOT EXISTS bindings_organization ON bindings (organization_id);
+CREATE TABLE IF NOT EXISTS publications (
+    resource_id TEXT NOT NULL,
+    community_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    PRIMARY KEY (resource_id, community_id)
+);
+CREATE INDEX IF NOT EXISTS publications_organization ON publications (organization_id);
+CREATE TABLE IF NOT EXISTS uses (
+    project_id TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    PRIMARY KEY (project_id, resource_id)
+);
+CREATE INDEX IF NOT EXISTS uses_organization ON uses (organization_id);
+CREATE INDEX IF NOT EXISTS uses_resource ON uses (resource_id);
+CREATE TABLE IF NOT EXISTS quotas (
+    name TEXT PRIMARY KEY,
+    value INTEGER
+);
+";
+
+/// The sandbox platform.
+pub struct Sandbox {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+    keys: crypto::Keys,
+    actor: String,
+}
+
+fn internal(error: rusqlite::Error) -> PlatformError {
+    PlatformError::new(ErrorKind::Internal, format!("sandbox database: {error}"))
+}
+
+fn rejected(message: impl Into<String>) -> PlatformError {
+    PlatformError::new(ErrorKind::Rejected, message)
+}
+
+fn violation(violation: rules::Violation) -> PlatformError {
+    let mut message = violation.message;
+    if let Some(help) = violation.help {
+        message.push_str(&format!(" ({help})"));
+    }
+    PlatformError::new(ErrorKind::Rejected, message)
+}
+
+fn denied(message: impl Into<String>) -> PlatformError {
+    PlatformError::new(ErrorKind::PermissionDenied, message)
+}
+
+fn not_found(kind: Kind, id: &str) -> PlatformError {
+    PlatformError::new(ErrorKind::NotFound, format!("{kind} `{id}` not found"))
+}
+
+/// A row of `objects`, as the checks need it.
+struct Row {
+    kind: Kind,
+    organization_id: String,
+    parent_id: String,
+    name: String,
+    attributes: BTreeMap<String, Value>,
+    active: bool,
+}
+
+impl Sandbox {
+    /// Opens (creating when absent) the sandbox database at `path`, acting as `actor`.
+    ///
+    /// # Errors
+    /// When the database or its key cannot be opened.
+    pub fn open(path: &Path, actor: &str) -> PlatformResult<Sandbox> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                PlatformError::new(
+                    ErrorKind::Internal,
+                    format!("cannot create `{}`: {e}", dir.display()),
+                )
+            })?;
+        }
+        let connection = Connection::open(path).map_err(internal)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            )
+            .map_err(internal)?;
+        connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
+        connection.execute_batch(SCHEMA).map_err(internal)?;
+        let mut key_path = path.as_os_str().to_owned();
+        key_path.push(".key");
+        let keys = crypto::Keys::load_or_create(Path::new(&key_path))?;
+        Ok(Sandbox {
+            path: path.to_path_buf(),
+            connection: Mutex::new(connection),
+            keys,
+            actor: actor.to_owned(),
+        })
+    }
+
+    fn with_transaction<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> PlatformResult<T>,
+    ) -> PlatformResult<T> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| PlatformError::new(ErrorKind::Internal, "sandbox lock poisoned"))?;
+        let transaction = connection.transaction().map_err(internal)?;
+        let value = f(&transaction)?;
+        transaction.commit().map_err(internal)?;
+        Ok(value)
+    }
+
+    /// Sets quotas (`None` = unlimited).
+    ///
+    /// # Errors
+    /// When a quota name is unknown or the database fails.
+    pub fn set_quotas(&self, quotas: &[(String, Option<i64>)]) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            for (name, value) in quotas {
+                if rules::default_quota(name).is_none() {
+                    let names: Vec<&str> = rules::QUOTAS.iter().map(|(n, _, _)| *n).collect();
+                    return Err(rejected(format!(
+                        "unknown quota `{name}` (known: {})",
+                        names.join(", ")
+                    )));
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO quotas (name, value) VALUES (?1, ?2)",
+                    params![name, value],
+                )
+                .map_err(internal)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Returns every quota and its value (`None` = unlimited).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub fn quotas(&self) -> PlatformResult<Vec<(String, Option<i64>)>> {
+        self.with_transaction(|tx| {
+            rules::QUOTAS
+                .iter()
+                .map(|(name, _, _)| Ok(((*name).to_owned(), quota(tx, name)?)))
+                .collect()
+        })
+    }
+
+    /// Grants a role directly (for tests and `sandbox grant`): on an organization, community or
+    /// project id.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub fn grant(&self, object_id: &str, subject: &str, role: Role) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let organization: String = tx
+                .query_row("SELECT organization_id FROM objects WHERE id = ?1", [object_id], |r| r.get(0))
+                .optional()
+                .map_err(internal)?
+                .unwrap_or_else(|| object_id.to_owned());
+            tx.execute(
+                "INSERT OR REPLACE INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?2, ?3, ?4)",
+                params![object_id, organization, subject, role.as_str()],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    fn ensure_organization(
+        tx: &Transaction<'_>,
+        organization_id: &str,
+    ) -> PlatformResult<SharingRoles> {
+        let found: Option<(String, String)> = tx
+            .query_row(
+                "SELECT sharing_project, sharing_community FROM organizations WHERE id = ?1",
+                [organization_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(internal)?;
+        if let Some((project, community)) = found {
+            let default = SharingRoles::default();
+            return Ok(SharingRoles {
+                project: Role::parse(&project).unwrap_or(default.project),
+                community: Role::parse(&community).unwrap_or(default.community),
+            });
+        }
+        let sharing = SharingRoles::default();
+        tx.execute(
+            "INSERT INTO organizations (id, sharing_project, sharing_community) VALUES (?1, ?2, ?3)",
+            params![organization_id, sharing.project.as_str(), sharing.community.as_str()],
+        )
+        .map_err(internal)?;
+        tx.execute(
+            "INSERT INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?1, ?2, 'admin')",
+            params![organization_id, LOCAL_ADMIN],
+        )
+        .map_err(internal)?;
+        Ok(sharing)
+    }
+}
+
+fn quota(tx: &Transaction<'_>, name: &str) -> PlatformResult<Option<i64>> {
+    let row: Option<Option<i64>> = tx
+        .query_row("SELECT value FROM quotas WHERE name = ?1", [name], |r| r.get(0))
+        .optional()
+        .map_err(internal)?;
+    Ok(match row {
+        Some(value) => value,
+        None => rules::default_quota(name),
+    })
+}
+
+fn load(tx: &Transaction<'_>, id: &str) -> PlatformResult<Option<Row>> {
+    tx.query_row(
+        "SELECT kind, organization_id, parent_id, name, attributes, active FROM objects WHERE id = ?1",
+        [id],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(internal)?
+    .map(|(kind, organization_id, parent_id, name, attributes, active)| {
+        Ok(Row {
+            kind: Kind::parse(&kind).ok_or_else(|| PlatformError::new(ErrorKind::Internal, "bad kind"))?,
+            organization_id,
+            parent_id,
+            name,
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+            active,
+        })
+    })
+    .transpose()
+}
+
+fn load_kind(tx: &Transaction<'_>, kind: Kind, id: &str) -> PlatformResult<Row> {
+    match load(tx, id)? {
+        Some(row) if row.kind == kind => Ok(row),
+        _ => Err(not_found(kind, id)),
+    }
+}
+
+fn binding(tx: &Transaction<'_>, object_id: &str, subject: &str) -> PlatformResult<Option<Role>> {
+    let role: Option<String> = tx
+        .query_row(
+            "SELECT role FROM bindings WHERE object_id = ?1 AND subject = ?2",
+            [object_id, subject],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(internal)?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+/// The actor's effective role on an object: organization admins hold every role; a community
+/// role implies the same role in the community's projects; a resource takes its project's.
+fn role_on(tx: &Transaction<'_>, actor: &str, id: &str) -> PlatformResult<Option<Role>> {
+    let Some(row) = load(tx, id)? else {
+        // An organization id.
+        return binding(tx, id, actor);
+    };
+    if binding(tx, &row.organization_id, actor)? == Some(Role::Admin) {
+        return Ok(Some(Role::Admin));
+    }
+    Ok(match row.kind {
+        Kind::Organization => binding(tx, id, actor)?,
+        Kind::Community => binding(tx, id, actor)?,
+        Kind::Project => binding(tx, id, actor)?.max(binding(tx, &row.parent_id, actor)?),
+        _ => role_on(tx, actor, &row.parent_id)?,
+    })
+}
+
+fn require(
+    tx: &Transaction<'_>,
+    actor: &str,
+    id: &str,
+    needed: Role,
+    what: &str,
+) -> PlatformResult<()> {
+    let role = role_on(tx, actor, id)?;
+    if role >= Some(needed) {
+        Ok(())
+    } else {
+        let has = role.map_or_else(|| "no role".to_owned(), |r| format!("`{r}`"));
+        Err(denied(format!(
+            "permission denied: `{actor}` needs `{needed}` to {what} and has {has}"
+        )))
+    }
+}
+
+fn count(tx: &Transaction<'_>, sql: &str, param: &str) -> PlatformResult<i64> {
+    tx.query_row(sql, [param], |r| r.get(0)).map_err(internal)
+}
+
+/// The community an object lives in (itself for a community).
+fn community_of(tx: &Transaction<'_>, id: &str) -> PlatformResult<String> {
+    let row = load(tx, id)?
+        .ok_or_else(|| PlatformError::new(ErrorKind::NotFound, format!("`{id}` not found")))?;
+    match row.kind {
+        Kind::Community => Ok(id.to_owned()),
+        Kind::Organization => Err(not_found(Kind::Community, id)),
+        _ => community_of(tx, &row.parent_id),
+    }
+}
+
+fn zone_of_community(tx: &Transaction<'_>, community_id: &str) -> PlatformResult<String> {
+    let row = load_kind(tx, Kind::Community, community_id)?;
+    Ok(row
+        .attributes
+        .get("spec.zone")
+        .and_then(Value::as_str)
+        .unwrap_or(rules::DEFAULT_ZONE)
+        .to_owned())
+}
+
+fn new_id(kind: Kind) -> PlatformResult<String> {
+    // Platform ids: a three-character prefix and 17 characters of [a-v0-9], 20 in all.
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuv0123456789";
+    let prefix = match kind {
+        Kind::Organization => "bpf",
+        Kind::Community => "bt1",
+        Kind::Project => "bt2",
+        Kind::Dataset => "ds1",
+        Kind::Secret => "sc1",
+        Kind::DockerImage => "di1",
+        Kind::S3Connection => "s31",
+        Kind::Checkpoint => "cp1",
+        Kind::Node => "nd1",
+        Kind::Alias => "al1",
+    };
+    let mut bytes = [0_u8; 17];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| PlatformError::new(ErrorKind::Internal, format!("no randomness: {e}")))?;
+    let tail: String =
+        bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    Ok(format!("{prefix}{tail}"))
+}
+
+fn check_name(kind: Kind, name: &str) -> PlatformResult<()> {
+    match kind {
+        Kind::Community => rules::check_community_name(name),
+        Kind::Project => rules::check_project_name(name),
+        Kind::Organization => Ok(()),
+        _ => rules::check_resource_name(kind.as_str(), name),
+    }
+    .map_err(violation)
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> PlatformResult<()> {
+    if labels.len() > rules::MAX_LABELS {
+        return Err(rejected(format!("at most {} labels", rules::MAX_LABELS)));
+    }
+    for (key, value) in labels {
+        rules::check_label_key(key).map_err(violation)?;
+        rules::check_label_value(value).map_err(violation)?;
+    }
+    Ok(())
+}
+
+/// Checks that references name existing objects of the right kind in the same organization.
+fn check_references(
+    tx: &Transaction<'_>,
+    organization_id: &str,
+    attributes: &BTreeMap<String, Value>,
+) -> PlatformResult<()> {
+    for (path, kind) in REFERENCES {
+        let Some(value) = attributes.get(*path) else { continue };
+        let mut ids = Vec::new();
+        collect_ids(value, &mut ids);
+        for id in ids {
+            let row = load(tx, &id)?;
+            match row {
+                Some(row) if row.kind == *kind && row.organization_id == organization_id => {
+                    if *kind == Kind::Checkpoint
+                        && row.attributes.get("spec.pinned") != Some(&Value::Bool(true))
+                    {
+                        return Err(rejected(format!(
+                            "checkpoint `{}` is not pinned: only pinned checkpoints can be deployed",
+                            row.name
+                        )));
+                    }
+                }
+                _ => {
+                    return Err(rejected(format!(
+                        "`{path}` names {kind} `{id}`, which does not exist"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_ids(value: &Value, ids: &mut Vec<String>) {
+    match value {
+        Value::String(id) => ids.push(id.clone()),
+        Value::Array(items) => items.iter().for_each(|item| collect_ids(item, ids)),
+        Value::Object(map) => {
+            if let Some(node) = map.get("node") {
+                collect_ids(node, ids);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn bump(tx: &Transaction<'_>, id: &str) -> PlatformResult<()> {
+    tx.execute("UPDATE objects SET version = version + 1 WHERE id = ?1", [id]).map_err(internal)?;
+    Ok(())
+}
+
+impl Platform for Sandbox {
+    fn describe(&self) -> String {
+        format!("sandbox:{}", self.path.display())
+    }
+
+    fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    fn read(&self, organization_id: &str) -> PlatformResult<LiveState> {
+        self.with_transaction(|tx| {
+            let sharing = Sandbox::ensure_organization(tx, organization_id)?;
+            let mut state = LiveState { organization_id: organization_id.to_owned(), sharing, ..LiveState::default() };
+            let mut members: BTreeMap<String, BTreeMap<String, Role>> = BTreeMap::new();
+            {
+                let mut statement = tx
+                    .prepare_cached("SELECT object_id, subject, role FROM bindings WHERE organization_id = ?1")
+                    .map_err(internal)?;
+                let rows = statement
+                    .query_map([organization_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                    .map_err(internal)?;
+                for row in rows {
+                    let (object, subject, role) = row.map_err(internal)?;
+                    if let Some(role) = Role::parse(&role) {
+                        members.entry(object).or_default().insert(subject, role);
+                    }
+                }
+            }
+            state.organization_members = members.remove(organization_id).unwrap_or_default();
+            {
+                let mut statement = tx
+                    .prepare_cached(
+                        "SELECT id, kind, parent_id, name, labels, attributes, active, balance, secret_digest, version \
+                         FROM objects WHERE organization_id = ?1",
+                    )
+                    .map_err(internal)?;
+                let rows = statement
+                    .query_map([organization_id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, bool>(6)?,
+                            r.get::<_, Option<i64>>(7)?,
+                            r.get::<_, Option<String>>(8)?,
+                            r.get::<_, i64>(9)?,
+                        ))
+                    })
+                    .map_err(internal)?;
+                for row in rows {
+                    let (id, kind, parent_id, name, labels, attributes, active, balance, secret_digest, version) =
+                        row.map_err(internal)?;
+                    let Some(kind) = Kind::parse(&kind) else { continue };
+                    let members = members.remove(&id).unwrap_or_default();
+                    state.objects.push(LiveObject {
+                        id,
+                        kind,
+                        name,
+                        parent_id,
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                        members,
+                        active,
+                        balance,
+                        secret_digest,
+                        version,
+                    });
+                }
+            }
+            let pairs = |sql: &str| -> PlatformResult<Vec<(String, String)>> {
+                let mut statement = tx.prepare_cached(sql).map_err(internal)?;
+                let rows = statement
+                    .query_map([organization_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            };
+            state.publications = pairs("SELECT resource_id, community_id FROM publications WHERE organization_id = ?1")?;
+            state.uses = pairs("SELECT project_id, resource_id FROM uses WHERE organization_id = ?1")?;
+            {
+                let mut statement = tx
+                    .prepare_cached("SELECT id, organization_id, attributes FROM objects WHERE kind = 'Community' AND organization_id != ?1")
+                    .map_err(internal)?;
+                let rows = statement
+                    .query_map([organization_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                    .map_err(internal)?;
+                for row in rows {
+                    let (id, organization, attributes) = row.map_err(internal)?;
+                    let attributes: BTreeMap<String, Value> = serde_json::from_str(&attributes).unwrap_or_default();
+                    let zone = attributes.get("spec.zone").and_then(Value::as_str).unwrap_or(rules::DEFAULT_ZONE);
+                    state.foreign_communities.push((id, organization, zone.to_owned()));
+                }
+            }
+            Ok(state)
+        })
+    }
+
+    fn secret_digest(&self, value: &SecretValue) -> Option<String> {
+        Some(self.keys.digest(value))
+    }
+
+    fn set_sharing(&self, organization_id: &str, sharing: SharingRoles) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            Sandbox::ensure_organization(tx, organization_id)?;
+            require(tx, &self.actor, organization_id, Role::Admin, "change the organization's sharing rule")?;
+            tx.execute(
+                "UPDATE organizations SET sharing_project = ?2, sharing_community = ?3 WHERE id = ?1",
+                params![organization_id, sharing.project.as_str(), sharing.community.as_str()],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    fn create(&self, request: &CreateRequest) -> PlatformResult<String> {
+        self.with_transaction(|tx| {
+            let kind = request.kind;
+            check_name(kind, &request.name)?;
+            check_labels(&request.labels)?;
+            if let Some(description) = request.attributes.get("spec.description").and_then(Value::as_str) {
+                rules::check_description(description).map_err(violation)?;
+            }
+            let organization_id = match kind {
+                Kind::Organization => return Err(rejected("organizations cannot be created through the API")),
+                Kind::Community => {
+                    let exists: i64 = count(tx, "SELECT count(*) FROM organizations WHERE id = ?1", &request.parent_id)?;
+                    if exists == 0 {
+                        return Err(not_found(Kind::Organization, &request.parent_id));
+                    }
+                    require(tx, &self.actor, &request.parent_id, Role::Editor, "create communities in the organization")?;
+                    let communities = count(
+                        tx,
+                        "SELECT count(*) FROM objects WHERE kind = 'Community' AND organization_id = ?1",
+                        &request.parent_id,
+                    )?;
+                    rules::check_quota("communities-per-organization", communities + 1, quota(tx, "communities-per-organization")?)
+                        .map_err(violation)?;
+                    request.parent_id.clone()
+                }
+                Kind::Project => {
+                    let community = load_kind(tx, Kind::Community, &request.parent_id)?;
+                    require(tx, &self.actor, &request.parent_id, Role::Developer, "create projects in the community")?;
+                    let projects = count(tx, "SELECT count(*) FROM objects WHERE kind = 'Project' AND parent_id = ?1", &request.parent_id)?;
+                    rules::check_quota("projects-per-community", projects + 1, quota(tx, "projects-per-community")?)
+                        .map_err(violation)?;
+                    community.organization_id
+                }
+                _ => {
+                    let project = load_kind(tx, Kind::Project, &request.parent_id)?;
+                    require(tx, &self.actor, &request.parent_id, Role::Developer, "create resources in the project")?;
+                    let quota_name = match kind {
+                        Kind::DockerImage => Some("docker-images-per-community"),
+                        Kind::Dataset => Some("datasets-per-community"),
+                        _ => None,
+                    };
+                    if let Some(name) = quota_name {
+                        let existing: i64 = tx
+                            .query_row(
+                                "SELECT count(*) FROM objects r JOIN objects p ON r.parent_id = p.id \
+                                 WHERE r.kind = ?1 AND p.parent_id = ?2",
+                                params![kind.as_str(), project.parent_id],
+                                |r| r.get(0),
+                            )
+                            .map_err(internal)?;
+                        rules::check_quota(name, existing + 1, quota(tx, name)?).map_err(violation)?;
+                    }
+                    project.organization_id
+                }
+            };
+            check_references(tx, &organization_id, &request.attributes)?;
+            let taken: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM objects WHERE kind = ?1 AND parent_id = ?2 AND name = ?3",
+                    params![kind.as_str(), request.parent_id, request.name],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            if taken > 0 {
+                return Err(PlatformError::new(
+                    ErrorKind::Conflict,
+                    format!("a {kind} named `{}` already exists there", request.name),
+                ));
+            }
+            let id = new_id(kind)?;
+            let (secret, digest) = match &request.secret {
+                Some(value) => (Some(self.keys.seal(value)?), Some(self.keys.digest(value))),
+                None if kind == Kind::Secret => return Err(rejected("a secret needs a value")),
+                None => (None, None),
+            };
+            let mut attributes = request.attributes.clone();
+            if kind == Kind::Community {
+                attributes.entry("spec.zone".to_owned()).or_insert_with(|| Value::from(rules::DEFAULT_ZONE));
+                // Write-only: the API never returns a community's billing account.
+                attributes.remove("spec.billingAccount");
+            }
+            tx.execute(
+                "INSERT INTO objects (id, kind, organization_id, parent_id, name, labels, attributes, secret, secret_digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    id,
+                    kind.as_str(),
+                    organization_id,
+                    request.parent_id,
+                    request.name,
+                    serde_json::to_string(&request.labels).unwrap_or_default(),
+                    serde_json::to_string(&attributes).unwrap_or_default(),
+                    secret,
+                    digest
+                ],
+            )
+            .map_err(internal)?;
+            Ok(id)
+        })
+    }
+
+    fn update(&self, kind: Kind, id: &str, request: &UpdateRequest) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let row = load_kind(tx, kind, id)?;
+            let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
+            require(tx, &self.actor, id, needed, &format!("change {kind} `{}`", row.name))?;
+            if let Some(zone) = request.set.get("spec.zone")
+                && kind == Kind::Community
+                && row.attributes.get("spec.zone") != Some(zone)
+            {
+                return Err(rejected("a community's zone cannot be changed"));
+            }
+            let mut attributes = row.attributes.clone();
+            for (path, value) in &request.set {
+                if path != "spec.billingAccount" {
+                    attributes.insert(path.clone(), value.clone());
+                }
+            }
+            for path in &request.clear {
+                attributes.remove(path);
+            }
+            if let Some(description) = attributes.get("spec.description").and_then(Value::as_str) {
+                rules::check_description(description).map_err(violation)?;
+            }
+            check_references(tx, &row.organization_id, &attributes)?;
+            if let Some(name) = &request.name {
+                check_name(kind, name)?;
+                let taken: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM objects WHERE kind = ?1 AND parent_id = ?2 AND name = ?3 AND id != ?4",
+                        params![kind.as_str(), row.parent_id, name, id],
+                        |r| r.get(0),
+                    )
+                    .map_err(internal)?;
+                if taken > 0 {
+                    return Err(PlatformError::new(ErrorKind::Conflict, format!("a {kind} named `{name}` already exists there")));
+                }
+                tx.execute("UPDATE objects SET name = ?2 WHERE id = ?1", params![id, name]).map_err(internal)?;
+            }
+            if let Some(labels) = &request.labels {
+                check_labels(labels)?;
+                tx.execute("UPDATE objects SET labels = ?2 WHERE id = ?1", params![id, serde_json::to_string(labels).unwrap_or_default()])
+                    .map_err(internal)?;
+            }
+            if let Some(value) = &request.secret {
+                tx.execute(
+                    "UPDATE objects SET secret = ?2, secret_digest = ?3 WHERE id = ?1",
+                    params![id, self.keys.seal(value)?, self.keys.digest(value)],
+                )
+                .map_err(internal)?;
+            }
+            tx.execute("UPDATE objects SET attributes = ?2 WHERE id = ?1", params![id, serde_json::to_string(&attributes).unwrap_or_default()])
+                .map_err(internal)?;
+            bump(tx, id)
+        })
+    }
+
+    fn delete(&self, kind: Kind, id: &str) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let row = load_kind(tx, kind, id)?;
+            let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
+            require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
+            let children = count(tx, "SELECT count(*) FROM objects WHERE parent_id = ?1", id)?;
+            if children > 0 {
+                let what = if kind == Kind::Community { "projects" } else { "resources" };
+                return Err(rejected(format!(
+                    "{kind} `{}` still holds {children} {what}; delete them first",
+                    row.name
+                )));
+            }
+            if kind.is_resource() {
+                if count(tx, "SELECT count(*) FROM publications WHERE resource_id = ?1", id)? > 0 {
+                    return Err(rejected(format!(
+                        "{kind} `{}` is published to a community; unpublish it first",
+                        row.name
+                    )));
+                }
+                if count(tx, "SELECT count(*) FROM uses WHERE resource_id = ?1", id)? > 0 {
+                    return Err(rejected(format!(
+                        "{kind} `{}` is used by another project; detach it first",
+                        row.name
+                    )));
+                }
+                if row.active && matches!(kind, Kind::Dataset | Kind::S3Connection) {
+                    return Err(rejected(format!(
+                        "{kind} `{}` is active; deactivate it first",
+                        row.name
+                    )));
+                }
+                // Whether the platform refuses to delete a resource that another one references
+                // (an image under a node) is not documented: the sandbox allows it, so that a
+                // replaced image can be rebuilt before its node is updated.
+            }
+            tx.execute("DELETE FROM bindings WHERE object_id = ?1", [id]).map_err(internal)?;
+            tx.execute("DELETE FROM uses WHERE project_id = ?1", [id]).map_err(internal)?;
+            tx.execute("DELETE FROM publications WHERE community_id = ?1", [id])
+                .map_err(internal)?;
+            tx.execute("DELETE FROM objects WHERE id = ?1", [id]).map_err(internal)?;
+            Ok(())
+        })
+    }
+
+    fn add_member(&self, kind: Kind, id: &str, subject: &str, role: Role) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let row = load_kind(tx, kind, id)?;
+            rules::check_subject(subject).map_err(violation)?;
+            require(tx, &self.actor, id, Role::Admin, &format!("manage access to {kind} `{}`", row.name))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?2, ?3, ?4)",
+                params![id, row.organization_id, subject, role.as_str()],
+            )
+            .map_err(internal)?;
+            bump(tx, id)
+        })
+    }
+
+    fn remove_member(&self, kind: Kind, id: &str, subject: &str) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let row = load_kind(tx, kind, id)?;
+            require(
+                tx,
+                &self.actor,
+                id,
+                Role::Admin,
+                &format!("manage access to {kind} `{}`", row.name),
+            )?;
+            tx.execute(
+                "DELETE FROM bindings WHERE object_id = ?1 AND subject = ?2",
+                params![id, subject],
+            )
+            .map_err(internal)?;
+            bump(tx, id)
+        })
+    }
+
+    fn publish(&self, kind: Kind, resource_id: &str, community_id: &str) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let resource = load_kind(tx, kind, resource_id)?;
+            let target = load_kind(tx, Kind::Community, community_id)?;
+            let home = community_of(tx, resource_id)?;
+            let address = format!("{kind} `{}`", resource.name);
+            let resource_zone = zone_of_community(tx, &home)?;
+            let target_zone = zone_of_community(tx, community_id)?;
+            let pinned = (kind == Kind::Checkpoint).then(|| resource.attributes.get("spec.pinned") == Some(&Value::Bool(true)));
+            rules::check_publish(&rules::PublishContext {
+                resource: &address,
+                resource_kind: kind.as_str(),
+                resource_organization: &resource.organization_id,
+                resource_zone: &resource_zone,
+                target_community: &target.name,
+                target_organization: &target.organization_id,
+                target_zone: &target_zone,
+                pinned,
+            })
+            .map_err(violation)?;
+            let sharing = Sandbox::ensure_organization(tx, &resource.organization_id)?;
+            rules::check_publish_roles(
+                &self.actor,
+                &address,
+                &target.name,
+                role_on(tx, &self.actor, &resource.parent_id)?,
+                role_on(tx, &self.actor, community_id)?,
+                sharing,
+            )
+            .map_err(|v| denied(v.message))?;
+            tx.execute(
+                "INSERT OR IGNORE INTO publications (resource_id, community_id, organization_id) VALUES (?1, ?2, ?3)",
+                params![resource_id, community_id, resource.organization_id],
+            )
+            .map_err(internal)?;
+            bump(tx, resource_id)
+        })
+    }
+
+    fn unpublish(&self, kind: Kind, resource_id: &str, community_id: &str) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let resource = load_kind(tx, kind, resource_id)?;
+            let sharing = Sandbox::ensure_organization(tx, &resource.organization_id)?;
+            require(tx, &self.actor, &resource.parent_id, sharing.project, &format!("unpublish {kind} `{}`", resource.name))?;
+            let users: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM uses u JOIN objects p ON u.project_id = p.id WHERE u.resource_id = ?1 AND p.parent_id = ?2",
+                    params![resource_id, community_id],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            if users > 0 {
+                return Err(rejected(format!(
+                    "{kind} `{}` is used by {users} project(s) of that community; detach it first",
+                    resource.name
+                )));
+            }
+            tx.execute("DELETE FROM publications WHERE resource_id = ?1 AND community_id = ?2", params![resource_id, community_id])
+                .map_err(internal)?;
+            bump(tx, resource_id)
+        })
+    }
+
+    fn use_resource(&self, project_id: &str, kind: Kind, resource_id: &str) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let project = load_kind(tx, Kind::Project, project_id)?;
+            let resource = load_kind(tx, kind, resource_id)?;
+            require(tx, &self.actor, project_id, Role::Developer, &format!("add resources to project `{}`", project.name))?;
+            if project.organization_id != resource.organization_id {
+                return Err(rejected("resources are never shared across organizations"));
+            }
+            if resource.parent_id == project_id {
+                return Err(rejected(format!("{kind} `{}` already belongs to project `{}`", resource.name, project.name)));
+            }
+            let published: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM publications WHERE resource_id = ?1 AND community_id = ?2",
+                    params![resource_id, project.parent_id],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            if published == 0 {
+                return Err(rejected(format!(
+                    "{kind} `{}` is not published to the community of project `{}`",
+                    resource.name, project.name
+                )));
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO uses (project_id, resource_id, organization_id) VALUES (?1, ?2, ?3)",
+                params![project_id, resource_id, project.organization_id],
+            )
+            .map_err(internal)?;
+            bump(tx, project_id)
+        })
+    }
+
+    fn unuse_resource(
+        &self,
+        project_id: &str,
+        kind: Kind,
+        resource_id: &str,
+    ) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let project = load_kind(tx, Kind::Project, project_id)?;
+            require(
+                tx,
+                &self.actor,
+                project_id,
+                Role::Developer,
+                &format!("remove {kind} from project `{}`", project.name),
+            )?;
+            tx.execute(
+                "DELETE FROM uses WHERE project_id = ?1 AND resource_id = ?2",
+                params![project_id, resource_id],
+            )
+            .map_err(internal)?;
+            bump(tx, project_id)
+        })
+    }
+
+    fn set_active(&self, kind: Kind, resource_id: &str, active: bool) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            if !kind.can_activate() {
+                return Err(rejected(format!("{kind} cannot be activated")));
+            }
+            let resource = load_kind(tx, kind, resource_id)?;
+            require(tx, &self.actor, &resource.parent_id, Role::Developer, &format!("activate {kind} `{}`", resource.name))?;
+            if active && kind == Kind::Dataset {
+                let active_now = count(
+                    tx,
+                    "SELECT count(*) FROM objects WHERE kind = 'Dataset' AND active = 1 AND parent_id = ?1",
+                    &resource.parent_id,
+                )?;
+                let limit = quota(tx, "active-datasets-per-project")?;
+                rules::check_quota("active-datasets-per-project", active_now + i64::from(!resource.active), limit).map_err(violation)?;
+            }
+            if active && kind == Kind::DockerImage {
+                // One environment per project: activating an image deactivates the others.
+                tx.execute(
+                    "UPDATE objects SET active = 0 WHERE kind = 'DockerImage' AND parent_id = ?1 AND id != ?2",
+                    params![resource.parent_id, resource_id],
+                )
+                .map_err(internal)?;
+            }
+            tx.execute("UPDATE objects SET active = ?2 WHERE id = ?1", params![resource_id, active]).map_err(internal)?;
+            bump(tx, resource_id)
+        })
+    }
+
+    fn set_balance(&self, project_id: &str, balance: i64) -> PlatformResult<()> {
+        self.with_transaction(|tx| {
+            let project = load_kind(tx, Kind::Project, project_id)?;
+            require(
+                tx,
+                &self.actor,
+                project_id,
+                Role::Editor,
+                &format!("set the balance of project `{}`", project.name),
+            )?;
+            if balance < 0 {
+                return Err(rejected("a unit balance cannot be negative"));
+            }
+            tx.execute(
+                "UPDATE objects SET balance = ?2 WHERE id = ?1",
+                params![project_id, balance],
+            )
+            .map_err(internal)?;
+            bump(tx, project_id)
+        })
+    }
+}
