@@ -288,6 +288,14 @@ struct Planner<'a> {
     created: HashSet<Address>,
     changes: Vec<Change>,
     findings: Vec<Finding>,
+    /// Resource id → ids of the communities it is published to.
+    publications_of: HashMap<&'a str, Vec<&'a str>>,
+    /// Project id → ids of the resources it uses.
+    uses_of: HashMap<&'a str, Vec<&'a str>>,
+    /// Resource id → ids of the projects that use it.
+    users_of: HashMap<&'a str, Vec<&'a str>>,
+    /// Parent id → live children.
+    children_of: HashMap<&'a str, Vec<&'a LiveObject>>,
 }
 
 fn source_of(sources: &Sources, location: Location) -> SourceRef {
@@ -311,7 +319,21 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         created: HashSet::new(),
         changes: Vec::new(),
         findings: Vec::new(),
+        publications_of: HashMap::new(),
+        uses_of: HashMap::new(),
+        users_of: HashMap::new(),
+        children_of: HashMap::new(),
     };
+    for (resource, community) in &input.live.publications {
+        planner.publications_of.entry(resource).or_default().push(community);
+    }
+    for (project, resource) in &input.live.uses {
+        planner.uses_of.entry(project).or_default().push(resource);
+        planner.users_of.entry(resource).or_default().push(project);
+    }
+    for object in &input.live.objects {
+        planner.children_of.entry(&object.parent_id).or_default().push(object);
+    }
     planner.organization();
     planner.match_objects();
     for object in &model.objects {
@@ -750,7 +772,7 @@ impl<'a> Planner<'a> {
                     self.finding(problem, Some(&object.address));
                 }
                 if object.address.kind == Kind::Community
-                    && self.input.live.objects.iter().any(|o| o.parent_id == live.id)
+                    && self.children_of.contains_key(live.id.as_str())
                 {
                     let problem = Problem::error("spherectl::plan::community_replace", format!("{} cannot change `{reason}`: it holds projects", object.address))
                         .at(object.location, "replacing it would delete its projects")
@@ -760,20 +782,18 @@ impl<'a> Planner<'a> {
                 self.replaced.insert(object.address.clone());
                 fresh = true;
                 let publications = self
-                    .input
-                    .live
-                    .publications
-                    .iter()
-                    .filter(|(r, _)| *r == live.id)
-                    .map(|(_, c)| c.clone())
+                    .publications_of
+                    .get(live.id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .map(|c| (*c).to_owned())
                     .collect();
                 let uses = self
-                    .input
-                    .live
-                    .uses
-                    .iter()
-                    .filter(|(_, r)| *r == live.id)
-                    .map(|(p, _)| p.clone())
+                    .users_of
+                    .get(live.id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .map(|p| (*p).to_owned())
                     .collect();
                 let operation = Operation::Replace {
                     old_id: live.id.clone(),
@@ -992,7 +1012,10 @@ impl<'a> Planner<'a> {
             if let Target::Id(id) = &community {
                 desired_ids.insert(id.clone());
                 if let Some(live) = live
-                    && self.input.live.publications.iter().any(|(r, c)| *r == live.id && c == id)
+                    && self
+                        .publications_of
+                        .get(live.id.as_str())
+                        .is_some_and(|c| c.contains(&id.as_str()))
                 {
                     continue;
                 }
@@ -1019,12 +1042,12 @@ impl<'a> Planner<'a> {
         }
         if let Some(live) = live {
             let stale: Vec<String> = self
-                .input
-                .live
-                .publications
-                .iter()
-                .filter(|(r, c)| *r == live.id && !desired_ids.contains(c))
-                .map(|(_, c)| c.clone())
+                .publications_of
+                .get(live.id.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|c| !desired_ids.contains(**c))
+                .map(|c| (*c).to_owned())
                 .collect();
             for community_id in stale {
                 self.unpublish(
@@ -1076,15 +1099,8 @@ impl<'a> Planner<'a> {
         if object.address.kind != Kind::Project {
             return;
         }
-        let live_uses: Vec<&str> = live.map_or_else(Vec::new, |l| {
-            self.input
-                .live
-                .uses
-                .iter()
-                .filter(|(p, _)| *p == l.id)
-                .map(|(_, r)| r.as_str())
-                .collect()
-        });
+        let live_uses: Vec<&str> =
+            live.and_then(|l| self.uses_of.get(l.id.as_str())).cloned().unwrap_or_default();
         let mut kept = HashSet::new();
         for used in &object.uses {
             let current = self
@@ -1185,19 +1201,22 @@ impl<'a> Planner<'a> {
         let doomed_ids: HashSet<&str> = doomed.iter().map(|o| o.id.as_str()).collect();
         for object in &doomed {
             let address = self.resolved[object.id.as_str()].clone();
-            for (resource, community) in &live.publications {
-                if *resource == object.id && !doomed_ids.contains(community.as_str()) {
+            let communities =
+                self.publications_of.get(object.id.as_str()).cloned().unwrap_or_default();
+            for community in communities {
+                if !doomed_ids.contains(community) {
                     self.unpublish(&address, object.kind, &object.id, community, None);
                 }
             }
-            for (project, resource) in &live.uses {
-                if *resource == object.id && !doomed_ids.contains(project.as_str()) {
+            let users = self.users_of.get(object.id.as_str()).cloned().unwrap_or_default();
+            for project in users {
+                if !doomed_ids.contains(project) {
                     let project_address = self
                         .resolved
-                        .get(project.as_str())
+                        .get(project)
                         .cloned()
-                        .unwrap_or_else(|| Address::new(Kind::Project, project.clone()));
-                    self.unuse(&project_address, project.clone(), &object.id, None);
+                        .unwrap_or_else(|| Address::new(Kind::Project, project));
+                    self.unuse(&project_address, project.to_owned(), &object.id, None);
                 }
             }
             if object.active && matches!(object.kind, Kind::Dataset | Kind::S3Connection) {
@@ -1357,6 +1376,29 @@ impl<'a> Planner<'a> {
                 _ => None,
             })
             .collect();
+        let mut unuses_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for other in &self.changes {
+            if let Operation::Unuse { resource_id, .. } = &other.operation {
+                unuses_of.entry(resource_id.as_str()).or_default().push(other.address.as_str());
+            }
+        }
+        // Live objects that reference each deleted id (only computed when something is deleted).
+        let mut referrers: HashMap<&str, Vec<&LiveObject>> = HashMap::new();
+        if !deleted.is_empty() {
+            for live in &self.input.live.objects {
+                let mut ids = Vec::new();
+                for value in live.attributes.values() {
+                    collect_strings(value, &mut ids);
+                }
+                for id in ids {
+                    if let Some((key, _)) = deleted.get_key_value(id.as_str())
+                        && *key != live.id.as_str()
+                    {
+                        referrers.entry(key).or_default().push(live);
+                    }
+                }
+            }
+        }
         let mut links: Vec<Vec<String>> = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             let mut depends: BTreeSet<String> = BTreeSet::new();
@@ -1434,12 +1476,8 @@ impl<'a> Planner<'a> {
                 Action::Unpublish => {
                     // Detach every user of the resource first.
                     if let Operation::Unpublish { resource_id, .. } = &change.operation {
-                        for other in &self.changes {
-                            if let Operation::Unuse { resource_id: r, .. } = &other.operation
-                                && r == resource_id
-                            {
-                                depends.insert(other.address.clone());
-                            }
+                        for key in unuses_of.get(resource_id.as_str()).into_iter().flatten() {
+                            depends.insert((*key).to_owned());
                         }
                     }
                 }
@@ -1451,26 +1489,20 @@ impl<'a> Planner<'a> {
                                 depends.insert(key.clone());
                             }
                         }
-                        for other in &self.changes {
-                            match &other.operation {
-                                Operation::Unuse { resource_id, .. } if resource_id == id => {
-                                    depends.insert(other.address.clone());
-                                }
-                                _ => {}
+                        for key in unuses_of.get(id.as_str()).into_iter().flatten() {
+                            depends.insert((*key).to_owned());
+                        }
+                        // Children go first; so do the changes of objects that reference this one.
+                        for child in self.children_of.get(id.as_str()).into_iter().flatten() {
+                            if let Some(address) = deleted.get(child.id.as_str()) {
+                                depends.insert(address.to_string());
                             }
                         }
-                        for live in &self.input.live.objects {
-                            // Children go first; so do objects that reference this one.
-                            let references =
-                                live.attributes.values().any(|v| value_mentions(v, id));
-                            if (live.parent_id == *id || references) && live.id != *id {
-                                if let Some(child) = deleted.get(live.id.as_str()) {
-                                    depends.insert(child.to_string());
-                                } else if references
-                                    && let Some(address) = self.resolved.get(live.id.as_str())
-                                {
-                                    depends.extend(object_change(address));
-                                }
+                        for live in referrers.get(id.as_str()).into_iter().flatten() {
+                            if let Some(address) = deleted.get(live.id.as_str()) {
+                                depends.insert(address.to_string());
+                            } else if let Some(address) = self.resolved.get(live.id.as_str()) {
+                                depends.extend(object_change(address));
                             }
                         }
                     }
@@ -1485,11 +1517,11 @@ impl<'a> Planner<'a> {
     }
 }
 
-fn value_mentions(value: &Value, id: &str) -> bool {
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
     match value {
-        Value::String(text) => text == id,
-        Value::Array(items) => items.iter().any(|v| value_mentions(v, id)),
-        Value::Object(map) => map.values().any(|v| value_mentions(v, id)),
-        _ => false,
+        Value::String(text) => out.push(text.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
     }
 }
