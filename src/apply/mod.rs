@@ -260,13 +260,16 @@ fn execute(
         Operation::Create { .. } => {
             create(&change.operation, &change.object, platform, secrets, ids)
         }
-        Operation::Replace { old_id, publications, uses, create: operation } => {
+        Operation::Replace { old_id, deactivate, publications, uses, create: operation } => {
             let kind = change.kind;
             for project in uses {
                 platform.unuse_resource(project, kind, old_id)?;
             }
             for community in publications {
                 platform.unpublish(kind, old_id, community)?;
+            }
+            if *deactivate {
+                platform.set_active(kind, old_id, false)?;
             }
             platform.delete(kind, old_id)?;
             create(operation, &change.object, platform, secrets, ids)

@@ -144,6 +144,8 @@ pub enum Operation {
     /// Unpublish and detach the old object, delete it, create the new one.
     Replace {
         old_id: String,
+        /// The old object is active and must be deactivated before it can be deleted.
+        deactivate: bool,
         publications: Vec<String>,
         uses: Vec<String>,
         create: Box<Operation>,
@@ -797,6 +799,8 @@ impl<'a> Planner<'a> {
                     .collect();
                 let operation = Operation::Replace {
                     old_id: live.id.clone(),
+                    deactivate: live.active
+                        && matches!(object.address.kind, Kind::Dataset | Kind::S3Connection),
                     publications,
                     uses,
                     create: Box::new(create),
@@ -1203,20 +1207,27 @@ impl<'a> Planner<'a> {
             let address = self.resolved[object.id.as_str()].clone();
             let communities =
                 self.publications_of.get(object.id.as_str()).cloned().unwrap_or_default();
+            // Unpublished even from a community that is deleted too: the resource goes first.
             for community in communities {
-                if !doomed_ids.contains(community) {
-                    self.unpublish(&address, object.kind, &object.id, community, None);
-                }
+                self.unpublish(&address, object.kind, &object.id, community, None);
             }
             let users = self.users_of.get(object.id.as_str()).cloned().unwrap_or_default();
+            // Users that are matched detach in their own `uses`; deleted ones below.
             for project in users {
-                if !doomed_ids.contains(project) {
+                if !doomed_ids.contains(project) && !self.matched_ids.contains(project) {
                     let project_address = self
                         .resolved
                         .get(project)
                         .cloned()
                         .unwrap_or_else(|| Address::new(Kind::Project, project));
                     self.unuse(&project_address, project.to_owned(), &object.id, None);
+                }
+            }
+            // A deleted project detaches what it uses first, so those resources can be unpublished.
+            if object.kind == Kind::Project {
+                let used = self.uses_of.get(object.id.as_str()).cloned().unwrap_or_default();
+                for resource in used {
+                    self.unuse(&address, object.id.clone(), resource, None);
                 }
             }
             if object.active && matches!(object.kind, Kind::Dataset | Kind::S3Connection) {
@@ -1378,8 +1389,9 @@ impl<'a> Planner<'a> {
             .collect();
         let mut unuses_of: HashMap<&str, Vec<&str>> = HashMap::new();
         for other in &self.changes {
-            if let Operation::Unuse { resource_id, .. } = &other.operation {
+            if let Operation::Unuse { resource_id, project_id, .. } = &other.operation {
                 unuses_of.entry(resource_id.as_str()).or_default().push(other.address.as_str());
+                unuses_of.entry(project_id.as_str()).or_default().push(other.address.as_str());
             }
         }
         // Live objects that reference each deleted id (only computed when something is deleted).
