@@ -511,15 +511,19 @@ fn apply_without_yes_refuses_when_stdin_is_not_a_terminal() {
 
 #[test]
 fn a_missing_secret_variable_is_an_error_at_its_line() {
-    let mut case = Case::example("quickstart");
+    let case = Case::files(&[("org.yaml", SHARED)]);
+    let mut case = case;
     case.env.clear();
     let run = case.run(&["plan", "."]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("environment variable `FRAUD_DB_PASSWORD` is not set"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("environment variable `APP_TOKEN` is not set"), "{}", run.stderr);
+    assert!(run.stderr.contains("org.yaml:"), "{}", run.stderr);
+    // And a missing file, for `fromFile`.
+    let case = Case::example("quickstart");
+    std::fs::remove_file(case.path().join("secrets/db-password.txt")).unwrap();
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("db-password.txt"), "{}", run.stderr);
     assert!(run.stderr.contains("resources.yaml:"), "{}", run.stderr);
 }
 
