@@ -60,6 +60,17 @@ pub fn manifest_schema() -> Value {
     })
 }
 
+/// The schema of `plan --format json` (and of `drift --format json`).
+pub fn plan_schema() -> Value {
+    let generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let mut schema = generator.into_root_schema_for::<crate::plan::Plan>().to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("$id".into(), json!("https://spherectl.dev/schemas/plan.schema.json"));
+        object.insert("title".into(), json!("spherectl plan"));
+    }
+    schema
+}
+
 /// Renders a schema as the pretty JSON checked into `schemas/`.
 pub fn to_pretty(schema: &Value) -> String {
     let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();

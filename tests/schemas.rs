@@ -24,3 +24,18 @@ fn manifest_schema_is_up_to_date() {
         &spherectl::schema::to_pretty(&spherectl::schema::manifest_schema()),
     );
 }
+
+#[test]
+fn plan_schema_is_up_to_date() {
+    check("plan.schema.json", &spherectl::schema::plan_schema().pipe_pretty());
+}
+
+trait PipePretty {
+    fn pipe_pretty(&self) -> String;
+}
+
+impl PipePretty for serde_json::Value {
+    fn pipe_pretty(&self) -> String {
+        spherectl::schema::to_pretty(self)
+    }
+}

@@ -11,7 +11,19 @@ use super::span::Location;
 use crate::rules::{Role, SharingRoles};
 
 /// The kinds of object a manifest describes, in containment order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Kind {
     Organization,
     Community,

@@ -28,7 +28,17 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// What a change does.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -96,7 +106,7 @@ impl Action {
 }
 
 /// One field's change.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub path: String,
     pub before: Value,
@@ -105,7 +115,7 @@ pub struct FieldChange {
 }
 
 /// Where in the manifests a change comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SourceRef {
     pub file: String,
     pub line: u32,
@@ -197,7 +207,7 @@ pub enum Operation {
 }
 
 /// One planned change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// Unique within the plan: the object's address, with `#what` for sub-changes
@@ -217,7 +227,7 @@ pub struct Change {
 }
 
 /// A policy finding.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub rule: &'static str,
     pub severity: &'static str,
@@ -229,7 +239,7 @@ pub struct Finding {
 }
 
 /// The plan.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub format_version: u32,
