@@ -103,18 +103,27 @@ impl DependencyGraph {
         found
     }
 
+    /// The graph without the edges that order actions rather than objects (see
+    /// [`orders_objects`]): the graph whose cycles are real.
+    fn ordering_graph(&self) -> StableDiGraph<Address, Edge> {
+        let mut graph = self.graph.clone();
+        graph.retain_edges(|graph, edge| orders_objects(graph[edge].kind));
+        graph
+    }
+
     /// Returns every cycle as one diagnostic naming each edge of it with its place in the YAML.
     pub fn cycles(&self) -> Vec<Problem> {
+        let graph = self.ordering_graph();
         let mut problems = Vec::new();
-        for component in tarjan_scc(&self.graph) {
+        for component in tarjan_scc(&graph) {
             let is_cycle = component.len() > 1
-                || self.graph.edges_connecting(component[0], component[0]).next().is_some();
+                || graph.edges_connecting(component[0], component[0]).next().is_some();
             if !is_cycle {
                 continue;
             }
-            let cycle = self.cycle_in(&component);
+            let cycle = Self::cycle_in(&graph, &component);
             let mut names: Vec<String> =
-                cycle.iter().map(|(from, _, _)| self.graph[*from].to_string()).collect();
+                cycle.iter().map(|(from, _, _)| graph[*from].to_string()).collect();
             names.push(names[0].clone());
             let mut problem = Problem::error(
                 "spherectl::graph::cycle",
@@ -124,12 +133,7 @@ impl DependencyGraph {
             for (from, to, edge) in &cycle {
                 problem = problem.at(
                     edge.location,
-                    format!(
-                        "{} depends on {} ({})",
-                        self.graph[*to],
-                        self.graph[*from],
-                        edge.kind.as_str()
-                    ),
+                    format!("{} depends on {} ({})", graph[*to], graph[*from], edge.kind.as_str()),
                 );
             }
             problems.push(problem);
@@ -138,11 +142,14 @@ impl DependencyGraph {
     }
 
     /// Finds one cycle through the nodes of a strongly connected component.
-    fn cycle_in(&self, component: &[NodeIndex]) -> Vec<(NodeIndex, NodeIndex, Edge)> {
+    fn cycle_in(
+        graph: &StableDiGraph<Address, Edge>,
+        component: &[NodeIndex],
+    ) -> Vec<(NodeIndex, NodeIndex, Edge)> {
         let members: std::collections::HashSet<NodeIndex> = component.iter().copied().collect();
         let mut start = component[0];
         for &node in component {
-            if self.graph[node] < self.graph[start] {
+            if graph[node] < graph[start] {
                 start = node;
             }
         }
@@ -151,8 +158,8 @@ impl DependencyGraph {
         let mut queue = std::collections::VecDeque::from([start]);
         let mut end = None;
         'search: while let Some(node) = queue.pop_front() {
-            let mut edges: Vec<_> = self.graph.edges_directed(node, Direction::Outgoing).collect();
-            edges.sort_by(|a, b| self.graph[a.target()].cmp(&self.graph[b.target()]));
+            let mut edges: Vec<_> = graph.edges_directed(node, Direction::Outgoing).collect();
+            edges.sort_by(|a, b| graph[a.target()].cmp(&graph[b.target()]));
             for edge in edges {
                 let next = edge.target();
                 if !members.contains(&next) {
@@ -187,29 +194,29 @@ impl DependencyGraph {
     /// # Errors
     /// Returns the cycles when there are any.
     pub fn topo_order(&self) -> Result<Vec<Address>, Vec<Problem>> {
-        let mut indegree: HashMap<NodeIndex, usize> = self
-            .graph
+        let graph = self.ordering_graph();
+        let mut indegree: HashMap<NodeIndex, usize> = graph
             .node_indices()
-            .map(|n| (n, self.graph.neighbors_directed(n, Direction::Incoming).count()))
+            .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
             .collect();
         let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<(&Address, NodeIndex)>> =
             indegree
                 .iter()
                 .filter(|(_, d)| **d == 0)
-                .map(|(n, _)| std::cmp::Reverse((&self.graph[*n], *n)))
+                .map(|(n, _)| std::cmp::Reverse((&graph[*n], *n)))
                 .collect();
-        let mut order = Vec::with_capacity(self.graph.node_count());
+        let mut order = Vec::with_capacity(graph.node_count());
         while let Some(std::cmp::Reverse((address, node))) = ready.pop() {
             order.push(address.clone());
-            for next in self.graph.neighbors_directed(node, Direction::Outgoing) {
+            for next in graph.neighbors_directed(node, Direction::Outgoing) {
                 let degree = indegree.get_mut(&next).expect("every node has an in-degree");
                 *degree -= 1;
                 if *degree == 0 {
-                    ready.push(std::cmp::Reverse((&self.graph[next], next)));
+                    ready.push(std::cmp::Reverse((&graph[next], next)));
                 }
             }
         }
-        if order.len() == self.graph.node_count() { Ok(order) } else { Err(self.cycles()) }
+        if order.len() == graph.node_count() { Ok(order) } else { Err(self.cycles()) }
     }
 
     fn sorted_edges(&self) -> Vec<(&Address, &Address, &Edge)> {
@@ -290,4 +297,12 @@ impl DependencyGraph {
             .collect();
         serde_json::json!({ "nodes": nodes, "edges": edges })
     }
+}
+
+/// Whether an edge orders the objects themselves. `uses` and `publish` edges order actions (a
+/// project's use of a resource, a resource's publication into a community) that nothing else
+/// waits for, so they close no real cycle: research may use an alias of the platform team's
+/// project while that project deploys research's checkpoint. The planner skips them the same way.
+fn orders_objects(kind: EdgeKind) -> bool {
+    !matches!(kind, EdgeKind::Uses | EdgeKind::Publish)
 }

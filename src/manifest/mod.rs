@@ -68,7 +68,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                     sources.add(SourceFile { name: display_name(path), path: path.clone(), text });
                 documents.extend(raw_documents.into_iter().map(|raw| Document { file: id, raw }));
             }
-            Err(FileError::Read(problem)) => problems.push(problem),
+            Err(FileError::Read(problem)) => {
+                problems.push(problem);
+                unparsed = true;
+            }
             Err(FileError::Parse { text, error }) => {
                 let id = sources.add(SourceFile {
                     name: display_name(path),
@@ -95,12 +98,21 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                 more.into_iter()
                     .filter(|p| !unparsed || !MAYBE_CAUSED_BY_MISSING.contains(&p.code)),
             );
+            // A secret written into a manifest must not reach the terminal through the snippet
+            // of its own diagnostic, or of any other diagnostic near it.
+            for problem in &problems {
+                if problem.code == "spherectl::manifest::plaintext_secret"
+                    && let Some(location) = problem.location()
+                {
+                    sources.redact(location);
+                }
+            }
             Err(LoadFailure { sources, problems })
         }
     }
 }
 
-/// Problems that a document which failed to parse may cause elsewhere.
+/// Problems that a document which failed to read or parse may cause elsewhere.
 const MAYBE_CAUSED_BY_MISSING: &[&str] = &[
     "spherectl::manifest::no_organization",
     "spherectl::manifest::dangling_reference",
@@ -114,15 +126,17 @@ const MAYBE_CAUSED_BY_MISSING: &[&str] = &[
 /// document's first problem, not just the file's.
 fn document_problems(file: FileId, text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
     let chunks = split_documents(text);
-    if chunks.len() <= 1 {
-        return vec![yaml_problem(file, first)];
+    // A breached budget means hostile or oversized input: reading it again would only repeat
+    // the work the budget is there to stop.
+    if chunks.len() <= 1 || matches!(innermost(first), serde_saphyr::Error::Budget { .. }) {
+        return vec![yaml_problem(file, text, first)];
     }
     let mut problems = Vec::new();
     for (offset, line, chunk) in chunks {
         if let Err(error) =
             serde_saphyr::from_multiple_with_options::<RawDocument>(chunk, parse_options())
         {
-            let mut problem = yaml_problem(file, &error);
+            let mut problem = yaml_problem(file, chunk, &error);
             for label in &mut problem.labels {
                 label.location.span.offset += offset;
                 label.location.span.line += line - 1;
@@ -131,7 +145,7 @@ fn document_problems(file: FileId, text: &str, first: &serde_saphyr::Error) -> V
         }
     }
     if problems.is_empty() {
-        problems.push(yaml_problem(file, first));
+        problems.push(yaml_problem(file, text, first));
     }
     problems
 }
@@ -275,8 +289,8 @@ fn parse_file(path: &Path) -> Parsed {
             Problem::error(
                 "spherectl::manifest::too_large",
                 format!(
-                    "file is {:.1} MiB, more than the {} MiB a manifest file may be",
-                    size as f64 / (1024.0 * 1024.0),
+                    "file is {size} bytes, more than the {} MiB ({MAX_FILE_BYTES} bytes) a \
+                     manifest file may be",
                     MAX_FILE_BYTES / (1024 * 1024)
                 ),
             )
@@ -319,17 +333,72 @@ fn parse_options() -> serde_saphyr::Options {
     budget.max_documents = 20_000;
     budget.max_nodes = 2_000_000;
     budget.max_events = 4_000_000;
+    // Events copied while expanding aliases inside anchors: legitimate reuse (a shared label
+    // set, a members list) copies a handful; the merge-key bomb copies millions, and stopping
+    // it at 100k keeps the rejection well under a second even in a debug build.
+    budget.max_recorded_anchor_events = 100_000;
     options.budget = Some(budget);
     options
 }
 
-/// Converts a parser error into a problem pointing at its place in the file.
-fn yaml_problem(file: FileId, error: &serde_saphyr::Error) -> Problem {
+/// The error itself, under the wrappers that add a snippet or the places of an alias.
+fn innermost(error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    let mut error = error.without_snippet();
+    while let serde_saphyr::Error::AliasError { error: inner, .. } = error {
+        error = inner.without_snippet();
+    }
+    error
+}
+
+/// The span of a parser location in `text`. Scanner errors carry a line and column but no byte
+/// offset, and the offset is what the rendered snippet is cut from.
+fn span_in(text: &str, location: serde_saphyr::Location) -> Span {
+    let mut span = Span::from_location(location);
+    if location.span().byte_offset().is_none() && span.line > 0 {
+        let line_start: usize =
+            text.split_inclusive('\n').take(span.line as usize - 1).map(str::len).sum();
+        let rest = &text[line_start.min(text.len())..];
+        let column = rest
+            .char_indices()
+            .nth(span.column.saturating_sub(1) as usize)
+            .map_or(rest.len(), |(index, _)| index);
+        span.offset = line_start + column;
+    }
+    // Keep at least one byte, inside the text, for the label to underline.
+    span.offset = span.offset.min(text.len().saturating_sub(1));
+    span.len = span.len.clamp(1, (text.len() - span.offset).max(1));
+    span
+}
+
+/// Converts a parser error on `text` into a problem pointing at its place in the file.
+fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Problem {
     use serde_saphyr::Error as E;
-    let error = error.without_snippet();
-    let span = error.location().map(Span::from_location).unwrap_or_default();
-    let span = Span { len: span.len.max(1), ..span };
-    let location = Location { file, span };
+    // An error met while reading an alias is reported where the alias is used; the anchor it
+    // expands gets a label of its own.
+    let alias = match error.without_snippet() {
+        E::AliasError { locations, .. } => Some(*locations),
+        _ => None,
+    };
+    let error = innermost(error);
+    let known = |location: &serde_saphyr::Location| *location != serde_saphyr::Location::UNKNOWN;
+    let place = alias.map(|l| l.reference_location).filter(known).or_else(|| error.location());
+    let location = Location { file, span: place.map(|p| span_in(text, p)).unwrap_or_default() };
+    // (Not for a breached budget: the anchor is somewhere in the expansion, not the culprit.)
+    let anchor = alias
+        .map(|l| l.defined_location)
+        .filter(|defined| known(defined) && Some(*defined) != place)
+        .filter(|_| !matches!(error, E::Budget { .. }))
+        .map(|defined| Location { file, span: span_in(text, defined) });
+    let problem = error_problem(error, location);
+    match anchor {
+        Some(anchor) => problem.at(anchor, "the value comes from this anchor"),
+        None => problem,
+    }
+}
+
+/// The problem for one parser error (already unwrapped), with its primary location.
+fn error_problem(error: &serde_saphyr::Error, location: Location) -> Problem {
+    use serde_saphyr::Error as E;
     let expected_list = |expected: &[&str]| {
         expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
     };
@@ -339,7 +408,10 @@ fn yaml_problem(file: FileId, error: &serde_saphyr::Error) -> Problem {
             Problem::error("spherectl::manifest::unknown_field", format!("unknown field `{field}`"))
                 .at(location, "unknown field")
                 .help(match near {
-                    Some(near) => format!("did you mean `{near}`? expected one of {}", expected_list(expected)),
+                    Some(near) => format!(
+                        "did you mean `{near}`? expected one of {}",
+                        expected_list(expected)
+                    ),
                     None => format!("expected one of {}", expected_list(expected)),
                 })
         }
@@ -351,10 +423,15 @@ fn yaml_problem(file: FileId, error: &serde_saphyr::Error) -> Problem {
             } else {
                 ("spherectl::manifest::invalid_value", format!("unknown value `{variant}`"))
             };
-            Problem::error(code, message).at(location, "not one of the allowed values").help(match near {
-                Some(near) => format!("did you mean `{near}`? expected one of {}", expected_list(expected)),
-                None => format!("expected one of {}", expected_list(expected)),
-            })
+            Problem::error(code, message).at(location, "not one of the allowed values").help(
+                match near {
+                    Some(near) => format!(
+                        "did you mean `{near}`? expected one of {}",
+                        expected_list(expected)
+                    ),
+                    None => format!("expected one of {}", expected_list(expected)),
+                },
+            )
         }
         E::SerdeMissingField { field, .. } => {
             Problem::error("spherectl::manifest::missing_field", format!("missing field `{field}`"))
@@ -365,6 +442,20 @@ fn yaml_problem(file: FileId, error: &serde_saphyr::Error) -> Problem {
             format!("wrong type: found {unexpected}, expected {expected}"),
         )
         .at(location, format!("expected {expected}")),
+        E::Unexpected { expected, .. } => {
+            let expected = match *expected {
+                "string scalar" => "a string",
+                "scalar" => "a single value",
+                "mapping start" => "a mapping (`key: value` pairs)",
+                "sequence start" => "a list",
+                other => other,
+            };
+            Problem::error(
+                "spherectl::manifest::invalid_type",
+                format!("wrong type: expected {expected}"),
+            )
+            .at(location, format!("expected {expected}"))
+        }
         E::SerdeInvalidValue { unexpected, expected, .. } => Problem::error(
             "spherectl::manifest::invalid_value",
             format!("invalid value: {unexpected}, expected {expected}"),
@@ -377,34 +468,61 @@ fn yaml_problem(file: FileId, error: &serde_saphyr::Error) -> Problem {
                 t if t.starts_with('f') => "a number",
                 _ => "a different value",
             };
-            Problem::error("spherectl::manifest::invalid_type", format!("wrong type: expected {expected}"))
-                .at(location, format!("expected {expected}"))
+            Problem::error(
+                "spherectl::manifest::invalid_type",
+                format!("wrong type: expected {expected}"),
+            )
+            .at(location, format!("expected {expected}"))
         }
         E::Budget { breach, .. } => Problem::error(
             "spherectl::manifest::budget",
             format!("the YAML exceeds the parser's safety limits (budget breached: {breach:?})"),
         )
         .at(location, "stopped reading here")
-        .help("this looks like an alias-expansion bomb, an oversized file or input nested too deeply; manifests need none of these"),
-        E::DuplicateMappingKey { .. } => Problem::error("spherectl::manifest::duplicate_key", strip_location(&error.to_string()))
-            .at(location, "key given again here")
-            .help("each key may appear once per mapping"),
+        .help(BUDGET_HELP),
+        // (Not the parser's message: it advises setting one of the parser's options.)
+        E::DuplicateMappingKey { key, .. } => Problem::error(
+            "spherectl::manifest::duplicate_key",
+            key.as_ref()
+                .map_or_else(|| "duplicate key".to_owned(), |k| format!("duplicate key `{k}`")),
+        )
+        .at(location, "key given again here")
+        .help("each key may appear once per mapping"),
         other => {
             let message = strip_location(&other.to_string());
-            let (code, label) = if message.contains("budget") || message.contains("limit") || message.contains("depth") {
-                ("spherectl::manifest::budget", "stopped reading here")
+            if message.contains("budget") || message.contains("limit") || message.contains("depth")
+            {
+                // The scanner's own limits (flow nesting, key length) surface as messages.
+                Problem::error(
+                    "spherectl::manifest::budget",
+                    format!("the YAML exceeds the parser's safety limits ({message})"),
+                )
+                .at(location, "stopped reading here")
+                .help(BUDGET_HELP)
             } else {
-                ("spherectl::manifest::yaml", "here")
-            };
-            Problem::error(code, format!("invalid manifest: {message}")).at(location, label)
+                // The scanner names the flow collection it was in, not where it was opened.
+                let unclosed = message.starts_with("while parsing a flow").then(|| {
+                    "a `{` or `[` opened before this point is not closed; values that contain \
+                     `,`, `[`, `]`, `{` or `}` need quotes"
+                        .to_owned()
+                });
+                Problem::error("spherectl::manifest::yaml", format!("invalid manifest: {message}"))
+                    .at(location, "here")
+                    .maybe_help(unclosed)
+            }
         }
     }
 }
 
-/// Drops a trailing "at line N column M" that the parser appends: the label shows the place.
+const BUDGET_HELP: &str = "this looks like an alias-expansion bomb, an oversized file or input nested too deeply; manifests need none of these";
+
+/// Drops the places ("at line N column M", "(defined at line ...)") that the parser appends to
+/// a message: the labels show them.
 fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(index) => message[..index].to_owned(),
-        None => message.to_owned(),
-    }
+    let end = [" at line ", " (defined at line ", " (used at line "]
+        .iter()
+        .filter_map(|marker| message.find(marker))
+        .min()
+        .unwrap_or(message.len());
+    message[..end].to_owned()
 }

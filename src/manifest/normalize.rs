@@ -86,9 +86,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
                 )
                 .at(here, "declared again here")
                 .at(*first, "first declared here")
-                .help(format!(
-                    "names are unique per kind within their parent; rename one of the {kind}s"
-                )),
+                .help("names are unique per kind within their parent; rename one of the two"),
             );
             continue;
         }
@@ -525,7 +523,10 @@ impl Builder<'_, '_> {
                 .at(self.at(labels.span), "too many labels");
                 self.cx.error(problem);
             }
-            for (key, value) in &labels.value {
+            // In the order written, not the map's order, so that problems read top to bottom.
+            let mut entries: Vec<_> = labels.value.iter().collect();
+            entries.sort_by_key(|(key, _)| key.span.offset);
+            for (key, value) in entries {
                 if let Err(violation) = rules::check_label_key(&key.value) {
                     let problem =
                         Problem::error("spherectl::manifest::invalid_label", violation.message)
@@ -863,14 +864,26 @@ impl Builder<'_, '_> {
                         format!("did you mean `{near}`?")
                     }
                 });
+                let help = hint.unwrap_or_else(|| match parts.as_slice() {
+                    // A full path: say which part is missing.
+                    [community, project, name] => {
+                        let project = Address::new(Kind::Project, format!("{community}/{project}"));
+                        if self.seen.contains_key(&project) {
+                            format!("project `{}` declares no {kind} named `{name}`", project.path)
+                        } else {
+                            format!("there is no project `{}` in these manifests", project.path)
+                        }
+                    }
+                    _ => "references by name resolve within the same project; use \
+                          COMMUNITY/PROJECT/NAME for another project"
+                        .to_owned(),
+                });
                 Problem::error(
                     "spherectl::manifest::dangling_reference",
                     format!("{kind} `{text}` is not declared in these manifests"),
                 )
                 .at(self.at(reference.span), format!("no such {}", kind.as_str().to_lowercase()))
-                .help(hint.unwrap_or_else(|| {
-                    "references by name resolve within the same project; use COMMUNITY/PROJECT/NAME for another project".to_owned()
-                }))
+                .help(help)
             }
         };
         self.cx.error(problem);
@@ -1109,12 +1122,17 @@ impl Builder<'_, '_> {
                     self.cx.error(problem);
                 }
             }
-            _ => {
+            (image, _) => {
+                let label = if image.is_some() {
+                    "two sources: keep one"
+                } else {
+                    "no source: add `dockerImage` or `checkpoint`"
+                };
                 let problem = Problem::error(
                     "spherectl::manifest::node_source",
                     "a node's `source` needs exactly one of `dockerImage` and `checkpoint`",
                 )
-                .at(self.at(source.span), "give one source");
+                .at(self.at(source.span), label);
                 self.cx.error(problem);
             }
         }

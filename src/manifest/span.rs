@@ -150,8 +150,59 @@ impl Sources {
         miette::NamedSource::new(&file.name, Arc::clone(&file.text)).with_language("yaml")
     }
 
+    /// Masks the text at a location, keeping its length and line breaks (so that every other
+    /// span stays valid): for secret values written into a manifest, which no rendering may show.
+    pub fn redact(&mut self, location: Location) {
+        let Some(file) = self.files.get_mut(location.file.0 as usize) else { return };
+        let text = &file.text;
+        let start = location.span.offset.min(text.len());
+        let end = start.saturating_add(location.span.len).min(text.len());
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            return;
+        }
+        // A block scalar's span runs on to the next key's indentation: leave that alone.
+        let end = start + text[start..end].trim_end().len();
+        let mut masked = String::with_capacity(text.len());
+        masked.push_str(&text[..start]);
+        // Line breaks and the indentation after them are the YAML's, not the secret's.
+        let mut indentation = false;
+        for c in text[start..end].chars() {
+            if matches!(c, '\n' | '\r') || (indentation && matches!(c, ' ' | '\t')) {
+                indentation = true;
+                masked.push(c);
+            } else {
+                indentation = false;
+                masked.extend(std::iter::repeat_n('*', c.len_utf8()));
+            }
+        }
+        masked.push_str(&text[end..]);
+        file.text = Arc::from(masked);
+    }
+
     /// The file name and line of a location, for plan JSON's `source`.
     pub fn file_line(&self, location: Location) -> (String, u32) {
         (self.get(location.file).name.clone(), location.span.line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_masks_a_block_scalar_but_keeps_offsets_and_layout() {
+        let text = "value: |\n  pässword 1\n  second line\nnext: 1\n";
+        let mut sources = Sources::default();
+        let file = sources.add(SourceFile {
+            name: "secret.yaml".to_owned(),
+            path: PathBuf::from("secret.yaml"),
+            text: Arc::from(text),
+        });
+        let offset = text.find("pässword").expect("the secret is in the text");
+        let len = text.find("next").expect("the next key is in the text") - offset;
+        sources.redact(Location { file, span: Span { offset, len, line: 2, column: 3 } });
+        let masked = &sources.get(file).text;
+        assert_eq!(&**masked, "value: |\n  ***********\n  ***********\nnext: 1\n");
+        assert_eq!(masked.len(), text.len());
     }
 }

@@ -57,7 +57,9 @@ pub fn summary_line(plan: &Plan) -> String {
 fn field_lines(out: &mut String, field: &FieldChange, action: Action, color_on: bool) {
     let path = &field.path;
     if field.sensitive {
-        let _ = writeln!(out, "      {path}: (sensitive value changed)");
+        let shown =
+            if field.before.is_null() { "(sensitive)" } else { "(sensitive value changed)" };
+        let _ = writeln!(out, "      {path}: {shown}");
         return;
     }
     if is_multiline(&field.before) || is_multiline(&field.after) {
