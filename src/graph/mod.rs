@@ -125,9 +125,12 @@ impl DependencyGraph {
             let mut names: Vec<String> =
                 cycle.iter().map(|(from, _, _)| graph[*from].to_string()).collect();
             names.push(names[0].clone());
+            // Edges run from a dependency to its dependent; read backwards, each arrow is
+            // "depends on".
+            names.reverse();
             let mut problem = Problem::error(
                 "spherectl::graph::cycle",
-                format!("dependency cycle: {}", names.join(" → ")),
+                format!("dependency cycle: {} (→ means depends on)", names.join(" → ")),
             )
             .help("break the cycle: remove one of these dependencies (usually a `metadata.dependsOn` entry)");
             for (from, to, edge) in &cycle {

@@ -125,6 +125,13 @@ const MAYBE_CAUSED_BY_MISSING: &[&str] = &[
 /// After a file failed to parse as a whole: parses each document alone to report every
 /// document's first problem, not just the file's.
 fn document_problems(file: FileId, text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
+    // A document the schema rejects early may still be a bomb: say so, since that is the
+    // problem to fix. The check scans events only (no values) and stops at the first breach.
+    if !matches!(innermost(first), serde_saphyr::Error::Budget { .. })
+        && let Some(problem) = budget_problem(file, text)
+    {
+        return vec![problem];
+    }
     let chunks = split_documents(text);
     // A breached budget means hostile or oversized input: reading it again would only repeat
     // the work the budget is there to stop.
@@ -320,6 +327,27 @@ fn parse_file(path: &Path) -> Parsed {
         Ok(documents) => Ok((text, documents)),
         Err(error) => Err(FileError::Parse { text, error: Box::new(error) }),
     }
+}
+
+/// Checks a text against the parser's budgets alone; a problem when one is breached.
+fn budget_problem(file: FileId, text: &str) -> Option<Problem> {
+    use serde_saphyr::budget::{EnforcingPolicy, check_yaml_budget};
+    let budget = parse_options().budget?;
+    let report = check_yaml_budget(text, budget, EnforcingPolicy::AllContent).ok()?;
+    let breach = report.breached?;
+    let anchor = text.find('&').unwrap_or(0);
+    let span = Span { offset: anchor, len: 1, line: 0, column: 0 };
+    Some(
+        Problem::error(
+            "spherectl::manifest::budget",
+            format!("the YAML exceeds the parser's safety limits (budget breached: {breach:?})"),
+        )
+        .at(Location { file, span }, "expansion starts here")
+        .help(
+            "this looks like an alias-expansion bomb, an oversized file or input nested too \
+             deeply; manifests need none of these",
+        ),
+    )
 }
 
 /// The parser's options: budgets on (against alias bombs and oversized input), no snippets
