@@ -394,7 +394,26 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 }
 
 /// Sorts changes topologically (dependencies first), ties broken by address.
-fn order(changes: Vec<Change>) -> Vec<Change> {
+fn order(mut changes: Vec<Change>) -> Vec<Change> {
+    let sequence = sequence(&changes);
+    // Move each change to its place in the vector itself: a second vector of every change would
+    // double the plan's largest allocation for a moment.
+    let mut position = vec![0_usize; changes.len()];
+    for (place, &i) in sequence.iter().enumerate() {
+        position[i] = place;
+    }
+    for i in 0..changes.len() {
+        while position[i] != i {
+            let j = position[i];
+            changes.swap(i, j);
+            position.swap(i, j);
+        }
+    }
+    changes
+}
+
+/// The topological order of `changes` (indices), ties broken by address.
+fn sequence(changes: &[Change]) -> Vec<usize> {
     let index: HashMap<&str, usize> =
         changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
     let mut indegree = vec![0_usize; changes.len()];
@@ -426,8 +445,7 @@ fn order(changes: Vec<Change>) -> Vec<Change> {
     // A cycle among changes cannot arise from an acyclic manifest graph; keep any leftovers.
     let placed: HashSet<usize> = sequence.iter().copied().collect();
     sequence.extend((0..changes.len()).filter(|i| !placed.contains(i)));
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    sequence.into_iter().filter_map(|i| slots[i].take()).collect()
+    sequence
 }
 
 impl<'a> Planner<'a> {
@@ -761,7 +779,8 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let create = Operation::Create {
+        // Built only for a create or a replace: most objects of a large plan are unchanged.
+        let create = || Operation::Create {
             kind: object.address.kind,
             parent: self.parent_target(object),
             name: object.name.clone(),
@@ -773,10 +792,12 @@ impl<'a> Planner<'a> {
         let mut fresh = live.is_none();
         match (live, replace_because) {
             (None, _) => {
+                let create = create();
                 self.created.insert(object.address.clone());
                 self.push(&object.address, None, Action::Create, fields, location, create);
             }
             (Some(live), Some(reason)) => {
+                let create = create();
                 if object.prevent_destroy {
                     let problem = Problem::error("spherectl::plan::prevent_destroy", format!("{} must be replaced, but `preventDestroy` is set", object.address))
                         .at(object.location, format!("`{reason}` cannot change in place"))
