@@ -257,9 +257,7 @@ fn execute(
         Operation::SetSharing { organization_id, sharing } => {
             platform.set_sharing(organization_id, *sharing)
         }
-        Operation::Create { .. } => {
-            create(&change.operation, &change.object, platform, secrets, ids)
-        }
+        Operation::Create { .. } => create(&change.operation, change, platform, secrets, ids),
         Operation::Replace { old_id, deactivate, publications, uses, create: operation } => {
             let kind = change.kind;
             for project in uses {
@@ -272,7 +270,7 @@ fn execute(
                 platform.set_active(kind, old_id, false)?;
             }
             platform.delete(kind, old_id)?;
-            create(operation, &change.object, platform, secrets, ids)
+            create(operation, change, platform, secrets, ids)
         }
         Operation::Update { kind, id, name, labels, set, secret } => {
             let set = {
@@ -316,7 +314,7 @@ fn execute(
 
 fn create(
     operation: &Operation,
-    address: &Address,
+    change: &Change,
     platform: &dyn Platform,
     secrets: &SecretValues,
     ids: &Mutex<HashMap<Address, String>>,
@@ -327,7 +325,17 @@ fn create(
     let parent_id = resolve(parent, ids)?;
     let attributes = {
         let ids = ids.lock().expect("id map lock");
-        attributes.iter().map(|(k, v)| (k.clone(), to_ids(v, &ids))).collect()
+        match attributes {
+            Some(attributes) => {
+                attributes.iter().map(|(k, v)| (k.clone(), to_ids(v, &ids))).collect()
+            }
+            None => change
+                .fields
+                .iter()
+                .filter(|f| !f.sensitive)
+                .map(|f| (f.path.clone(), to_ids(&f.after, &ids)))
+                .collect(),
+        }
     };
     let request = CreateRequest {
         kind: *kind,
@@ -338,6 +346,6 @@ fn create(
         secret: secret_of(secret.as_ref(), secrets)?,
     };
     let id = platform.create(&request)?;
-    ids.lock().expect("id map lock").insert(address.clone(), id);
+    ids.lock().expect("id map lock").insert(change.object.clone(), id);
     Ok(())
 }

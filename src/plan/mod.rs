@@ -140,7 +140,10 @@ pub enum Operation {
         parent: Target,
         name: String,
         labels: BTreeMap<String, String>,
-        attributes: BTreeMap<String, Value>,
+        /// `None`: the change's own (non-sensitive) fields are the attributes, as for a plain
+        /// create, whose fields list every attribute; holding them twice would double a large
+        /// plan's memory.
+        attributes: Option<BTreeMap<String, Value>>,
         secret: Option<Address>,
     },
     Update {
@@ -780,24 +783,25 @@ impl<'a> Planner<'a> {
             }
         }
         // Built only for a create or a replace: most objects of a large plan are unchanged.
-        let create = || Operation::Create {
+        let create = |with_attributes: bool| Operation::Create {
             kind: object.address.kind,
             parent: self.parent_target(object),
             name: object.name.clone(),
             labels: self.desired_labels(object, None),
-            attributes: object.fields.iter().map(|f| (f.path.clone(), f.value.clone())).collect(),
+            attributes: with_attributes
+                .then(|| object.fields.iter().map(|f| (f.path.clone(), f.value.clone())).collect()),
             secret: object.secret.as_ref().map(|_| object.address.clone()),
         };
         let location = Some(object.location);
         let mut fresh = live.is_none();
         match (live, replace_because) {
             (None, _) => {
-                let create = create();
+                let create = create(false);
                 self.created.insert(object.address.clone());
                 self.push(&object.address, None, Action::Create, fields, location, create);
             }
             (Some(live), Some(reason)) => {
-                let create = create();
+                let create = create(true);
                 if object.prevent_destroy {
                     let problem = Problem::error("spherectl::plan::prevent_destroy", format!("{} must be replaced, but `preventDestroy` is set", object.address))
                         .at(object.location, format!("`{reason}` cannot change in place"))
