@@ -507,19 +507,20 @@ impl Platform for Sandbox {
         self.with_transaction(|tx| {
             let sharing = Sandbox::ensure_organization(tx, organization_id)?;
             let mut state = LiveState { organization_id: organization_id.to_owned(), sharing, ..LiveState::default() };
-            let mut members: BTreeMap<String, BTreeMap<String, Role>> = BTreeMap::new();
-            {
-                let mut statement = tx
-                    .prepare_cached("SELECT object_id, subject, role FROM bindings WHERE organization_id = ?1")
-                    .map_err(internal)?;
+            // Three text columns of every row of a query on the organization.
+            let triples = |sql: &str| -> PlatformResult<Vec<(String, String, String)>> {
+                let mut statement = tx.prepare_cached(sql).map_err(internal)?;
                 let rows = statement
-                    .query_map([organization_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                    .query_map([organization_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .map_err(internal)?;
-                for row in rows {
-                    let (object, subject, role) = row.map_err(internal)?;
-                    if let Some(role) = Role::parse(&role) {
-                        members.entry(object).or_default().insert(subject, role);
-                    }
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            };
+            let mut members: BTreeMap<String, BTreeMap<String, Role>> = BTreeMap::new();
+            for (object, subject, role) in
+                triples("SELECT object_id, subject, role FROM bindings WHERE organization_id = ?1")?
+            {
+                if let Some(role) = Role::parse(&role) {
+                    members.entry(object).or_default().insert(subject, role);
                 }
             }
             state.organization_members = members.remove(organization_id).unwrap_or_default();
@@ -575,19 +576,15 @@ impl Platform for Sandbox {
             };
             state.publications = pairs("SELECT resource_id, community_id FROM publications WHERE organization_id = ?1")?;
             state.uses = pairs("SELECT project_id, resource_id FROM uses WHERE organization_id = ?1")?;
-            {
-                let mut statement = tx
-                    .prepare_cached("SELECT id, organization_id, attributes FROM objects WHERE kind = 'Community' AND organization_id != ?1")
-                    .map_err(internal)?;
-                let rows = statement
-                    .query_map([organization_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                    .map_err(internal)?;
-                for row in rows {
-                    let (id, organization, attributes) = row.map_err(internal)?;
-                    let attributes: BTreeMap<String, Value> = serde_json::from_str(&attributes).unwrap_or_default();
-                    let zone = attributes.get("spec.zone").and_then(Value::as_str).unwrap_or(rules::DEFAULT_ZONE);
-                    state.foreign_communities.push((id, organization, zone.to_owned()));
-                }
+            for (id, organization, attributes) in triples(
+                "SELECT id, organization_id, attributes FROM objects \
+                 WHERE kind = 'Community' AND organization_id != ?1",
+            )? {
+                let attributes: BTreeMap<String, Value> =
+                    serde_json::from_str(&attributes).unwrap_or_default();
+                let zone =
+                    attributes.get("spec.zone").and_then(Value::as_str).unwrap_or(rules::DEFAULT_ZONE);
+                state.foreign_communities.push((id, organization, zone.to_owned()));
             }
             Ok(state)
         })
