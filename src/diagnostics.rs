@@ -200,21 +200,6 @@ impl Diagnostic for Rendered {
     }
 }
 
-/// Renders problems as text, without colour, at a fixed width: what snapshot tests compare.
-pub fn render_plain(problems: &[Problem], sources: &Sources, width: usize) -> String {
-    let handler =
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(width)
-            .with_links(false);
-    let mut out = String::new();
-    for problem in problems {
-        let report = problem.to_report(sources);
-        // Writing into a String cannot fail.
-        let _ = handler.render_report(&mut out, &report);
-    }
-    out
-}
-
 /// Renders problems for a terminal (colour when `color` is set) at the given width.
 pub fn render(problems: &[Problem], sources: &Sources, color: bool, width: usize) -> String {
     let theme = if color {

@@ -88,6 +88,15 @@ struct SavedPlan {
     versions: BTreeMap<String, i64>,
 }
 
+/// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
+/// `sandbox`) `.spherectl/sandbox.db` under `base_dir`; `None` for any other platform.
+pub(super) fn sandbox_path(platform: Option<&str>, base_dir: &Path) -> Option<PathBuf> {
+    match platform {
+        None | Some("" | "sandbox") => Some(base_dir.join(".spherectl").join("sandbox.db")),
+        Some(text) => text.strip_prefix("sandbox:").map(PathBuf::from),
+    }
+}
+
 /// Opens the platform named by `--platform` (default: the sandbox beside the manifests).
 pub(super) fn open_platform(
     global: &GlobalArgs,
@@ -97,17 +106,20 @@ pub(super) fn open_platform(
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
-    let path = match global.platform.as_deref() {
-        None | Some("" | "sandbox") => base_dir.join(".spherectl").join("sandbox.db"),
-        Some(text) if text.starts_with("sandbox:") => PathBuf::from(&text["sandbox:".len()..]),
-        Some(text) if text.starts_with("http://") || text.starts_with("https://") => {
+    let path = match (
+        sandbox_path(global.platform.as_deref(), base_dir),
+        global.platform.as_deref(),
+    ) {
+        (Some(path), _) => path,
+        (None, Some(text)) if text.starts_with("http://") || text.starts_with("https://") => {
             return Err(format!(
                 "platform `{text}`: the HTTP platform is not available in this build yet; use the embedded sandbox (`--platform sandbox:PATH`)"
             ));
         }
-        Some(text) => {
+        (None, text) => {
             return Err(format!(
-                "unknown platform `{text}`: expected `sandbox:PATH` or `http(s)://HOST[:PORT]`"
+                "unknown platform `{}`: expected `sandbox:PATH` or `http(s)://HOST[:PORT]`",
+                text.unwrap_or_default()
             ));
         }
     };

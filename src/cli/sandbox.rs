@@ -33,16 +33,12 @@ enum SandboxCommand {
 }
 
 pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let path = match global.platform.as_deref() {
-        None | Some("sandbox") => std::path::PathBuf::from(".spherectl/sandbox.db"),
-        Some(text) if text.starts_with("sandbox:") => {
-            std::path::PathBuf::from(&text["sandbox:".len()..])
-        }
-        Some(text) => {
-            printer
-                .err(&format!("error: `sandbox` commands need a sandbox platform, not `{text}`\n"));
-            return ExitStatus::Usage;
-        }
+    let Some(path) =
+        super::plan::sandbox_path(global.platform.as_deref(), std::path::Path::new(""))
+    else {
+        let text = global.platform.as_deref().unwrap_or_default();
+        printer.err(&format!("error: `sandbox` commands need a sandbox platform, not `{text}`\n"));
+        return ExitStatus::Usage;
     };
     let sandbox = match Sandbox::open(&path, LOCAL_ADMIN) {
         Ok(sandbox) => sandbox,

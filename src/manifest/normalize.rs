@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     diagnostics::Problem,
-    rules::{self, DEFAULT_ZONE, Role, SharingRoles},
+    rules::{self, DEFAULT_ZONE, SharingRoles},
 };
 
 /// A raw document and the file it came from.
@@ -1306,9 +1306,4 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         }
     }
     (number.is_empty() && any).then_some(total)
-}
-
-/// Used by role checks: the role a member list grants a subject.
-pub fn role_of(members: &[Member], subject: &str) -> Option<Role> {
-    members.iter().find(|m| m.subject == subject).map(|m| m.role)
 }
