@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod cli;
 pub mod diagnostics;
+pub mod fields;
 pub mod graph;
 pub mod manifest;
 pub mod plan;

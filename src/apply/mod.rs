@@ -17,7 +17,8 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    manifest::Address,
+    fields,
+    manifest::{Address, Kind},
     plan::{Change, Operation, Plan, SecretValues, Target},
     platform::{CreateRequest, ErrorKind, Platform, PlatformError, PlatformResult, UpdateRequest},
 };
@@ -217,18 +218,15 @@ fn resolve(target: &Target, ids: &Mutex<HashMap<Address, String>>) -> PlatformRe
     }
 }
 
-/// Replaces addresses in reference values with platform ids.
-fn to_ids(value: &Value, ids: &HashMap<Address, String>) -> Value {
-    match value {
-        Value::String(text) => match Address::parse(text).and_then(|a| ids.get(&a)) {
-            Some(id) => Value::String(id.clone()),
-            None => value.clone(),
-        },
-        Value::Array(items) => Value::Array(items.iter().map(|v| to_ids(v, ids)).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), to_ids(v, ids))).collect())
-        }
-        other => other.clone(),
+/// Replaces the addresses in a field's references with platform ids. Only the positions the
+/// field schema names as references are touched: user text is never rewritten, whatever it
+/// looks like.
+fn to_ids(kind: Kind, path: &str, value: &Value, ids: &HashMap<Address, String>) -> Value {
+    match fields::lookup(kind, path) {
+        Some(spec) => spec.map_references(value, &mut |text| {
+            Address::parse(text).and_then(|address| ids.get(&address)).cloned()
+        }),
+        None => value.clone(),
     }
 }
 
@@ -275,7 +273,7 @@ fn execute(
         Operation::Update { kind, id, name, labels, set, secret } => {
             let set = {
                 let ids = ids.lock().expect("id map lock");
-                set.iter().map(|(k, v)| (k.clone(), to_ids(v, &ids))).collect()
+                set.iter().map(|(k, v)| (k.clone(), to_ids(*kind, k, v, &ids))).collect()
             };
             let request = UpdateRequest {
                 name: name.clone(),
@@ -327,13 +325,13 @@ fn create(
         let ids = ids.lock().expect("id map lock");
         match attributes {
             Some(attributes) => {
-                attributes.iter().map(|(k, v)| (k.clone(), to_ids(v, &ids))).collect()
+                attributes.iter().map(|(k, v)| (k.clone(), to_ids(*kind, k, v, &ids))).collect()
             }
             None => change
                 .fields
                 .iter()
                 .filter(|f| !f.sensitive)
-                .map(|f| (f.path.clone(), to_ids(&f.after, &ids)))
+                .map(|f| (f.path.clone(), to_ids(*kind, &f.path, &f.after, &ids)))
                 .collect(),
         }
     };

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     diagnostics::{Problem, Severity},
+    fields,
     manifest::{
         Address, Kind, Loaded, Object,
         model::{EdgeKind, FieldMode, PublishTarget},
@@ -621,34 +622,16 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The address a live id is known under, for reference translation.
-    fn translate_ids(&self, value: &Value) -> Value {
-        match value {
-            Value::String(id) => self
-                .resolved
-                .get(id.as_str())
-                .map_or_else(|| value.clone(), |a| Value::String(a.to_string())),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.translate_ids(v)).collect())
-            }
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| {
-                        (k.clone(), if k == "node" { self.translate_ids(v) } else { v.clone() })
-                    })
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
+    /// A live reference field with ids replaced by the addresses they are known under.
+    fn translate_ids(&self, spec: &fields::FieldSpec, value: &Value) -> Value {
+        spec.map_references(value, &mut |id| self.resolved.get(id).map(ToString::to_string))
     }
 
-    fn references_replaced(&self, value: &Value) -> bool {
-        match value {
-            Value::String(text) => Address::parse(text).is_some_and(|a| self.replaced.contains(&a)),
-            Value::Array(items) => items.iter().any(|v| self.references_replaced(v)),
-            Value::Object(map) => map.get("node").is_some_and(|v| self.references_replaced(v)),
-            _ => false,
-        }
+    /// Whether a desired reference field names an object that this plan replaces.
+    fn references_replaced(&self, spec: &fields::FieldSpec, value: &Value) -> bool {
+        spec.referenced(value)
+            .into_iter()
+            .any(|text| Address::parse(text).is_some_and(|a| self.replaced.contains(&a)))
     }
 
     fn desired_labels(
@@ -738,16 +721,25 @@ impl<'a> Planner<'a> {
                     });
                 }
                 for field in &object.fields {
-                    if field.mode == FieldMode::WriteOnly {
+                    let spec = fields::lookup(object.address.kind, &field.path);
+                    let mode = spec.map_or(field.mode, |s| s.mode);
+                    if mode == FieldMode::WriteOnly {
                         continue;
                     }
-                    let before = live.attributes.get(&field.path).map_or(Value::Null, |v| {
-                        if field.reference { self.translate_ids(v) } else { v.clone() }
-                    });
-                    let changed = before != field.value
-                        || (field.reference && self.references_replaced(&field.value));
+                    let before = match (live.attributes.get(&field.path), spec) {
+                        (Some(value), Some(spec)) => self.translate_ids(spec, value),
+                        (Some(value), None) => value.clone(),
+                        (None, _) => Value::Null,
+                    };
+                    let changed = match spec {
+                        Some(spec) => {
+                            !spec.same(&before, &field.value)
+                                || self.references_replaced(spec, &field.value)
+                        }
+                        None => before != field.value,
+                    };
                     if changed {
-                        if field.mode == FieldMode::Immutable && replace_because.is_none() {
+                        if mode == FieldMode::Immutable && replace_because.is_none() {
                             replace_because = Some(field.path.clone());
                         }
                         fields.push(FieldChange {
@@ -1434,11 +1426,13 @@ impl<'a> Planner<'a> {
         if !deleted.is_empty() {
             for live in &self.input.live.objects {
                 let mut ids = Vec::new();
-                for value in live.attributes.values() {
-                    collect_strings(value, &mut ids);
+                for (path, value) in &live.attributes {
+                    if let Some(spec) = fields::lookup(live.kind, path) {
+                        ids.extend(spec.referenced(value));
+                    }
                 }
                 for id in ids {
-                    if let Some((key, _)) = deleted.get_key_value(id.as_str())
+                    if let Some((key, _)) = deleted.get_key_value(id)
                         && *key != live.id.as_str()
                     {
                         referrers.entry(key).or_default().push(live);
@@ -1561,14 +1555,5 @@ impl<'a> Planner<'a> {
         for (change, depends) in self.changes.iter_mut().zip(links) {
             change.depends_on = depends;
         }
-    }
-}
-
-fn collect_strings(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(text) => out.push(text.clone()),
-        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
     }
 }
