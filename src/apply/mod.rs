@@ -200,7 +200,16 @@ pub fn apply(
             });
         }
     });
-    let state = state.into_inner().expect("apply state lock");
+    let mut state = state.into_inner().expect("apply state lock");
+    // Every change gets a recorded status: one that was never reached (its dependencies never
+    // finished, which a well-formed plan cannot produce) is reported, never counted as done.
+    for (i, change) in changes.iter().enumerate() {
+        if state.status[i].is_none() {
+            let status = Status::Skipped("blocked: its dependencies never finished".into());
+            state.status[i] = Some(status.clone());
+            state.results.push((change.address.clone(), status));
+        }
+    }
     Outcome { results: state.results }
 }
 
@@ -346,4 +355,114 @@ fn create(
     let id = platform.create(&request)?;
     ids.lock().expect("id map lock").insert(change.object.clone(), id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{
+        manifest::Kind,
+        plan::{Action, Plan},
+        platform::{LiveState, SecretValue},
+        rules::{Role, SharingRoles},
+    };
+
+    /// A platform that fails every call: the tests below must never reach it.
+    struct Unreachable;
+
+    fn never<T>() -> PlatformResult<T> {
+        Err(PlatformError::new(ErrorKind::Internal, "the platform was called"))
+    }
+
+    impl Platform for Unreachable {
+        fn describe(&self) -> String {
+            "unreachable".into()
+        }
+        fn actor(&self) -> &str {
+            "userAccount:nobody"
+        }
+        fn read(&self, _: &str) -> PlatformResult<LiveState> {
+            never()
+        }
+        fn secret_digest(&self, _: &SecretValue) -> Option<String> {
+            None
+        }
+        fn set_sharing(&self, _: &str, _: SharingRoles) -> PlatformResult<()> {
+            never()
+        }
+        fn create(&self, _: &CreateRequest) -> PlatformResult<String> {
+            never()
+        }
+        fn update(&self, _: Kind, _: &str, _: &UpdateRequest) -> PlatformResult<()> {
+            never()
+        }
+        fn delete(&self, _: Kind, _: &str) -> PlatformResult<()> {
+            never()
+        }
+        fn add_member(&self, _: Kind, _: &str, _: &str, _: Role) -> PlatformResult<()> {
+            never()
+        }
+        fn remove_member(&self, _: Kind, _: &str, _: &str) -> PlatformResult<()> {
+            never()
+        }
+        fn publish(&self, _: Kind, _: &str, _: &str) -> PlatformResult<()> {
+            never()
+        }
+        fn unpublish(&self, _: Kind, _: &str, _: &str) -> PlatformResult<()> {
+            never()
+        }
+        fn use_resource(&self, _: &str, _: Kind, _: &str) -> PlatformResult<()> {
+            never()
+        }
+        fn unuse_resource(&self, _: &str, _: Kind, _: &str) -> PlatformResult<()> {
+            never()
+        }
+        fn set_active(&self, _: Kind, _: &str, _: bool) -> PlatformResult<()> {
+            never()
+        }
+        fn set_balance(&self, _: &str, _: i64) -> PlatformResult<()> {
+            never()
+        }
+    }
+
+    fn delete(address: &str, depends_on: &str) -> Change {
+        let object = Address::parse(address).unwrap();
+        Change {
+            address: address.into(),
+            kind: object.kind,
+            action: Action::Delete,
+            fields: Vec::new(),
+            depends_on: vec![depends_on.into()],
+            source: None,
+            object,
+            operation: Operation::Delete { kind: Kind::Community, id: "x".into() },
+        }
+    }
+
+    #[test]
+    fn changes_that_can_never_start_are_reported_as_blocked_not_done() {
+        let plan = Plan {
+            format_version: 1,
+            platform: "test".into(),
+            organization: "acme".into(),
+            summary: BTreeMap::new(),
+            changes: vec![
+                delete("Community/a", "Community/b"),
+                delete("Community/b", "Community/a"),
+            ],
+            findings: Vec::new(),
+            unmanaged: Vec::new(),
+            known_ids: HashMap::new(),
+            versions: BTreeMap::new(),
+        };
+        let options =
+            ApplyOptions { parallelism: 4, interrupted: Arc::new(AtomicBool::new(false)) };
+        let outcome = apply(&plan, &Unreachable, &SecretValues::new(), &options, &|_| {});
+        assert!(!outcome.is_success());
+        assert_eq!(outcome.results.len(), 2);
+        assert_eq!(outcome.skipped().len(), 2);
+        assert!(outcome.skipped().iter().all(|(_, why)| why.starts_with("blocked")));
+    }
 }

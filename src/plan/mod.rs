@@ -1440,6 +1440,10 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        // The organization's sharing rule decides which roles a publication needs.
+        let sharing =
+            Some(Address::new(Kind::Organization, model.organization.name.clone()).to_string())
+                .filter(|key| keys.contains(key));
         let mut links: Vec<Vec<String>> = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             let mut depends: BTreeSet<String> = BTreeSet::new();
@@ -1472,6 +1476,7 @@ impl<'a> Planner<'a> {
                 }
                 Action::Publish => {
                     depends.extend(object_change(&change.object));
+                    depends.extend(sharing.clone());
                     if let Operation::Publish { community: Target::Address(community), .. } =
                         &change.operation
                     {
@@ -1515,6 +1520,7 @@ impl<'a> Planner<'a> {
                     }
                 }
                 Action::Unpublish => {
+                    depends.extend(sharing.clone());
                     // Detach every user of the resource first.
                     if let Operation::Unpublish { resource_id, .. } = &change.operation {
                         for key in unuses_of.get(resource_id.as_str()).into_iter().flatten() {
@@ -1522,7 +1528,28 @@ impl<'a> Planner<'a> {
                         }
                     }
                 }
-                Action::Unuse | Action::RemoveMember => {}
+                Action::Unuse => {}
+                Action::RemoveMember => {
+                    // After the object exists as declared and after the members it gains: the
+                    // object is never left without the members that replace the removed ones.
+                    depends.extend(object_change(&change.object));
+                    for (key, action) in by_object.get(&change.object).into_iter().flatten() {
+                        if *action == Action::AddMember {
+                            depends.insert(key.clone());
+                        }
+                    }
+                    // The acting subject gives up its own role last: every other change may need it.
+                    if let Operation::RemoveMember { subject, .. } = &change.operation
+                        && subject == self.input.actor
+                    {
+                        depends.extend(
+                            self.changes
+                                .iter()
+                                .filter(|c| c.action != Action::RemoveMember)
+                                .map(|c| c.address.clone()),
+                        );
+                    }
+                }
                 Action::Delete => {
                     if let Operation::Delete { id, .. } = &change.operation {
                         for (key, action) in by_object.get(&change.object).into_iter().flatten() {
@@ -1555,5 +1582,63 @@ impl<'a> Planner<'a> {
         for (change, depends) in self.changes.iter_mut().zip(links) {
             change.depends_on = depends;
         }
+        self.link_creates_after_deletes();
     }
+
+    /// A create waits for the deletes of the same kind in the same quota scope (a community's
+    /// images, an organization's communities), so swapping an object at its quota works the first
+    /// time. The edge is added only where it cannot close a cycle (the delete does not already
+    /// wait for the create, e.g. through a node that moves from the old image to the new one).
+    fn link_creates_after_deletes(&mut self) {
+        let scope = |address: &Address| match address.kind {
+            Kind::Organization | Kind::Community => String::new(),
+            _ => address.community().unwrap_or_default().to_owned(),
+        };
+        let mut deletes: HashMap<(Kind, String), Vec<usize>> = HashMap::new();
+        for (i, change) in self.changes.iter().enumerate() {
+            if change.action == Action::Delete {
+                deletes.entry((change.kind, scope(&change.object))).or_default().push(i);
+            }
+        }
+        if deletes.is_empty() {
+            return;
+        }
+        let index: HashMap<String, usize> =
+            self.changes.iter().enumerate().map(|(i, c)| (c.address.clone(), i)).collect();
+        for i in 0..self.changes.len() {
+            if self.changes[i].action != Action::Create {
+                continue;
+            }
+            let key = (self.changes[i].kind, scope(&self.changes[i].object));
+            for &d in deletes.get(&key).into_iter().flatten() {
+                if !depends_transitively(&self.changes, &index, d, i) {
+                    let delete = self.changes[d].address.clone();
+                    self.changes[i].depends_on.push(delete);
+                }
+            }
+            self.changes[i].depends_on.sort();
+            self.changes[i].depends_on.dedup();
+        }
+    }
+}
+
+/// Whether change `from` depends on change `to`, directly or through other changes.
+fn depends_transitively(
+    changes: &[Change],
+    index: &HashMap<String, usize>,
+    from: usize,
+    to: usize,
+) -> bool {
+    let mut seen = vec![false; changes.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        stack.extend(changes[i].depends_on.iter().filter_map(|k| index.get(k).copied()));
+    }
+    false
 }

@@ -65,3 +65,93 @@ fn a_duration_written_another_way_is_no_drift() {
 fn unused() -> String {
     project("x", "")
 }
+
+fn image(name: &str) -> String {
+    format!(
+        "---\napiVersion: spherectl/v1\nkind: DockerImage\nmetadata: {{name: {name}, project: research/alpha}}\nspec: {{repository: cr/{name}, tag: v1, dockerfile: \"FROM python:3.12\"}}\n"
+    )
+}
+
+#[test]
+fn swapping_an_image_at_the_community_quota_applies_the_first_time() {
+    let base = format!("{ORG}{}", project("alpha", ""));
+    let with = |names: &[&str]| {
+        let mut text = base.clone();
+        for name in names {
+            text.push_str(&image(name));
+        }
+        text
+    };
+    let case = Case::files(&[("org.yaml", &with(&["a", "b", "c"]))]);
+    applied(&case);
+    std::fs::write(case.path().join("org.yaml"), with(&["a", "b", "d"])).unwrap();
+    let plan = case.plan_json();
+    let create = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "DockerImage/research/alpha/d")
+        .unwrap();
+    assert!(
+        create["dependsOn"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("DockerImage/research/alpha/c")),
+        "{create:#}"
+    );
+    applied(&case);
+    assert_eq!(case.run(&["plan", ".", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn publications_wait_for_the_sharing_rule_and_the_actor_leaves_last() {
+    let text = "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+spec:
+  members: [{subject: 'userAccount:local-admin', role: admin}, {subject: 'userAccount:bob', role: admin}]
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: analytics}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: alpha, community: research}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: events, project: research/alpha}
+spec: {sizeGb: 5}
+";
+    let case = Case::files(&[("org.yaml", text)]);
+    applied(&case);
+    let changed = text
+        .replace(
+            "spec: {id: bpf00000000000000acme}",
+            "spec: {id: bpf00000000000000acme, sharing: {requiredRoles: {project: editor, community: developer}}}",
+        )
+        .replace("spec: {sizeGb: 5}", "spec: {sizeGb: 5, publish: [analytics]}")
+        .replace("{subject: 'userAccount:local-admin', role: admin}, ", "");
+    std::fs::write(case.path().join("org.yaml"), changed).unwrap();
+    let plan = case.plan_json();
+    let changes = plan["changes"].as_array().unwrap();
+    let find = |address: &str| {
+        changes
+            .iter()
+            .find(|c| c["address"] == address)
+            .unwrap_or_else(|| panic!("{address}: {plan:#}"))
+    };
+    let publish = find("Dataset/research/alpha/events#publish:analytics");
+    assert!(publish["dependsOn"].as_array().unwrap().contains(&Value::from("Organization/acme")));
+    let leave = find("Community/research#member:userAccount:local-admin");
+    assert_eq!(leave["action"], "remove-member");
+    for other in changes.iter().filter(|c| c["action"] != "remove-member") {
+        assert!(leave["dependsOn"].as_array().unwrap().contains(&other["address"]), "{leave:#}");
+    }
+}
