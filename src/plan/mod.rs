@@ -5,6 +5,7 @@
 //! Every change carries the operation that applies it and the keys of the changes it must
 //! follow, so the applier can walk the plan as a DAG.
 
+mod matching;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -302,6 +303,8 @@ struct Planner<'a> {
     matched_ids: HashSet<&'a str>,
     replaced: HashSet<Address>,
     created: HashSet<Address>,
+    /// Old address → new address of live objects renamed by `metadata.renamedFrom`.
+    renamed_away: HashMap<Address, Address>,
     changes: Vec<Change>,
     findings: Vec<Finding>,
     /// Resource id → ids of the communities it is published to.
@@ -333,6 +336,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         matched_ids: HashSet::new(),
         replaced: HashSet::new(),
         created: HashSet::new(),
+        renamed_away: HashMap::new(),
         changes: Vec::new(),
         findings: Vec::new(),
         publications_of: HashMap::new(),
@@ -528,97 +532,6 @@ impl<'a> Planner<'a> {
                 Some(organization.location),
                 operation,
             );
-        }
-    }
-
-    /// Matches desired objects to live ones, kind by kind, so that a renamed parent's children
-    /// are found under the parent's new name.
-    fn match_objects(&mut self) {
-        let model = &self.input.loaded.model;
-        let live = &self.input.live;
-        for kind in Kind::ALL.into_iter().skip(1) {
-            let mut natural: HashMap<Address, &'a LiveObject> = HashMap::new();
-            for object in live.objects.iter().filter(|o| o.kind == kind) {
-                let path = if kind == Kind::Community {
-                    if object.parent_id != self.organization_id {
-                        continue;
-                    }
-                    object.name.clone()
-                } else {
-                    match self.resolved.get(object.parent_id.as_str()) {
-                        Some(parent) => format!("{}/{}", parent.path, object.name),
-                        None => continue,
-                    }
-                };
-                let address = Address::new(kind, path);
-                self.resolved.insert(&object.id, address.clone());
-                natural.insert(address, object);
-            }
-            for object in model.objects.iter().filter(|o| o.address.kind == kind) {
-                let found = if let Some(id) = &object.adopt_id {
-                    match self.by_id.get(id.as_str()) {
-                        Some(live) if live.kind == kind => Some(*live),
-                        Some(live) => {
-                            let problem = Problem::error(
-                                "spherectl::plan::adopt_kind",
-                                format!("`metadata.id` `{id}` is a {}, not a {kind}", live.kind),
-                            )
-                            .at(object.location, "adopting the wrong kind of object");
-                            self.finding(problem, Some(&object.address));
-                            None
-                        }
-                        None => {
-                            let problem = Problem::error(
-                                "spherectl::plan::adopt_missing",
-                                format!("no {kind} with id `{id}` exists on the platform"),
-                            )
-                            .at(object.location, "nothing to adopt")
-                            .help("check the id, or remove `metadata.id` to create the object");
-                            self.finding(problem, Some(&object.address));
-                            None
-                        }
-                    }
-                } else {
-                    natural.get(&object.address).copied().or_else(|| {
-                        let old = object.renamed_from.as_ref()?;
-                        let parent = object
-                            .address
-                            .parent()
-                            .map(|p| format!("{}/", p.path))
-                            .unwrap_or_default();
-                        natural.get(&Address::new(kind, format!("{parent}{old}"))).copied()
-                    })
-                };
-                let Some(found) = found else { continue };
-                if object.adopt_id.is_none() && !self.is_ours(found) {
-                    let owner = found.labels.get(rules::LABEL_SET).filter(|_| {
-                        found.labels.get(rules::LABEL_MANAGED_BY).map(String::as_str)
-                            == Some(rules::MANAGED_BY_VALUE)
-                    });
-                    let message = match owner {
-                        Some(owner) => format!(
-                            "{} already exists and belongs to the manifest set `{owner}`",
-                            object.address
-                        ),
-                        None => format!(
-                            "{} already exists and is not managed by spherectl",
-                            object.address
-                        ),
-                    };
-                    let problem = Problem::error("spherectl::plan::not_owned", message)
-                        .at(object.location, "exists already")
-                        .help(format!(
-                            "to manage the existing object, adopt it: `metadata.id: {}`",
-                            found.id
-                        ));
-                    self.finding(problem, Some(&object.address));
-                    self.matched_ids.insert(&found.id);
-                    continue;
-                }
-                self.resolved.insert(&found.id, object.address.clone());
-                self.matched.insert(object.address.clone(), found);
-                self.matched_ids.insert(&found.id);
-            }
         }
     }
 
@@ -1463,6 +1376,12 @@ impl<'a> Planner<'a> {
                             }
                             depends.extend(object_change(&dependency.target));
                         }
+                    }
+                    // A new object that takes the old name of a renamed one waits for the rename.
+                    if change.action == Action::Create
+                        && let Some(renamed) = self.renamed_away.get(&change.object)
+                    {
+                        depends.extend(object_change(renamed));
                     }
                     if change.kind != Kind::Organization {
                         let organization =

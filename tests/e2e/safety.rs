@@ -155,3 +155,69 @@ spec: {sizeGb: 5}
         assert!(leave["dependsOn"].as_array().unwrap().contains(&other["address"]), "{leave:#}");
     }
 }
+
+fn id_of(case: &Case, name: &str) -> String {
+    live_objects(case).into_iter().find(|o| o.name == name).unwrap().id
+}
+
+#[test]
+fn two_documents_claiming_one_live_object_is_an_error_naming_both() {
+    let case = Case::files(&[(
+        "org.yaml",
+        &format!("{ORG}{}{}", project("alpha", ""), project("beta", "")),
+    )]);
+    applied(&case);
+    let alpha = id_of(&case, "alpha");
+    let claimed =
+        format!("{ORG}{}{}", project("alpha", ""), project("beta", &format!(", id: {alpha}")));
+    std::fs::write(case.path().join("org.yaml"), claimed).unwrap();
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("claimed_twice"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Project/research/alpha")
+            && run.stderr.contains("Project/research/beta"),
+        "{}",
+        run.stderr
+    );
+    let apply = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 1);
+    assert_eq!(id_of(&case, "alpha"), alpha, "nothing was renamed");
+}
+
+#[test]
+fn adopting_an_object_under_another_parent_is_an_error() {
+    let text = format!(
+        "{ORG}---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {{name: analytics}}\n{}",
+        project("alpha", "")
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    let alpha = id_of(&case, "alpha");
+    let moved = text.replace(
+        "metadata: {name: alpha, community: research}",
+        &format!("metadata: {{name: alpha, community: analytics, id: {alpha}}}"),
+    );
+    std::fs::write(case.path().join("org.yaml"), moved).unwrap();
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("adopt_parent"), "{}", run.stderr);
+}
+
+#[test]
+fn a_rename_and_a_new_object_with_the_old_name_converge_in_one_apply() {
+    let case = Case::files(&[("org.yaml", &format!("{ORG}{}", project("alpha", "")))]);
+    applied(&case);
+    let alpha = id_of(&case, "alpha");
+    let text = format!("{ORG}{}{}", project("beta", ", renamedFrom: alpha"), project("alpha", ""));
+    std::fs::write(case.path().join("org.yaml"), text).unwrap();
+    let plan = case.plan_json();
+    let list = actions(&plan);
+    assert!(list.contains(&("update".into(), "Project/research/beta".into())), "{list:?}");
+    assert!(list.contains(&("create".into(), "Project/research/alpha".into())), "{list:?}");
+    applied(&case);
+    assert_eq!(id_of(&case, "beta"), alpha, "the original keeps its id and becomes beta");
+    assert_ne!(id_of(&case, "alpha"), alpha);
+    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}

@@ -1,0 +1,207 @@
+//! Identity: which live object each declared object is.
+//!
+//! Takes the model and the live state; fills the planner's `matched` (address → live object),
+//! `resolved` (live id → the address it is known under) and `matched_ids`, and reports claims
+//! that cannot hold. A live object is matched by at most one document. Claims, strongest first:
+//! `metadata.id` (adopt), `metadata.renamedFrom` (of a document whose own name matches nothing
+//! live), then the address itself. A document whose address names a live object that another
+//! document renames away is a new object, created after the rename.
+
+use std::collections::HashMap;
+
+use super::Planner;
+use crate::{
+    diagnostics::Problem,
+    manifest::{Address, Kind, Object},
+    platform::LiveObject,
+    rules,
+};
+
+/// How a document claims a live object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    Adopt,
+    Rename,
+    Address,
+}
+
+impl Claim {
+    fn describe(self) -> &'static str {
+        match self {
+            Claim::Adopt => "`metadata.id`",
+            Claim::Rename => "`metadata.renamedFrom`",
+            Claim::Address => "its name",
+        }
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// Matches desired objects to live ones, kind by kind, so that a renamed parent's children
+    /// are found under the parent's new name.
+    pub(super) fn match_objects(&mut self) {
+        let model = &self.input.loaded.model;
+        let live = &self.input.live;
+        for kind in Kind::ALL.into_iter().skip(1) {
+            let mut natural: HashMap<Address, &'a LiveObject> = HashMap::new();
+            for object in live.objects.iter().filter(|o| o.kind == kind) {
+                let path = if kind == Kind::Community {
+                    if object.parent_id != self.organization_id {
+                        continue;
+                    }
+                    object.name.clone()
+                } else {
+                    match self.resolved.get(object.parent_id.as_str()) {
+                        Some(parent) => format!("{}/{}", parent.path, object.name),
+                        None => continue,
+                    }
+                };
+                let address = Address::new(kind, path);
+                self.resolved.insert(&object.id, address.clone());
+                natural.insert(address, object);
+            }
+            let declared: Vec<&'a Object> =
+                model.objects.iter().filter(|o| o.address.kind == kind).collect();
+            // Live id → the document that claimed it, and how.
+            let mut claims: HashMap<&'a str, (&'a Object, Claim)> = HashMap::new();
+            for object in &declared {
+                if let Some(found) = self.adopted(object, kind) {
+                    self.claim(&mut claims, object, found, Claim::Adopt);
+                }
+            }
+            for object in &declared {
+                if object.adopt_id.is_some() || natural.contains_key(&object.address) {
+                    continue;
+                }
+                let Some(old) = &object.renamed_from else { continue };
+                let parent =
+                    object.address.parent().map(|p| format!("{}/", p.path)).unwrap_or_default();
+                let old_address = Address::new(kind, format!("{parent}{old}"));
+                if let Some(found) = natural.get(&old_address).copied() {
+                    if self.claim(&mut claims, object, found, Claim::Rename) {
+                        self.renamed_away.insert(old_address, object.address.clone());
+                    }
+                }
+            }
+            for object in &declared {
+                if object.adopt_id.is_some() {
+                    continue;
+                }
+                let Some(found) = natural.get(&object.address).copied() else { continue };
+                // Renamed away by another document: this one is a new object with the old name.
+                if !matches!(claims.get(found.id.as_str()), Some((_, Claim::Rename))) {
+                    self.claim(&mut claims, object, found, Claim::Address);
+                }
+            }
+        }
+    }
+
+    /// The live object a document adopts by `metadata.id`, checked for kind and parent.
+    fn adopted(&mut self, object: &'a Object, kind: Kind) -> Option<&'a LiveObject> {
+        let id = object.adopt_id.as_ref()?;
+        let Some(live) = self.by_id.get(id.as_str()).copied() else {
+            let problem = Problem::error(
+                "spherectl::plan::adopt_missing",
+                format!("no {kind} with id `{id}` exists on the platform"),
+            )
+            .at(object.location, "nothing to adopt")
+            .help("check the id, or remove `metadata.id` to create the object");
+            self.finding(problem, Some(&object.address));
+            return None;
+        };
+        if live.kind != kind {
+            let problem = Problem::error(
+                "spherectl::plan::adopt_kind",
+                format!("`metadata.id` `{id}` is a {}, not a {kind}", live.kind),
+            )
+            .at(object.location, "adopting the wrong kind of object");
+            self.finding(problem, Some(&object.address));
+            return None;
+        }
+        let expected_parent = match object.address.parent() {
+            Some(parent) => self.matched.get(&parent).map(|p| p.id.as_str()),
+            None => Some(self.organization_id),
+        };
+        if expected_parent != Some(live.parent_id.as_str()) {
+            let actual = self
+                .resolved
+                .get(live.parent_id.as_str())
+                .map_or_else(|| format!("`{}`", live.parent_id), |a| a.to_string());
+            let declared = object.address.parent().map_or_else(
+                || format!("organization `{}`", self.organization_id),
+                |p| p.to_string(),
+            );
+            let problem = Problem::error(
+                "spherectl::plan::adopt_parent",
+                format!(
+                    "{} adopts `{id}`, which lives in {actual}, not in {declared}",
+                    object.address
+                ),
+            )
+            .at(object.location, "adopted from another parent")
+            .help(
+                "declare the object under the parent it lives in; spherectl does not move objects",
+            );
+            self.finding(problem, Some(&object.address));
+            return None;
+        }
+        Some(live)
+    }
+
+    /// Records `object`'s claim on `found`; a second claim on one live object is an error naming
+    /// both documents. Returns whether the claim holds.
+    fn claim(
+        &mut self,
+        claims: &mut HashMap<&'a str, (&'a Object, Claim)>,
+        object: &'a Object,
+        found: &'a LiveObject,
+        how: Claim,
+    ) -> bool {
+        if let Some((first, first_how)) = claims.get(found.id.as_str()).copied() {
+            let (file, line) = self.sources.file_line(first.location);
+            let problem = Problem::error(
+                "spherectl::plan::claimed_twice",
+                format!(
+                    "{} and {} both claim the live object `{}`",
+                    first.address, object.address, found.id
+                ),
+            )
+            .at(object.location, format!("claims it by {}", how.describe()))
+            .at(first.location, format!("already claimed here by {}", first_how.describe()))
+            .help(format!(
+                "a live object is managed by one document; keep the claim in {file}:{line} or this one, not both"
+            ));
+            self.finding(problem, Some(&object.address));
+            return false;
+        }
+        if how != Claim::Adopt && !self.is_ours(found) {
+            let owner = found.labels.get(rules::LABEL_SET).filter(|_| {
+                found.labels.get(rules::LABEL_MANAGED_BY).map(String::as_str)
+                    == Some(rules::MANAGED_BY_VALUE)
+            });
+            let message = match owner {
+                Some(owner) => format!(
+                    "{} already exists and belongs to the manifest set `{owner}`",
+                    object.address
+                ),
+                None => {
+                    format!("{} already exists and is not managed by spherectl", object.address)
+                }
+            };
+            let problem = Problem::error("spherectl::plan::not_owned", message)
+                .at(object.location, "exists already")
+                .help(format!(
+                    "to manage the existing object, adopt it: `metadata.id: {}`",
+                    found.id
+                ));
+            self.finding(problem, Some(&object.address));
+            self.matched_ids.insert(&found.id);
+            claims.insert(&found.id, (object, how));
+            return false;
+        }
+        claims.insert(&found.id, (object, how));
+        self.resolved.insert(&found.id, object.address.clone());
+        self.matched.insert(object.address.clone(), found);
+        self.matched_ids.insert(&found.id);
+        true
+    }
+}
