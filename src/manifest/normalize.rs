@@ -533,13 +533,13 @@ impl Builder<'_, '_> {
                             .at(self.at(key.span), "invalid key")
                             .maybe_help(violation.help);
                     self.cx.error(problem);
-                } else if key.value == rules::LABEL_MANAGED_BY || key.value == rules::LABEL_SET {
+                } else if rules::is_reserved_label(&key.value) {
                     let problem = Problem::error(
                         "spherectl::manifest::reserved_label",
                         format!("label `{}` is reserved", key.value),
                     )
                     .at(self.at(key.span), "set by spherectl itself")
-                    .help("spherectl labels the objects it manages with `managed-by` and `spherectl-set`; remove this label");
+                    .help("spherectl labels the objects it manages with `managed-by`, `spherectl-set` and `spherectl-protect`; remove this label");
                     self.cx.error(problem);
                 }
                 if let Err(violation) = rules::check_label_value(&value.value) {

@@ -559,6 +559,11 @@ impl<'a> Planner<'a> {
         };
         labels.insert(rules::LABEL_MANAGED_BY.into(), rules::MANAGED_BY_VALUE.into());
         labels.insert(rules::LABEL_SET.into(), self.set_name.to_owned());
+        if object.prevent_destroy {
+            labels.insert(rules::LABEL_PROTECT.into(), "true".into());
+        } else {
+            labels.remove(rules::LABEL_PROTECT);
+        }
         labels
     }
 
@@ -707,10 +712,10 @@ impl<'a> Planner<'a> {
             }
             (Some(live), Some(reason)) => {
                 let create = create(true);
-                if object.prevent_destroy {
+                if object.prevent_destroy || rules::is_protected(&live.labels) {
                     let problem = Problem::error("spherectl::plan::prevent_destroy", format!("{} must be replaced, but `preventDestroy` is set", object.address))
                         .at(object.location, format!("`{reason}` cannot change in place"))
-                        .help("revert the change, or remove `metadata.lifecycle.preventDestroy` to allow the replacement");
+                        .help("revert the change; to allow the replacement, first apply `metadata.lifecycle: {preventDestroy: false}` on its own, then make the change");
                     self.finding(problem, Some(&object.address));
                 }
                 if object.address.kind == Kind::Community
@@ -1145,6 +1150,14 @@ impl<'a> Planner<'a> {
         let doomed_ids: HashSet<&str> = doomed.iter().map(|o| o.id.as_str()).collect();
         for object in &doomed {
             let address = self.resolved[object.id.as_str()].clone();
+            if rules::is_protected(&object.labels) {
+                let problem = Problem::error(
+                    "spherectl::plan::prevent_destroy",
+                    format!("{address} is protected (`preventDestroy`) and cannot be deleted"),
+                )
+                .help("the protection is recorded on the object (label `spherectl-protect`): restore its document with `metadata.lifecycle: {preventDestroy: false}` and apply, then delete it");
+                self.finding(problem, Some(&address));
+            }
             let communities =
                 self.publications_of.get(object.id.as_str()).cloned().unwrap_or_default();
             // Unpublished even from a community that is deleted too: the resource goes first.

@@ -17,6 +17,21 @@ pub const LABEL_MANAGED_BY: &str = "managed-by";
 pub const MANAGED_BY_VALUE: &str = "spherectl";
 /// The label naming the manifest set (the Organization manifest's name) that owns an object.
 pub const LABEL_SET: &str = "spherectl-set";
+/// The label that records `metadata.lifecycle.preventDestroy` on the platform, so the protection
+/// outlives its document.
+pub const LABEL_PROTECT: &str = "spherectl-protect";
+/// The labels spherectl sets itself; manifests cannot set them.
+pub const RESERVED_LABELS: [&str; 3] = [LABEL_MANAGED_BY, LABEL_SET, LABEL_PROTECT];
+
+/// Whether a label key is set by spherectl itself.
+pub fn is_reserved_label(key: &str) -> bool {
+    RESERVED_LABELS.contains(&key)
+}
+
+/// Whether a live object's labels say it is protected from deletion.
+pub fn is_protected(labels: &std::collections::BTreeMap<String, String>) -> bool {
+    labels.get(LABEL_PROTECT).is_some_and(|v| v == "true")
+}
 /// Labels at most per object.
 pub const MAX_LABELS: usize = 64;
 /// Description length limit (characters).

@@ -221,3 +221,26 @@ fn a_rename_and_a_new_object_with_the_old_name_converge_in_one_apply() {
     let again = case.run(&["plan", ".", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
+
+#[test]
+fn prevent_destroy_outlives_its_document() {
+    let protected = format!(
+        "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research, lifecycle: {{preventDestroy: true}}}}\n"
+    );
+    let case = Case::files(&[("org.yaml", &protected)]);
+    applied(&case);
+    let live = live_objects(&case).into_iter().find(|o| o.name == "alpha").unwrap();
+    assert_eq!(live.labels.get("spherectl-protect").map(String::as_str), Some("true"));
+    // Deleting the document does not delete the project.
+    std::fs::write(case.path().join("org.yaml"), ORG).unwrap();
+    let run = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("protected"), "{}", run.stderr);
+    assert!(live_objects(&case).iter().any(|o| o.name == "alpha"));
+    // Lifting the protection is an explicit, applied step; then the delete goes through.
+    std::fs::write(case.path().join("org.yaml"), protected.replace("true", "false")).unwrap();
+    applied(&case);
+    std::fs::write(case.path().join("org.yaml"), ORG).unwrap();
+    applied(&case);
+    assert!(!live_objects(&case).iter().any(|o| o.name == "alpha"));
+}
