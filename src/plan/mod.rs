@@ -359,6 +359,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     for object in &model.objects {
         planner.object(object);
     }
+    // Uses after every object: a use of a resource this plan replaces is planned again, so one
+    // apply re-attaches it.
+    for object in &model.objects {
+        let live = planner.matched.get(&object.address).copied();
+        planner.uses(object, live);
+    }
     planner.prune();
     planner.check_publish_roles();
     planner.link();
@@ -461,6 +467,42 @@ impl<'a> Planner<'a> {
         object.labels.get(rules::LABEL_MANAGED_BY).map(String::as_str)
             == Some(rules::MANAGED_BY_VALUE)
             && object.labels.get(rules::LABEL_SET).map(String::as_str) == Some(self.set_name)
+    }
+
+    /// Whether a live object is this set's: labelled with its set, or declared here.
+    fn is_this_sets(&self, id: &str) -> bool {
+        self.matched_ids.contains(id) || self.by_id.get(id).is_some_and(|o| self.is_ours(o))
+    }
+
+    /// How a live object is named in messages: its address when known, else kind and id.
+    fn name_of(&self, id: &str) -> String {
+        match (self.resolved.get(id), self.by_id.get(id)) {
+            (Some(address), _) => address.to_string(),
+            (None, Some(object)) => format!("{} `{id}`", object.kind),
+            (None, None) => format!("`{id}`"),
+        }
+    }
+
+    /// A change that would touch other sets' objects: the plan stops (DESIGN §3).
+    fn foreign_problem(
+        &mut self,
+        address: &Address,
+        relation: &str,
+        foreign: &[String],
+        location: Option<Location>,
+    ) {
+        let mut problem = Problem::error(
+            "spherectl::plan::foreign_objects",
+            format!(
+                "{address} {relation} {}, which this manifest set does not manage",
+                foreign.join(", ")
+            ),
+        )
+        .help("spherectl never changes other sets' objects: have their owners detach them first, or keep this object");
+        if let Some(location) = location {
+            problem = problem.at(location, "would change objects of another set");
+        }
+        self.finding(problem, Some(address));
     }
 
     fn finding(&mut self, problem: Problem, address: Option<&Address>) {
@@ -726,6 +768,22 @@ impl<'a> Planner<'a> {
                         .help("a community's zone cannot change; create a new community and move the projects instead");
                     self.finding(problem, Some(&object.address));
                 }
+                let foreign: Vec<String> = self
+                    .users_of
+                    .get(live.id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| !self.is_this_sets(p))
+                    .map(|p| self.name_of(p))
+                    .collect();
+                if !foreign.is_empty() {
+                    self.foreign_problem(
+                        &object.address,
+                        "must be replaced, which would detach it from",
+                        &foreign,
+                        Some(object.location),
+                    );
+                }
                 self.replaced.insert(object.address.clone());
                 fresh = true;
                 let publications = self
@@ -774,7 +832,6 @@ impl<'a> Planner<'a> {
         self.activation(object, live.filter(|_| !fresh));
         self.balance(object, live.filter(|_| !fresh));
         self.publications(object, live.filter(|_| !fresh));
-        self.uses(object, live);
     }
 
     fn members(&mut self, object: &Object, live: Option<&LiveObject>) {
@@ -1148,6 +1205,8 @@ impl<'a> Planner<'a> {
             })
             .collect();
         let doomed_ids: HashSet<&str> = doomed.iter().map(|o| o.id.as_str()).collect();
+        let referrers =
+            if doomed.is_empty() { HashMap::new() } else { referrers_of(live, &doomed_ids) };
         for object in &doomed {
             let address = self.resolved[object.id.as_str()].clone();
             if rules::is_protected(&object.labels) {
@@ -1165,16 +1224,25 @@ impl<'a> Planner<'a> {
                 self.unpublish(&address, object.kind, &object.id, community, None);
             }
             let users = self.users_of.get(object.id.as_str()).cloned().unwrap_or_default();
-            // Users that are matched detach in their own `uses`; deleted ones below.
-            for project in users {
-                if !doomed_ids.contains(project) && !self.matched_ids.contains(project) {
-                    let project_address = self
-                        .resolved
-                        .get(project)
-                        .cloned()
-                        .unwrap_or_else(|| Address::new(Kind::Project, project));
-                    self.unuse(&project_address, project.to_owned(), &object.id, None);
-                }
+            // Users that are matched detach in their own `uses`; deleted ones below. Other sets'
+            // projects are never detached: the delete stops instead.
+            let foreign: Vec<String> = users
+                .iter()
+                .filter(|p| !doomed_ids.contains(**p) && !self.is_this_sets(p))
+                .map(|p| self.name_of(p))
+                .collect();
+            if !foreign.is_empty() {
+                self.foreign_problem(&address, "is used by", &foreign, None);
+            }
+            let foreign: Vec<String> = referrers
+                .get(object.id.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|r| !doomed_ids.contains(r.id.as_str()) && !self.is_this_sets(&r.id))
+                .map(|r| self.name_of(&r.id))
+                .collect();
+            if !foreign.is_empty() {
+                self.foreign_problem(&address, "is referenced by", &foreign, None);
             }
             // A deleted project detaches what it uses first, so those resources can be unpublished.
             if object.kind == Kind::Project {
@@ -1348,24 +1416,11 @@ impl<'a> Planner<'a> {
             }
         }
         // Live objects that reference each deleted id (only computed when something is deleted).
-        let mut referrers: HashMap<&str, Vec<&LiveObject>> = HashMap::new();
-        if !deleted.is_empty() {
-            for live in &self.input.live.objects {
-                let mut ids = Vec::new();
-                for (path, value) in &live.attributes {
-                    if let Some(spec) = fields::lookup(live.kind, path) {
-                        ids.extend(spec.referenced(value));
-                    }
-                }
-                for id in ids {
-                    if let Some((key, _)) = deleted.get_key_value(id)
-                        && *key != live.id.as_str()
-                    {
-                        referrers.entry(key).or_default().push(live);
-                    }
-                }
-            }
-        }
+        let referrers = if deleted.is_empty() {
+            HashMap::new()
+        } else {
+            referrers_of(self.input.live, &deleted.keys().copied().collect())
+        };
         // The organization's sharing rule decides which roles a publication needs.
         let sharing =
             Some(Address::new(Kind::Organization, model.organization.name.clone()).to_string())
@@ -1573,4 +1628,23 @@ fn depends_transitively(
         stack.extend(changes[i].depends_on.iter().filter_map(|k| index.get(k).copied()));
     }
     false
+}
+
+/// The live objects that reference each of `ids` (through the reference fields of the schema).
+fn referrers_of<'l>(
+    live: &'l LiveState,
+    ids: &HashSet<&str>,
+) -> HashMap<String, Vec<&'l LiveObject>> {
+    let mut referrers: HashMap<String, Vec<&LiveObject>> = HashMap::new();
+    for object in &live.objects {
+        for (path, value) in &object.attributes {
+            let Some(spec) = fields::lookup(object.kind, path) else { continue };
+            for id in spec.referenced(value) {
+                if ids.contains(id) && id != object.id {
+                    referrers.entry(id.to_owned()).or_default().push(object);
+                }
+            }
+        }
+    }
+    referrers
 }

@@ -244,3 +244,96 @@ fn prevent_destroy_outlives_its_document() {
     applied(&case);
     assert!(!live_objects(&case).iter().any(|o| o.name == "alpha"));
 }
+
+const SHARED: &str = "---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: token, project: research/alpha}
+spec: {value: {fromEnv: APP_TOKEN}, publish: [research]}
+---
+apiVersion: spherectl/v1
+kind: DockerImage
+metadata: {name: env, project: research/alpha}
+spec: {repository: cr/env, tag: v1, dockerfile: 'FROM python:3.12', publish: [research]}
+";
+
+/// This set shares a secret and an image in `research`; a project made in the console (not
+/// managed by any set) uses both, and a console node runs the image.
+fn shared_with_the_console() -> Case {
+    use spherectl::{
+        manifest::Kind,
+        platform::{CreateRequest, Platform as _},
+    };
+    let case = Case::files(&[("org.yaml", &format!("{ORG}{}{SHARED}", project("alpha", "")))]);
+    applied(&case);
+    let objects = live_objects(&case);
+    let id = |name: &str| objects.iter().find(|o| o.name == name).unwrap().id.clone();
+    let sandbox = case.sandbox();
+    let console = sandbox
+        .create(&CreateRequest {
+            kind: Kind::Project,
+            parent_id: id("research"),
+            name: "console".into(),
+            labels: Default::default(),
+            attributes: Default::default(),
+            secret: None,
+        })
+        .unwrap();
+    sandbox.use_resource(&console, Kind::Secret, &id("token")).unwrap();
+    sandbox.use_resource(&console, Kind::DockerImage, &id("env")).unwrap();
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert("spec.source.dockerImage".to_owned(), Value::from(id("env")));
+    sandbox
+        .create(&CreateRequest {
+            kind: Kind::Node,
+            parent_id: console,
+            name: "web".into(),
+            labels: Default::default(),
+            attributes,
+            secret: None,
+        })
+        .unwrap();
+    case
+}
+
+#[test]
+fn a_replace_never_detaches_another_sets_project() {
+    let case = shared_with_the_console();
+    case.edit("org.yaml", "FROM python:3.12", "FROM python:3.13");
+    let run = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("foreign_objects"), "{}", run.stderr);
+    assert!(run.stderr.contains("Project/research/console"), "{}", run.stderr);
+    let live = live_objects(&case);
+    assert!(live.iter().any(|o| o.name == "env"), "the image was not replaced");
+}
+
+#[test]
+fn a_prune_never_detaches_another_sets_project() {
+    let case = shared_with_the_console();
+    std::fs::write(case.path().join("org.yaml"), format!("{ORG}{}", project("alpha", ""))).unwrap();
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("is used by Project/research/console"), "{}", run.stderr);
+    assert!(run.stderr.contains("is referenced by Node/research/console/web"), "{}", run.stderr);
+    assert!(!run.stdout.contains("unuse"), "{}", run.stdout);
+}
+
+#[test]
+fn replacing_a_used_resource_converges_in_one_apply() {
+    let case = Case::example("multi-team");
+    applied(&case);
+    case.edit("platform/base-images.yaml", "lightgbm==4.5.0", "lightgbm==4.5.1");
+    let plan = case.plan_json();
+    let list = actions(&plan);
+    assert!(
+        list.contains(&("replace".into(), "DockerImage/platform/base-images/python-ml".into()))
+    );
+    for user in ["research/fraud-detection", "analytics/forecasting"] {
+        let key = format!("Project/{user}#use:DockerImage/platform/base-images/python-ml");
+        assert!(list.contains(&("use".into(), key.clone())), "{key} in {list:?}");
+    }
+    applied(&case);
+    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}
