@@ -435,6 +435,8 @@ mod tests {
             action: Action::Delete,
             fields: Vec::new(),
             depends_on: vec![depends_on.into()],
+            replace_paths: Vec::new(),
+            destroys_data: false,
             source: None,
             object,
             operation: Operation::Delete { kind: Kind::Community, id: "x".into() },

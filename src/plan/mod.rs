@@ -222,6 +222,12 @@ pub struct Change {
     pub action: Action,
     pub fields: Vec<FieldChange>,
     pub depends_on: Vec<String>,
+    /// A replace: the fields that force it (Terraform's "forces replacement").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replace_paths: Vec<String>,
+    /// A replace or delete that destroys the data the object holds (a dataset's contents).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub destroys_data: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceRef>,
     /// The object the change is about.
@@ -534,6 +540,8 @@ impl<'a> Planner<'a> {
             action,
             fields,
             depends_on: Vec::new(),
+            replace_paths: Vec::new(),
+            destroys_data: false,
             source: location.map(|l| source_of(self.sources, l)),
             object: object.clone(),
             operation,
@@ -649,7 +657,7 @@ impl<'a> Planner<'a> {
     fn object(&mut self, object: &Object) {
         let live = self.matched.get(&object.address).copied();
         let mut fields = Vec::new();
-        let mut replace_because: Option<String> = None;
+        let mut replace_paths: Vec<String> = Vec::new();
         let mut set = BTreeMap::new();
         let secret_changed = self.secret_changed(object, live);
         match live {
@@ -699,8 +707,8 @@ impl<'a> Planner<'a> {
                         None => before != field.value,
                     };
                     if changed {
-                        if mode == FieldMode::Immutable && replace_because.is_none() {
-                            replace_because = Some(field.path.clone());
+                        if mode == FieldMode::Immutable {
+                            replace_paths.push(field.path.clone());
                         }
                         fields.push(FieldChange {
                             path: field.path.clone(),
@@ -746,7 +754,7 @@ impl<'a> Planner<'a> {
         };
         let location = Some(object.location);
         let mut fresh = live.is_none();
-        match (live, replace_because) {
+        match (live, replace_paths.first().cloned()) {
             (None, _) => {
                 let create = create(false);
                 self.created.insert(object.address.clone());
@@ -809,6 +817,12 @@ impl<'a> Planner<'a> {
                     create: Box::new(create),
                 };
                 self.push(&object.address, None, Action::Replace, fields, location, operation);
+                if let Some(change) = self.changes.last_mut() {
+                    change.destroys_data = replace_paths.iter().any(|path| {
+                        fields::lookup(object.address.kind, path).is_some_and(|f| f.destroys_data)
+                    });
+                    change.replace_paths = replace_paths;
+                }
             }
             (Some(live), None) => {
                 if !fields.is_empty() {
@@ -1301,6 +1315,11 @@ impl<'a> Planner<'a> {
                 None,
                 Operation::Delete { kind: object.kind, id: object.id.clone() },
             );
+            if let Some(change) = self.changes.last_mut() {
+                // A dataset's contents, a project's notebooks, a community's projects.
+                change.destroys_data =
+                    matches!(object.kind, Kind::Dataset | Kind::Project | Kind::Community);
+            }
         }
         // A delete and a create of the same kind under the same parent: maybe a rename.
         let creates: Vec<Address> = self

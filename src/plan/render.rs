@@ -51,11 +51,23 @@ pub fn summary_line(plan: &Plan) -> String {
         .map(|(action, n)| format!("{n} {action}"))
         .collect();
     let total = plan.changes.len();
-    format!("Plan: {total} change{} ({}).", if total == 1 { "" } else { "s" }, parts.join(", "))
+    let mut line = format!(
+        "Plan: {total} change{} ({}).",
+        if total == 1 { "" } else { "s" },
+        parts.join(", ")
+    );
+    let destroying = plan.changes.iter().filter(|c| c.destroys_data).count();
+    if destroying > 0 {
+        let verb = if destroying == 1 { "destroys" } else { "destroy" };
+        line.push_str(&format!(" {destroying} of them {verb} data."));
+    }
+    line
 }
 
-fn field_lines(out: &mut String, field: &FieldChange, action: Action, color_on: bool) {
+fn field_lines(out: &mut String, field: &FieldChange, change: &Change, color_on: bool) {
+    let action = change.action;
     let path = &field.path;
+    let forces = if change.replace_paths.contains(path) { "  # forces replacement" } else { "" };
     if field.sensitive {
         let shown =
             if field.before.is_null() { "(sensitive)" } else { "(sensitive value changed)" };
@@ -63,7 +75,7 @@ fn field_lines(out: &mut String, field: &FieldChange, action: Action, color_on: 
         return;
     }
     if is_multiline(&field.before) || is_multiline(&field.after) {
-        let _ = writeln!(out, "      {path}:");
+        let _ = writeln!(out, "      {path}:{forces}");
         let before = field.before.as_str().unwrap_or_default();
         let after = field.after.as_str().unwrap_or_default();
         let diff = similar::TextDiff::from_lines(before, after);
@@ -85,19 +97,37 @@ fn field_lines(out: &mut String, field: &FieldChange, action: Action, color_on: 
             let _ = writeln!(out, "      {path}: {}", show(&field.after));
         }
         _ if field.after.is_null() => {
-            let _ = writeln!(out, "      {path}: {} → (none)", show(&field.before));
+            let _ = writeln!(out, "      {path}: {} → (none){forces}", show(&field.before));
+        }
+        // The same reference, to an object this plan replaces: say so, not `x → x`.
+        _ if field.before == field.after => {
+            let _ = writeln!(
+                out,
+                "      {path}: {} (replaced by this plan){forces}",
+                show(&field.after)
+            );
         }
         _ => {
-            let _ = writeln!(out, "      {path}: {} → {}", show(&field.before), show(&field.after));
+            let _ = writeln!(
+                out,
+                "      {path}: {} → {}{forces}",
+                show(&field.before),
+                show(&field.after)
+            );
         }
     }
 }
 
 fn change_text(out: &mut String, change: &Change, color_on: bool) {
-    let head = format!("  {} {} {}", symbol(change.action), change.action.as_str(), change.address);
-    let _ = writeln!(out, "{}", paint(color_on, &head, color(change.action)));
+    let mut head =
+        format!("  {} {} {}", symbol(change.action), change.action.as_str(), change.address);
+    if change.destroys_data {
+        head.push_str("  (destroys its data)");
+    }
+    let head_color = if change.destroys_data { Color::Red } else { color(change.action) };
+    let _ = writeln!(out, "{}", paint(color_on, &head, head_color));
     for field in &change.fields {
-        field_lines(out, field, change.action, color_on);
+        field_lines(out, field, change, color_on);
     }
 }
 
@@ -127,7 +157,8 @@ pub fn text(plan: &Plan, color_on: bool) -> String {
         let _ = writeln!(out);
     }
     let line = summary_line(plan);
-    let destructive = plan.findings.iter().any(|f| f.rule == "spherectl::plan::destructive_delete");
+    let destructive = plan.findings.iter().any(|f| f.rule == "spherectl::plan::destructive_delete")
+        || plan.changes.iter().any(|c| c.destroys_data);
     let _ = writeln!(
         out,
         "{}",

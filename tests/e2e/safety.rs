@@ -337,3 +337,36 @@ fn replacing_a_used_resource_converges_in_one_apply() {
     let again = case.run(&["plan", ".", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
+
+#[test]
+fn a_replace_names_the_field_that_forces_it_and_marks_destroyed_data() {
+    let text = format!(
+        "{ORG}{}---\napiVersion: spherectl/v1\nkind: Dataset\nmetadata: {{name: events, project: research/alpha}}\nspec: {{sizeGb: 5, initCode: 'print(1)', description: old}}\n",
+        project("alpha", "")
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    case.edit("org.yaml", "print(1)", "print(2)");
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("-/+ replace Dataset/research/alpha/events  (destroys its data)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("spec.initCode: \"print(1)\" → \"print(2)\"  # forces replacement"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 of them destroys data"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("spec.description"),
+        "unchanged fields are not shown: {}",
+        run.stdout
+    );
+    let plan = case.plan_json();
+    let change = &plan["changes"][0];
+    assert_eq!(change["replacePaths"], serde_json::json!(["spec.initCode"]));
+    assert_eq!(change["destroysData"], true);
+}
