@@ -47,6 +47,9 @@ pub(super) struct PlanArgs {
     /// Exit 2 when there are changes (0 when none, 1 on error)
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Allow deleting most of the set's objects, or a community or project with contents
+    #[arg(long)]
+    allow_delete: bool,
 }
 
 /// Apply the changes that make the platform match the manifests
@@ -66,6 +69,9 @@ pub(super) struct ApplyArgs {
     /// Changes in flight at once
     #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     parallelism: u16,
+    /// Allow deleting most of the set's objects, or a community or project with contents
+    #[arg(long)]
+    allow_delete: bool,
 }
 
 /// Report where the platform differs from the manifests (exit 2 on drift)
@@ -76,6 +82,9 @@ pub(super) struct DriftArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
+    /// Report deletions of most of the set's objects as drift, not as an error
+    #[arg(long)]
+    allow_delete: bool,
 }
 
 /// A plan saved by `plan --out`: the plan JSON plus what is needed to check it is not stale.
@@ -174,6 +183,7 @@ fn make_plan(
     paths: &[PathBuf],
     global: &GlobalArgs,
     printer: &Printer,
+    allow_delete: bool,
 ) -> Result<Planned, ExitStatus> {
     let (loaded, _graph) = super::load_checked(paths, printer)?;
     let platform = open_platform(global, &loaded.base_dir).map_err(|message| {
@@ -201,6 +211,7 @@ fn make_plan(
         digest: &digest,
         actor: platform.actor(),
         platform: platform.describe(),
+        allow_delete,
     };
     let plan = plan::plan(&input);
     Ok(Planned { loaded, platform, plan, secrets })
@@ -222,7 +233,7 @@ fn render(plan: &Plan, format: PlanFormat, printer: &Printer) -> String {
 }
 
 pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, printer) {
+    let planned = match make_plan(&args.paths, global, printer, args.allow_delete) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -257,7 +268,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
 }
 
 pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, printer) {
+    let planned = match make_plan(&args.paths, global, printer, args.allow_delete) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -293,7 +304,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         }
         None => (args.paths.clone(), None),
     };
-    let planned = match make_plan(&paths, global, printer) {
+    let planned = match make_plan(&paths, global, printer, args.allow_delete) {
         Ok(planned) => planned,
         Err(status) => return status,
     };

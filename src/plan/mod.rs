@@ -19,7 +19,7 @@ use crate::{
     manifest::{
         Address, Kind, Loaded, Object,
         model::{EdgeKind, FieldMode, PublishTarget},
-        span::{Location, Sources},
+        span::{FileId, Location, Sources},
     },
     platform::{LiveObject, LiveState, SecretValue},
     rules::{self, Role, SharingRoles},
@@ -293,6 +293,9 @@ pub struct PlanInput<'a> {
     pub digest: &'a dyn Fn(&SecretValue) -> Option<String>,
     pub actor: &'a str,
     pub platform: String,
+    /// `--allow-delete`: the user means the deletions (of most of the set, or of a community or
+    /// project with contents); without it such a plan stops.
+    pub allow_delete: bool,
 }
 
 struct Planner<'a> {
@@ -372,6 +375,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         planner.uses(object, live);
     }
     planner.prune();
+    planner.check_mass_delete();
     planner.check_publish_roles();
     planner.link();
     let mut unmanaged: Vec<String> = input
@@ -1295,10 +1299,16 @@ impl<'a> Planner<'a> {
                 self.finding(problem, Some(&address));
             } else if !held.is_empty() && matches!(object.kind, Kind::Community | Kind::Project) {
                 let what = if object.kind == Kind::Community { "projects" } else { "resources" };
-                let problem = Problem::warning(
-                    "spherectl::plan::destructive_delete",
-                    format!("deleting {address} also deletes the {} {what} it holds", held.len()),
-                );
+                let message =
+                    format!("deleting {address} also deletes the {} {what} it holds", held.len());
+                let problem = if self.input.allow_delete {
+                    Problem::warning("spherectl::plan::destructive_delete", message)
+                } else {
+                    Problem::error("spherectl::plan::destructive_delete", message).help(format!(
+                        "{}; if you mean to delete it, run again with `--allow-delete`",
+                        self.files_read()
+                    ))
+                };
                 self.finding(problem, Some(&address));
             }
             let fields = vec![FieldChange {
@@ -1345,6 +1355,47 @@ impl<'a> Planner<'a> {
                 self.finding(problem, Some(created));
             }
         }
+    }
+
+    /// Which manifest files this plan read, for messages about deletions.
+    fn files_read(&self) -> String {
+        let sources = self.sources;
+        let names: Vec<String> =
+            (0..sources.len()).map(|i| sources.get(FileId(i as u32)).name.clone()).collect();
+        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        let more =
+            if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+        format!(
+            "this plan read {} manifest file{}: {}{more}",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            shown.join(", ")
+        )
+    }
+
+    /// Stops a plan that deletes most of this set's live objects unless `--allow-delete` says
+    /// so: a partial path (one file of the set) must not read as "delete everything else".
+    fn check_mass_delete(&mut self) {
+        if self.input.allow_delete {
+            return;
+        }
+        let deletes = self.changes.iter().filter(|c| c.action == Action::Delete).count();
+        let ours = self.input.live.objects.iter().filter(|o| self.is_ours(o)).count();
+        if deletes == 0 || deletes * 2 <= ours {
+            return;
+        }
+        let problem = Problem::error(
+            "spherectl::plan::mass_delete",
+            format!(
+                "this plan deletes {deletes} of the {ours} objects of the manifest set `{}`",
+                self.set_name
+            ),
+        )
+        .help(format!(
+            "{}; if some manifests are missing, give the whole manifest directory; if you mean to delete them, run again with `--allow-delete`",
+            self.files_read()
+        ));
+        self.finding(problem, None);
     }
 
     /// The actor's role on a community or project in the planned end state.

@@ -223,6 +223,7 @@ fn apply_text(
             digest: &digest,
             actor: sandbox.actor(),
             platform: sandbox.describe(),
+            allow_delete: true,
         })
     };
     let first = make_plan(&sandbox);

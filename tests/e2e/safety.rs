@@ -370,3 +370,38 @@ fn a_replace_names_the_field_that_forces_it_and_marks_destroyed_data() {
     assert_eq!(change["replacePaths"], serde_json::json!(["spec.initCode"]));
     assert_eq!(change["destroysData"], true);
 }
+
+#[test]
+fn a_partial_path_does_not_delete_the_rest_of_the_set() {
+    let case = Case::example("multi-team");
+    applied(&case);
+    let run = case.run(&["plan", "organization.yaml"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("mass_delete"), "{}", run.stderr);
+    assert!(run.stderr.contains("read 1 manifest file: organization.yaml"), "{}", run.stderr);
+    assert!(run.stderr.contains("--allow-delete"), "{}", run.stderr);
+    let apply = case.run(&["apply", "organization.yaml", "--yes"]);
+    assert_eq!(apply.code, 1);
+    assert_eq!(case.run(&["plan", ".", "--detailed-exitcode"]).code, 0, "nothing was deleted");
+    // `--allow-delete` lifts the guard, never a protection (multi-team protects its warehouse).
+    let allowed = case.run(&["plan", "organization.yaml", "--allow-delete"]);
+    assert!(!allowed.stderr.contains("mass_delete"), "{}", allowed.stderr);
+    assert!(allowed.stderr.contains("prevent_destroy"), "{}", allowed.stderr);
+}
+
+#[test]
+fn deleting_a_project_with_resources_needs_allow_delete() {
+    let text = format!("{ORG}{}{SHARED}{}", project("alpha", ""), project("beta", ""));
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    std::fs::write(
+        case.path().join("org.yaml"),
+        format!("{ORG}{}{}", project("beta", ""), project("gamma", "")),
+    )
+    .unwrap();
+    let run = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("also deletes the 2 resources it holds"), "{}", run.stderr);
+    let run = case.run(&["apply", ".", "--yes", "--allow-delete"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
