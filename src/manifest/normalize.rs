@@ -186,6 +186,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         let object = builder.object;
         objects.push(object);
     }
+    check_active(&mut cx, &objects);
 
     let organization = organization.filter(|_| cx.problems.iter().all(|p| !p.is_error()));
     match organization {
@@ -194,6 +195,54 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             Ok(Model { organization, objects })
         }
         None => Err(cx.problems),
+    }
+}
+
+/// Checks what each project holds active at once, in the order the documents are read: one
+/// Docker image (its environment, [`rules::check_project_environment`]) and at most the default
+/// quota of active datasets. A live image that the manifests do not declare does not count:
+/// activating a declared one switches the environment to it.
+fn check_active(cx: &mut Context<'_>, objects: &[Object]) {
+    let mut images: HashMap<Address, Vec<&Object>> = HashMap::new();
+    let mut datasets: HashMap<Address, usize> = HashMap::new();
+    for object in objects {
+        let Some((true, location)) = object.active else { continue };
+        let Some(project) = object.address.parent() else { continue };
+        match object.address.kind {
+            Kind::DockerImage => {
+                let active = images.entry(project.clone()).or_default();
+                active.push(object);
+                let names: Vec<String> = active.iter().map(|o| o.address.to_string()).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                if let Err(violation) = rules::check_project_environment(&project.path, &names) {
+                    let first = active[0].active.map_or(active[0].location, |(_, at)| at);
+                    cx.error(
+                        Problem::error("spherectl::rules::one_environment", violation.message)
+                            .at(location, "a second active image in this project")
+                            .at(first, "the project's active image")
+                            .maybe_help(violation.help),
+                    );
+                    active.pop();
+                }
+            }
+            Kind::Dataset => {
+                const QUOTA: &str = "active-datasets-per-project";
+                let count = datasets.entry(project.clone()).or_default();
+                *count += 1;
+                let count_after = i64::try_from(*count).unwrap_or(i64::MAX);
+                if let Err(violation) =
+                    rules::check_quota(QUOTA, count_after, rules::default_quota(QUOTA))
+                {
+                    cx.error(
+                        Problem::error("spherectl::rules::active_datasets", violation.message)
+                            .at(location, format!("active dataset number {count} of project `{}`", project.path))
+                            .help("a project can have at most this many datasets active at once: set `active: false` on the others"),
+                    );
+                    *count -= 1;
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -775,24 +824,7 @@ impl Builder<'_, '_> {
             self.cx.error(problem);
             return;
         }
-        // The resource must be published to this project's community, when both are managed here.
-        let community = self.address.community().unwrap_or_default().to_owned();
-        if let Some(spec) = self.spec_of.get(&target) {
-            let published = publish_of(spec).iter().flatten().any(
-                |t| matches!(&t.value, raw::RawPublishTarget::Name(name) if *name == community),
-            );
-            if !published {
-                let problem = Problem::error(
-                    "spherectl::rules::use_unpublished",
-                    format!("`{target}` is not published to community `{community}`"),
-                )
-                .at(self.at(reference.span), "not shared with this project's community")
-                .help(format!(
-                    "a project can use only resources published to its own community: add `{community}` to the resource's `spec.publish`"
-                ));
-                self.cx.error(problem);
-            }
-        }
+        self.check_shared(&target, reference.span, true);
         let location = self.at(reference.span);
         if let Some(first) = self.object.uses.iter().find(|u| u.target == target) {
             let problem = Problem::error(
@@ -890,6 +922,67 @@ impl Builder<'_, '_> {
         None
     }
 
+    /// Checks a reference to a resource of another project ([`rules::check_shared_reference`]):
+    /// the resource must be published to this project's community and listed in this project's
+    /// `spec.uses`; `is_use` says the reference is that `spec.uses` entry. References within the
+    /// project are free, and so are resources whose spec was not read (already an error).
+    fn check_shared(&mut self, target: &Address, span: Span, is_use: bool) {
+        let project = match self.address.kind {
+            Kind::Project => self.address.clone(),
+            _ => match self.address.parent() {
+                Some(project) => project,
+                None => return,
+            },
+        };
+        if target.parent().as_ref() == Some(&project) {
+            return;
+        }
+        let Some(spec) = self.spec_of.get(target) else { return };
+        let community = project.community().unwrap_or_default();
+        let published = publish_of(spec)
+            .iter()
+            .flatten()
+            .any(|t| matches!(&t.value, raw::RawPublishTarget::Name(name) if name == community));
+        let used = is_use
+            || match self.spec_of.get(&project) {
+                Some(RawSpec::Project(spec)) => spec.uses.iter().flatten().any(|entry| {
+                    Kind::parse(&entry.kind.value) == Some(target.kind)
+                        && entry.reference.value == target.path
+                }),
+                _ => false,
+            };
+        let reference = rules::SharedReference {
+            resource: &target.to_string(),
+            resource_kind: target.kind.as_str(),
+            resource_path: &target.path,
+            project: &project.path,
+            community,
+            published,
+            used,
+        };
+        let Err(violation) = rules::check_shared_reference(&reference) else { return };
+        let (code, label) = match (published, used) {
+            (false, true) if is_use => {
+                ("spherectl::rules::use_unpublished", "not shared with this project's community")
+            }
+            (false, true) => (
+                "spherectl::rules::unshared_reference",
+                "not published to this project's community",
+            ),
+            (true, _) => {
+                ("spherectl::rules::unshared_reference", "not in this project's `spec.uses`")
+            }
+            (false, false) => (
+                "spherectl::rules::unshared_reference",
+                "neither published to this project's community nor in its `spec.uses`",
+            ),
+        };
+        let problem = Problem::error(code, violation.message)
+            .at(self.at(span), label)
+            .maybe_help(violation.help);
+        self.cx.error(problem);
+    }
+
     fn reference_field(
         &mut self,
         path: &str,
@@ -898,6 +991,7 @@ impl Builder<'_, '_> {
         mode: FieldMode,
     ) -> Option<Address> {
         let target = self.resolve(kind, reference, path)?;
+        self.check_shared(&target, reference.span, false);
         self.object.fields.push(Field {
             path: path.to_owned(),
             value: Value::String(target.to_string()),
@@ -1164,6 +1258,7 @@ impl Builder<'_, '_> {
             let mut targets = Vec::new();
             for name in env {
                 if let Some(target) = self.resolve(Kind::Secret, name, "spec.env") {
+                    self.check_shared(&target, name.span, false);
                     self.depend(target.clone(), EdgeKind::Reference, name.span);
                     targets.push(Value::String(target.to_string()));
                 }
@@ -1218,40 +1313,34 @@ impl Builder<'_, '_> {
     fn alias(&mut self, spec: &raw::AliasSpec) {
         self.push_description(spec.description.as_ref());
         let backends = &spec.backends;
-        if backends.value.is_empty() {
-            let problem = Problem::error(
-                "spherectl::manifest::alias_weights",
-                "an alias needs at least one backend",
-            )
-            .at(self.at(backends.span), "no backends");
-            self.cx.error(problem);
-        }
         let mut values = Vec::new();
-        let mut total = 0_i64;
         for backend in &backends.value {
-            if !(0..=100).contains(&backend.weight.value) {
-                let problem = Problem::error(
-                    "spherectl::manifest::alias_weights",
-                    format!("weight {} is not a percentage", backend.weight.value),
-                )
-                .at(self.at(backend.weight.span), "expected 0 to 100");
+            if let Err(violation) = rules::check_alias_weight(backend.weight.value) {
+                let problem =
+                    Problem::error("spherectl::manifest::alias_weights", violation.message)
+                        .at(self.at(backend.weight.span), "expected 0 to 100");
                 self.cx.error(problem);
             }
-            total += backend.weight.value;
             if let Some(target) = self.resolve(Kind::Node, &backend.node, "spec.backends") {
+                self.check_shared(&target, backend.node.span, false);
                 self.depend(target.clone(), EdgeKind::Reference, backend.node.span);
                 values.push(json!({"node": target.to_string(), "weight": backend.weight.value}));
             }
         }
-        if !backends.value.is_empty() && total != 100 {
-            let weights: Vec<String> =
-                backends.value.iter().map(|b| b.weight.value.to_string()).collect();
-            let problem = Problem::error(
-                "spherectl::manifest::alias_weights",
-                format!("alias backend weights sum to {total}, not 100"),
-            )
-            .at(self.at(backends.span), format!("{} = {total}", weights.join(" + ")))
-            .help("weights are percentages of traffic: make them add up to 100");
+        let weights: Vec<i64> = backends.value.iter().map(|b| b.weight.value).collect();
+        if let Err(violation) = rules::check_alias_weights(&weights) {
+            let label = if weights.is_empty() {
+                "no backends".to_owned()
+            } else {
+                let terms: Vec<String> = weights.iter().map(i64::to_string).collect();
+                match rules::alias_weight_total(&weights) {
+                    Some(total) => format!("{} = {total}", terms.join(" + ")),
+                    None => format!("{} overflows", terms.join(" + ")),
+                }
+            };
+            let problem = Problem::error("spherectl::manifest::alias_weights", violation.message)
+                .at(self.at(backends.span), label)
+                .maybe_help(violation.help);
             self.cx.error(problem);
         }
         self.object.fields.push(Field {

@@ -1513,6 +1513,17 @@ impl<'a> Planner<'a> {
                                 continue;
                             }
                             depends.extend(object_change(&dependency.target));
+                            // A reference to another project's resource needs its project's
+                            // use of it first (the platform checks it: `rules::check_shared_reference`).
+                            if let Some(project) = change.object.parent()
+                                && dependency.target.parent().as_ref() != Some(&project)
+                                && dependency.kind == EdgeKind::Reference
+                            {
+                                let key = format!("{project}#use:{}", dependency.target);
+                                if keys.contains(&key) {
+                                    depends.insert(key);
+                                }
+                            }
                         }
                     }
                     // A new object that takes the old name of a renamed one waits for the rename.

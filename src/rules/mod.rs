@@ -311,6 +311,110 @@ pub fn check_quota(name: &str, count_after: i64, limit: Option<i64>) -> Result<(
     }
 }
 
+/// Checks that a project has at most one Docker image active: `active` lists the project's active
+/// images (addresses or names) in the order they are declared.
+///
+/// An active image is the project's environment, and activating one deactivates the others (as
+/// the sandbox does). Two images declared `active: true` in one project would therefore take
+/// turns: each apply activates the one that the last apply deactivated, and never converges.
+pub fn check_project_environment(project: &str, active: &[&str]) -> Result<(), Violation> {
+    match active {
+        [first, second, ..] => Err(Violation::new(format!(
+            "project `{project}` activates two Docker images, `{first}` and `{second}`"
+        ))
+        .help(
+            "an active image is the project's environment and a project has one: activating \
+             an image deactivates the others, so both would flip-flop on every apply; keep \
+             `active: true` on one image only",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What is known about a reference from a project (or a resource in it) to a resource of
+/// another project: a `spec.uses` entry, a node's `source` or `env`, an alias's backend, an S3
+/// connection's `secretKey`.
+#[derive(Clone, Debug)]
+pub struct SharedReference<'a> {
+    /// The referenced resource, as messages show it.
+    pub resource: &'a str,
+    /// Its kind (`DockerImage`, ...), for the `uses` entry to suggest.
+    pub resource_kind: &'a str,
+    /// Its full path, `COMMUNITY/PROJECT/NAME`, for the `uses` entry to suggest.
+    pub resource_path: &'a str,
+    /// The referring project.
+    pub project: &'a str,
+    /// The referring project's community.
+    pub community: &'a str,
+    /// Whether the resource is published to `community`.
+    pub published: bool,
+    /// Whether `project` uses the resource (always true for a `spec.uses` entry itself).
+    pub used: bool,
+}
+
+/// Checks that a project may reach a resource of another project: the resource must be published
+/// to the project's community and used by the project. References within one project need
+/// neither; callers check only references that cross projects.
+pub fn check_shared_reference(reference: &SharedReference<'_>) -> Result<(), Violation> {
+    let SharedReference { resource, resource_kind, resource_path, project, community, .. } =
+        *reference;
+    let publish = format!("`publish: [{community}]` to `{resource}`");
+    let uses =
+        format!("`uses: [{{kind: {resource_kind}, ref: {resource_path}}}]` to project `{project}`");
+    let why = "a project reaches a resource of another project only when the resource is \
+               published to the project's community and the project lists it in `spec.uses`";
+    match (reference.published, reference.used) {
+        (true, true) => Ok(()),
+        (false, true) => {
+            Err(Violation::new(format!("`{resource}` is not published to community `{community}`"))
+                .help(format!("{why}: add {publish}")))
+        }
+        (true, false) => {
+            Err(Violation::new(format!("project `{project}` does not use `{resource}`"))
+                .help(format!("{why}: add {uses}")))
+        }
+        (false, false) => Err(Violation::new(format!(
+            "`{resource}` is neither published to community `{community}` nor used by project \
+             `{project}`"
+        ))
+        .help(format!("{why}: add {publish}, and {uses}"))),
+    }
+}
+
+/// Checks one alias backend's weight: a percentage.
+pub fn check_alias_weight(weight: i64) -> Result<(), Violation> {
+    if (0..=100).contains(&weight) {
+        Ok(())
+    } else {
+        Err(Violation::new(format!("weight {weight} is not a percentage")))
+    }
+}
+
+/// Returns the sum of an alias's backend weights, or `None` when it overflows.
+///
+/// Weights come from users: the sum is checked, so that huge weights are an error, never a panic
+/// (debug builds) or a sum that wraps around to 100 (release builds).
+pub fn alias_weight_total(weights: &[i64]) -> Option<i64> {
+    weights.iter().try_fold(0_i64, |sum, weight| sum.checked_add(*weight))
+}
+
+/// Checks that an alias has backends and that their weights add up to 100 (see
+/// [`alias_weight_total`]).
+pub fn check_alias_weights(weights: &[i64]) -> Result<(), Violation> {
+    if weights.is_empty() {
+        return Err(Violation::new("an alias needs at least one backend"));
+    }
+    match alias_weight_total(weights) {
+        Some(100) => Ok(()),
+        Some(total) => {
+            Err(Violation::new(format!("alias backend weights sum to {total}, not 100"))
+                .help("weights are percentages of traffic: make them add up to 100"))
+        }
+        None => Err(Violation::new("alias backend weights do not sum to 100: their sum overflows")
+            .help("weights are percentages of traffic: make them add up to 100")),
+    }
+}
+
 /// Returns the name among `candidates` closest to `given`, if one is close enough to be a typo.
 pub fn nearest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
@@ -401,6 +505,47 @@ mod tests {
                 .is_err()
         );
         assert!(check_publish_roles("u", "r", "c", Some(Role::Admin), None, required).is_err());
+    }
+
+    #[test]
+    fn one_environment_per_project() {
+        assert!(check_project_environment("r/p", &[]).is_ok());
+        assert!(check_project_environment("r/p", &["a"]).is_ok());
+        let violation = check_project_environment("r/p", &["a", "b"]).unwrap_err();
+        assert!(violation.message.contains("`a` and `b`"), "{violation}");
+    }
+
+    #[test]
+    fn shared_references_need_publishing_and_use() {
+        let mut reference = SharedReference {
+            resource: "DockerImage/a/w/env",
+            resource_kind: "DockerImage",
+            resource_path: "a/w/env",
+            project: "r/p",
+            community: "r",
+            published: true,
+            used: true,
+        };
+        assert!(check_shared_reference(&reference).is_ok());
+        reference.used = false;
+        let help = check_shared_reference(&reference).unwrap_err().help.unwrap();
+        assert!(help.contains("uses: [{kind: DockerImage, ref: a/w/env}]"), "{help}");
+        assert!(!help.contains("publish:"), "{help}");
+        reference.published = false;
+        let help = check_shared_reference(&reference).unwrap_err().help.unwrap();
+        assert!(help.contains("publish: [r]") && help.contains("uses:"), "{help}");
+    }
+
+    #[test]
+    fn alias_weights_never_overflow() {
+        assert!(check_alias_weights(&[90, 10]).is_ok());
+        assert!(check_alias_weights(&[]).is_err());
+        assert!(check_alias_weights(&[80, 10]).unwrap_err().message.contains("sum to 90"));
+        assert!(check_alias_weights(&[i64::MAX, 1]).unwrap_err().message.contains("overflows"));
+        // Wrapping arithmetic would make this 100.
+        assert!(check_alias_weights(&[i64::MAX, i64::MAX, 102]).is_err());
+        assert!(check_alias_weights(&[i64::MIN, -1]).is_err());
+        assert!(check_alias_weight(101).is_err() && check_alias_weight(-1).is_err());
     }
 
     #[test]

@@ -72,6 +72,19 @@ fixture_tests! {
     use_unpublished,
     /// Three datasets whose `dependsOn` entries, across two files, form a cycle.
     dependency_cycle,
+    /// Issue 7: two `active: true` images in one project, which flip-flopped on every apply.
+    two_active_images,
+    /// Issue 7: a fourth active dataset in one project (the platform allows three).
+    too_many_active_datasets,
+    /// Issue 7: a node's `source` and `env`, an alias backend and an S3 `secretKey` naming
+    /// resources of another project that are not published to this one's community, or not in
+    /// its `spec.uses`; the published and used secret and the same-project one are fine.
+    unshared_reference,
+    /// Issue 7: weights whose sum overflows `i64` (a panic in debug builds) or wraps to exactly 100
+    /// (in release builds).
+    alias_weights_overflow,
+    /// Issue 7: a weight too large for any integer type the manifest reads.
+    alias_weight_too_large,
 }
 
 /// Fixtures that have a test of their own below.

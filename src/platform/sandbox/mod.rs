@@ -440,10 +440,13 @@ fn check_labels(labels: &BTreeMap<String, String>) -> PlatformResult<()> {
     Ok(())
 }
 
-/// Checks that references name existing objects of the right kind in the same organization.
+/// Checks that references name existing objects of the right kind in the same organization,
+/// and that a reference to another project's resource is shared with the referring project
+/// (`project_id`: published to its community and used by it, [`rules::check_shared_reference`]).
 fn check_references(
     tx: &Transaction<'_>,
     organization_id: &str,
+    project_id: &str,
     attributes: &BTreeMap<String, Value>,
 ) -> PlatformResult<()> {
     for (path, kind) in REFERENCES {
@@ -462,6 +465,9 @@ fn check_references(
                             row.name
                         )));
                     }
+                    if row.parent_id != project_id {
+                        check_shared(tx, project_id, &id, &row, false)?;
+                    }
                 }
                 _ => {
                     return Err(rejected(format!(
@@ -471,7 +477,51 @@ fn check_references(
             }
         }
     }
+    if let Some(Value::Array(backends)) = attributes.get("spec.backends") {
+        let weights: Vec<i64> = backends
+            .iter()
+            .map(|b| b.get("weight").and_then(Value::as_i64).unwrap_or(-1))
+            .collect();
+        rules::check_alias_weights(&weights).map_err(violation)?;
+    }
     Ok(())
+}
+
+/// Checks that project `project_id` may reach `resource` (row `resource_id`) of another project:
+/// published to the project's community and, unless `is_use` (the use being added), used by it.
+fn check_shared(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    resource_id: &str,
+    resource: &Row,
+    is_use: bool,
+) -> PlatformResult<()> {
+    let project = load_kind(tx, Kind::Project, project_id)?;
+    let community = load_kind(tx, Kind::Community, &project.parent_id)?;
+    let published: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM publications WHERE resource_id = ?1 AND community_id = ?2",
+        )
+        .and_then(|mut s| s.query_row([resource_id, &project.parent_id], |r| r.get(0)))
+        .map_err(internal)?;
+    let used: i64 = tx
+        .prepare_cached("SELECT count(*) FROM uses WHERE project_id = ?1 AND resource_id = ?2")
+        .and_then(|mut s| s.query_row([project_id, resource_id], |r| r.get(0)))
+        .map_err(internal)?;
+    let owner = load_kind(tx, Kind::Project, &resource.parent_id)?;
+    let owner_community = load(tx, &owner.parent_id)?.map(|c| c.name).unwrap_or_default();
+    let path = format!("{owner_community}/{}/{}", owner.name, resource.name);
+    let project_path = format!("{}/{}", community.name, project.name);
+    rules::check_shared_reference(&rules::SharedReference {
+        resource: &format!("{}/{path}", resource.kind),
+        resource_kind: resource.kind.as_str(),
+        resource_path: &path,
+        project: &project_path,
+        community: &community.name,
+        published: published > 0,
+        used: is_use || used > 0,
+    })
+    .map_err(violation)
 }
 
 fn collect_ids(value: &Value, ids: &mut Vec<String>) {
@@ -668,7 +718,7 @@ impl Platform for Sandbox {
                     project.organization_id
                 }
             };
-            check_references(tx, &organization_id, &request.attributes)?;
+            check_references(tx, &organization_id, &request.parent_id, &request.attributes)?;
             let taken: i64 = tx
                 .query_row(
                     "SELECT count(*) FROM objects WHERE kind = ?1 AND parent_id = ?2 AND name = ?3",
@@ -737,7 +787,8 @@ impl Platform for Sandbox {
             if let Some(description) = attributes.get("spec.description").and_then(Value::as_str) {
                 rules::check_description(description).map_err(violation)?;
             }
-            check_references(tx, &row.organization_id, &attributes)?;
+            let project_id = if kind.is_resource() { row.parent_id.as_str() } else { id };
+            check_references(tx, &row.organization_id, project_id, &attributes)?;
             if let Some(name) = &request.name {
                 check_name(kind, name)?;
                 let taken: i64 = tx
@@ -922,19 +973,7 @@ impl Platform for Sandbox {
             if resource.parent_id == project_id {
                 return Err(rejected(format!("{kind} `{}` already belongs to project `{}`", resource.name, project.name)));
             }
-            let published: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM publications WHERE resource_id = ?1 AND community_id = ?2",
-                    params![resource_id, project.parent_id],
-                    |r| r.get(0),
-                )
-                .map_err(internal)?;
-            if published == 0 {
-                return Err(rejected(format!(
-                    "{kind} `{}` is not published to the community of project `{}`",
-                    resource.name, project.name
-                )));
-            }
+            check_shared(tx, project_id, resource_id, &resource, true)?;
             tx.execute(
                 "INSERT OR IGNORE INTO uses (project_id, resource_id, organization_id) VALUES (?1, ?2, ?3)",
                 params![project_id, resource_id, project.organization_id],
