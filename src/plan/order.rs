@@ -1,0 +1,317 @@
+//! Ordering: each change's dependencies, and the topological order of the plan.
+//!
+//! Takes the planned changes; fills `depends_on` (containment, references, permission edges,
+//! use after publish, deletes in reverse, creates after same-scope deletes) and sorts the plan
+//! dependencies first, ties broken by address.
+
+#[allow(clippy::wildcard_imports)]
+use super::{prune::referrers_of, *};
+
+impl Planner<'_> {
+    /// Computes each change's dependencies.
+    pub(super) fn link(&mut self) {
+        let keys: HashSet<String> = self.changes.iter().map(|c| c.address.clone()).collect();
+        let mut by_object: HashMap<Address, Vec<(String, Action)>> = HashMap::new();
+        for change in &self.changes {
+            by_object
+                .entry(change.object.clone())
+                .or_default()
+                .push((change.address.clone(), change.action));
+        }
+        let model = &self.input.loaded.model;
+        // Live parent/child and reference relations among deleted objects.
+        let deleted: HashMap<&str, &Address> = self
+            .changes
+            .iter()
+            .filter_map(|c| match &c.operation {
+                Operation::Delete { id, .. } => Some((id.as_str(), &c.object)),
+                _ => None,
+            })
+            .collect();
+        let mut unuses_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for other in &self.changes {
+            if let Operation::Unuse { resource_id, project_id, .. } = &other.operation {
+                unuses_of.entry(resource_id.as_str()).or_default().push(other.address.as_str());
+                unuses_of.entry(project_id.as_str()).or_default().push(other.address.as_str());
+            }
+        }
+        // Live objects that reference each deleted id (only computed when something is deleted).
+        let referrers = if deleted.is_empty() {
+            HashMap::new()
+        } else {
+            referrers_of(self.input.live, &deleted.keys().copied().collect())
+        };
+        // The organization's sharing rule decides which roles a publication needs.
+        let sharing =
+            Some(Address::new(Kind::Organization, model.organization.name.clone()).to_string())
+                .filter(|key| keys.contains(key));
+        let mut links: Vec<Vec<String>> = Vec::with_capacity(self.changes.len());
+        for change in &self.changes {
+            let mut depends: BTreeSet<String> = BTreeSet::new();
+            let object_change = |address: &Address| -> Option<String> {
+                by_object
+                    .get(address)?
+                    .iter()
+                    .find(|(_, a)| matches!(a, Action::Create | Action::Replace | Action::Update))
+                    .map(|(k, _)| k.clone())
+            };
+            match change.action {
+                Action::Create | Action::Replace | Action::Update => {
+                    if let Some(object) = model.get(&change.object) {
+                        for dependency in &object.dependencies {
+                            if matches!(dependency.kind, EdgeKind::Uses | EdgeKind::Publish) {
+                                continue;
+                            }
+                            depends.extend(object_change(&dependency.target));
+                            // A reference to another project's resource needs its project's
+                            // use of it first (the platform checks it: `rules::check_shared_reference`).
+                            if let Some(project) = change.object.parent()
+                                && dependency.target.parent().as_ref() != Some(&project)
+                                && dependency.kind == EdgeKind::Reference
+                            {
+                                let key = format!("{project}#use:{}", dependency.target);
+                                if keys.contains(&key) {
+                                    depends.insert(key);
+                                }
+                            }
+                        }
+                    }
+                    // A new object that takes the old name of a renamed one waits for the rename.
+                    if change.action == Action::Create
+                        && let Some(renamed) = self.renamed_away.get(&change.object)
+                    {
+                        depends.extend(object_change(renamed));
+                    }
+                    if change.kind != Kind::Organization {
+                        let organization =
+                            Address::new(Kind::Organization, model.organization.name.clone());
+                        depends.extend(object_change(&organization));
+                    }
+                    // An update that drops a reference to a deleted object comes before that delete (below).
+                }
+                Action::AddMember | Action::Activate | Action::Deactivate | Action::SetBalance => {
+                    depends.extend(object_change(&change.object));
+                }
+                Action::Publish => {
+                    depends.extend(object_change(&change.object));
+                    depends.extend(sharing.clone());
+                    if let Operation::Publish { community: Target::Address(community), .. } =
+                        &change.operation
+                    {
+                        depends.extend(object_change(community));
+                    }
+                    // Permission edges: the memberships that grant the actor its roles.
+                    let mut scopes = vec![];
+                    if let Operation::Publish { community: Target::Address(community), .. } =
+                        &change.operation
+                    {
+                        scopes.push(community.clone());
+                    }
+                    if let Some(project) = change.object.parent() {
+                        scopes.extend(project.parent());
+                        scopes.push(project);
+                    }
+                    for scope in scopes {
+                        for (key, action) in by_object.get(&scope).into_iter().flatten() {
+                            if *action == Action::AddMember {
+                                depends.insert(key.clone());
+                            }
+                        }
+                    }
+                }
+                Action::Use => {
+                    depends.extend(object_change(&change.object));
+                    let resource = match &change.operation {
+                        Operation::Use { resource: Target::Address(a), .. } => Some(a.clone()),
+                        Operation::Use { resource: Target::Id(id), .. } => {
+                            self.resolved.get(id.as_str()).cloned()
+                        }
+                        _ => None,
+                    };
+                    if let Some(resource) = resource {
+                        depends.extend(object_change(&resource));
+                        let community = change.object.community().unwrap_or_default();
+                        let key = format!("{resource}#publish:{community}");
+                        if keys.contains(&key) {
+                            depends.insert(key);
+                        }
+                    }
+                }
+                Action::Unpublish => {
+                    depends.extend(sharing.clone());
+                    // Detach every user of the resource first.
+                    if let Operation::Unpublish { resource_id, .. } = &change.operation {
+                        for key in unuses_of.get(resource_id.as_str()).into_iter().flatten() {
+                            depends.insert((*key).to_owned());
+                        }
+                    }
+                }
+                Action::Unuse => {}
+                Action::RemoveMember => {
+                    // After the object exists as declared and after the members it gains: the
+                    // object is never left without the members that replace the removed ones.
+                    depends.extend(object_change(&change.object));
+                    for (key, action) in by_object.get(&change.object).into_iter().flatten() {
+                        if *action == Action::AddMember {
+                            depends.insert(key.clone());
+                        }
+                    }
+                    // The acting subject gives up its own role last: every other change may need it.
+                    if let Operation::RemoveMember { subject, .. } = &change.operation
+                        && subject == self.input.actor
+                    {
+                        depends.extend(
+                            self.changes
+                                .iter()
+                                .filter(|c| c.action != Action::RemoveMember)
+                                .map(|c| c.address.clone()),
+                        );
+                    }
+                }
+                Action::Delete => {
+                    if let Operation::Delete { id, .. } = &change.operation {
+                        for (key, action) in by_object.get(&change.object).into_iter().flatten() {
+                            if matches!(action, Action::Unpublish | Action::Deactivate) {
+                                depends.insert(key.clone());
+                            }
+                        }
+                        for key in unuses_of.get(id.as_str()).into_iter().flatten() {
+                            depends.insert((*key).to_owned());
+                        }
+                        // Children go first; so do the changes of objects that reference this one.
+                        for child in self.children_of.get(id.as_str()).into_iter().flatten() {
+                            if let Some(address) = deleted.get(child.id.as_str()) {
+                                depends.insert(address.to_string());
+                            }
+                        }
+                        for live in referrers.get(id.as_str()).into_iter().flatten() {
+                            if let Some(address) = deleted.get(live.id.as_str()) {
+                                depends.insert(address.to_string());
+                            } else if let Some(address) = self.resolved.get(live.id.as_str()) {
+                                depends.extend(object_change(address));
+                            }
+                        }
+                    }
+                }
+            }
+            depends.remove(&change.address);
+            links.push(depends.into_iter().filter(|k| keys.contains(k)).collect());
+        }
+        for (change, depends) in self.changes.iter_mut().zip(links) {
+            change.depends_on = depends;
+        }
+        self.link_creates_after_deletes();
+    }
+
+    /// A create waits for the deletes of the same kind in the same quota scope (a community's
+    /// images, an organization's communities), so swapping an object at its quota works the first
+    /// time. The edge is added only where it cannot close a cycle (the delete does not already
+    /// wait for the create, e.g. through a node that moves from the old image to the new one).
+    pub(super) fn link_creates_after_deletes(&mut self) {
+        let scope = |address: &Address| match address.kind {
+            Kind::Organization | Kind::Community => String::new(),
+            _ => address.community().unwrap_or_default().to_owned(),
+        };
+        let mut deletes: HashMap<(Kind, String), Vec<usize>> = HashMap::new();
+        for (i, change) in self.changes.iter().enumerate() {
+            if change.action == Action::Delete {
+                deletes.entry((change.kind, scope(&change.object))).or_default().push(i);
+            }
+        }
+        if deletes.is_empty() {
+            return;
+        }
+        let index: HashMap<String, usize> =
+            self.changes.iter().enumerate().map(|(i, c)| (c.address.clone(), i)).collect();
+        for i in 0..self.changes.len() {
+            if self.changes[i].action != Action::Create {
+                continue;
+            }
+            let key = (self.changes[i].kind, scope(&self.changes[i].object));
+            for &d in deletes.get(&key).into_iter().flatten() {
+                if !depends_transitively(&self.changes, &index, d, i) {
+                    let delete = self.changes[d].address.clone();
+                    self.changes[i].depends_on.push(delete);
+                }
+            }
+            self.changes[i].depends_on.sort();
+            self.changes[i].depends_on.dedup();
+        }
+    }
+}
+
+/// Sorts changes topologically (dependencies first), ties broken by address.
+pub(super) fn order(mut changes: Vec<Change>) -> Vec<Change> {
+    let sequence = sequence(&changes);
+    // Move each change to its place in the vector itself: a second vector of every change would
+    // double the plan's largest allocation for a moment.
+    let mut position = vec![0_usize; changes.len()];
+    for (place, &i) in sequence.iter().enumerate() {
+        position[i] = place;
+    }
+    for i in 0..changes.len() {
+        while position[i] != i {
+            let j = position[i];
+            changes.swap(i, j);
+            position.swap(i, j);
+        }
+    }
+    changes
+}
+
+/// The topological order of `changes` (indices), ties broken by address.
+pub(super) fn sequence(changes: &[Change]) -> Vec<usize> {
+    let index: HashMap<&str, usize> =
+        changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
+    let mut indegree = vec![0_usize; changes.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+    for (i, change) in changes.iter().enumerate() {
+        for dependency in &change.depends_on {
+            if let Some(&j) = index.get(dependency.as_str()) {
+                indegree[i] += 1;
+                dependents[j].push(i);
+            }
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<(&str, usize)>> = indegree
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| **d == 0)
+        .map(|(i, _)| std::cmp::Reverse((changes[i].address.as_str(), i)))
+        .collect();
+    let mut sequence = Vec::with_capacity(changes.len());
+    while let Some(std::cmp::Reverse((_, i))) = ready.pop() {
+        sequence.push(i);
+        for &next in &dependents[i] {
+            indegree[next] -= 1;
+            if indegree[next] == 0 {
+                ready.push(std::cmp::Reverse((changes[next].address.as_str(), next)));
+            }
+        }
+    }
+    // A cycle among changes cannot arise from an acyclic manifest graph; keep any leftovers.
+    let placed: HashSet<usize> = sequence.iter().copied().collect();
+    sequence.extend((0..changes.len()).filter(|i| !placed.contains(i)));
+    sequence
+}
+
+/// Whether change `from` depends on change `to`, directly or through other changes.
+pub(super) fn depends_transitively(
+    changes: &[Change],
+    index: &HashMap<String, usize>,
+    from: usize,
+    to: usize,
+) -> bool {
+    let mut seen = vec![false; changes.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        stack.extend(changes[i].depends_on.iter().filter_map(|k| index.get(k).copied()));
+    }
+    false
+}

@@ -1,0 +1,367 @@
+//! Relations of an object: members, activation, balance, publications and uses.
+//!
+//! Takes a declared object and its live counterpart; pushes add/remove-member,
+//! activate/deactivate, set-balance, publish/unpublish and use/unuse changes.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Planner<'_> {
+    pub(super) fn members(&mut self, object: &Object, live: Option<&LiveObject>) {
+        let Some(members) = &object.members else { return };
+        let empty = BTreeMap::new();
+        let current = live.map_or(&empty, |l| &l.members);
+        for member in members {
+            let before = current.get(&member.subject);
+            if before != Some(&member.role) {
+                let field = FieldChange {
+                    path: "spec.members".into(),
+                    before: before.map_or(
+                        Value::Null,
+                        |r| json!({"subject": member.subject, "role": r.as_str()}),
+                    ),
+                    after: json!({"subject": member.subject, "role": member.role.as_str()}),
+                    sensitive: false,
+                };
+                let operation = Operation::AddMember {
+                    kind: object.address.kind,
+                    object: self.target(&object.address),
+                    subject: member.subject.clone(),
+                    role: member.role,
+                };
+                self.push(
+                    &object.address,
+                    Some(format!("member:{}", member.subject)),
+                    Action::AddMember,
+                    vec![field],
+                    Some(member.location),
+                    operation,
+                );
+            }
+        }
+        if let Some(live) = live {
+            for (subject, role) in &live.members {
+                if !members.iter().any(|m| &m.subject == subject) {
+                    let field = FieldChange {
+                        path: "spec.members".into(),
+                        before: json!({"subject": subject, "role": role.as_str()}),
+                        after: Value::Null,
+                        sensitive: false,
+                    };
+                    let operation = Operation::RemoveMember {
+                        kind: object.address.kind,
+                        id: live.id.clone(),
+                        subject: subject.clone(),
+                    };
+                    self.push(
+                        &object.address,
+                        Some(format!("member:{subject}")),
+                        Action::RemoveMember,
+                        vec![field],
+                        Some(object.location),
+                        operation,
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn activation(&mut self, object: &Object, live: Option<&LiveObject>) {
+        let Some((active, location)) = object.active else { return };
+        let current = live.is_some_and(|l| l.active);
+        if active != current {
+            let action = if active { Action::Activate } else { Action::Deactivate };
+            let field = FieldChange {
+                path: "spec.active".into(),
+                before: json!(current),
+                after: json!(active),
+                sensitive: false,
+            };
+            let operation = Operation::SetActive {
+                kind: object.address.kind,
+                resource: self.target(&object.address),
+                active,
+            };
+            self.push(
+                &object.address,
+                Some(action.as_str().to_owned()),
+                action,
+                vec![field],
+                Some(location),
+                operation,
+            );
+        }
+    }
+
+    pub(super) fn balance(&mut self, object: &Object, live: Option<&LiveObject>) {
+        let Some((balance, location)) = object.balance else { return };
+        let current = live.and_then(|l| l.balance);
+        if current != Some(balance) {
+            let field = FieldChange {
+                path: "spec.balance".into(),
+                before: current.map_or(Value::Null, |b| json!(b)),
+                after: json!(balance),
+                sensitive: false,
+            };
+            let operation =
+                Operation::SetBalance { project: self.target(&object.address), balance };
+            self.push(
+                &object.address,
+                Some("balance".into()),
+                Action::SetBalance,
+                vec![field],
+                Some(location),
+                operation,
+            );
+        }
+    }
+
+    /// The community a publish target names: its address if managed here, else its id.
+    pub(super) fn community_target(
+        &mut self,
+        object: &Object,
+        target: &PublishTarget,
+        location: Location,
+    ) -> Option<(Target, String)> {
+        match target {
+            PublishTarget::Community(name) => {
+                let address = Address::new(Kind::Community, name.clone());
+                Some((self.target(&address), name.clone()))
+            }
+            PublishTarget::Id(id) => {
+                if let Some(community) =
+                    self.by_id.get(id.as_str()).filter(|o| o.kind == Kind::Community)
+                {
+                    let home = object.address.community().unwrap_or_default();
+                    let home_zone = self
+                        .input
+                        .loaded
+                        .model
+                        .get(&Address::new(Kind::Community, home))
+                        .and_then(|c| c.field("spec.zone"))
+                        .and_then(|f| f.value.as_str())
+                        .unwrap_or(rules::DEFAULT_ZONE)
+                        .to_owned();
+                    let zone = community
+                        .attributes
+                        .get("spec.zone")
+                        .and_then(Value::as_str)
+                        .unwrap_or(rules::DEFAULT_ZONE);
+                    if zone != home_zone {
+                        let problem = Problem::error("spherectl::rules::publish_zone", format!("cannot publish {} (zone `{home_zone}`) to community `{}` (zone `{zone}`)", object.address, community.name))
+                            .at(location, "another zone")
+                            .help("sharing works only between communities in the same availability zone");
+                        self.finding(problem, Some(&object.address));
+                        return None;
+                    }
+                    let name = self
+                        .resolved
+                        .get(id.as_str())
+                        .map_or_else(|| community.name.clone(), |a| a.path.clone());
+                    return Some((Target::Id(id.clone()), name));
+                }
+                let problem = if let Some((_, organization, _)) =
+                    self.input.live.foreign_communities.iter().find(|(c, _, _)| c == id)
+                {
+                    Problem::error("spherectl::rules::cross_organization", format!("cannot publish {} to community `{id}`: it belongs to organization `{organization}`", object.address))
+                        .at(location, "a community of another organization")
+                        .help("resources are never shared across organizations")
+                } else {
+                    Problem::error("spherectl::plan::unknown_community", format!("no community with id `{id}` exists in organization `{}`", self.organization_id))
+                        .at(location, "unknown community id")
+                        .help("check the id; communities managed in these manifests are named, not given by id")
+                };
+                self.finding(problem, Some(&object.address));
+                None
+            }
+        }
+    }
+
+    pub(super) fn publications(&mut self, object: &Object, live: Option<&LiveObject>) {
+        if !object.address.kind.is_resource() {
+            return;
+        }
+        let mut desired_ids = HashSet::new();
+        for publication in &object.publish {
+            let Some((community, name)) =
+                self.community_target(object, &publication.target, publication.location)
+            else {
+                continue;
+            };
+            if let Target::Id(id) = &community {
+                desired_ids.insert(id.clone());
+                if let Some(live) = live
+                    && self
+                        .publications_of
+                        .get(live.id.as_str())
+                        .is_some_and(|c| c.contains(&id.as_str()))
+                {
+                    continue;
+                }
+            }
+            let field = FieldChange {
+                path: "spec.publish".into(),
+                before: Value::Null,
+                after: json!(name),
+                sensitive: false,
+            };
+            let operation = Operation::Publish {
+                kind: object.address.kind,
+                resource: self.target(&object.address),
+                community,
+            };
+            self.push(
+                &object.address,
+                Some(format!("publish:{name}")),
+                Action::Publish,
+                vec![field],
+                Some(publication.location),
+                operation,
+            );
+        }
+        if let Some(live) = live {
+            let stale: Vec<String> = self
+                .publications_of
+                .get(live.id.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|c| !desired_ids.contains(**c))
+                .map(|c| (*c).to_owned())
+                .collect();
+            for community_id in stale {
+                self.unpublish(
+                    &object.address,
+                    object.address.kind,
+                    &live.id,
+                    &community_id,
+                    Some(object.location),
+                );
+            }
+        }
+    }
+
+    pub(super) fn community_name(&self, community_id: &str) -> String {
+        self.resolved.get(community_id).map_or_else(|| community_id.to_owned(), |a| a.path.clone())
+    }
+
+    pub(super) fn unpublish(
+        &mut self,
+        address: &Address,
+        kind: Kind,
+        resource_id: &str,
+        community_id: &str,
+        location: Option<Location>,
+    ) {
+        let name = self.community_name(community_id);
+        let field = FieldChange {
+            path: "spec.publish".into(),
+            before: json!(name),
+            after: Value::Null,
+            sensitive: false,
+        };
+        let operation = Operation::Unpublish {
+            kind,
+            resource_id: resource_id.to_owned(),
+            community_id: community_id.to_owned(),
+        };
+        self.push(
+            address,
+            Some(format!("publish:{name}")),
+            Action::Unpublish,
+            vec![field],
+            location,
+            operation,
+        );
+    }
+
+    pub(super) fn uses(&mut self, object: &Object, live: Option<&LiveObject>) {
+        if object.address.kind != Kind::Project {
+            return;
+        }
+        let live_uses: Vec<&str> =
+            live.and_then(|l| self.uses_of.get(l.id.as_str())).cloned().unwrap_or_default();
+        let mut kept = HashSet::new();
+        for used in &object.uses {
+            let current = self
+                .matched
+                .get(&used.target)
+                .filter(|_| !self.replaced.contains(&used.target))
+                .map(|l| l.id.as_str());
+            if let Some(id) = current
+                && live_uses.contains(&id)
+            {
+                kept.insert(id);
+                continue;
+            }
+            let field = FieldChange {
+                path: "spec.uses".into(),
+                before: Value::Null,
+                after: json!(used.target.to_string()),
+                sensitive: false,
+            };
+            let operation = Operation::Use {
+                project: self.target(&object.address),
+                kind: used.target.kind,
+                resource: self.target(&used.target),
+            };
+            self.push(
+                &object.address,
+                Some(format!("use:{}", used.target)),
+                Action::Use,
+                vec![field],
+                Some(used.location),
+                operation,
+            );
+        }
+        if let Some(live) = live {
+            for resource_id in live_uses {
+                if kept.contains(resource_id) {
+                    continue;
+                }
+                // A replaced resource's old uses go with it.
+                if self
+                    .by_id
+                    .get(resource_id)
+                    .and_then(|r| self.resolved.get(r.id.as_str()))
+                    .is_some_and(|a| self.replaced.contains(a))
+                {
+                    continue;
+                }
+                self.unuse(&object.address, live.id.clone(), resource_id, Some(object.location));
+            }
+        }
+    }
+
+    pub(super) fn unuse(
+        &mut self,
+        project: &Address,
+        project_id: String,
+        resource_id: &str,
+        location: Option<Location>,
+    ) {
+        let Some(resource) = self.by_id.get(resource_id).copied() else { return };
+        let name = self
+            .resolved
+            .get(resource_id)
+            .map_or_else(|| format!("{}/{}", resource.kind, resource_id), ToString::to_string);
+        let field = FieldChange {
+            path: "spec.uses".into(),
+            before: json!(name),
+            after: Value::Null,
+            sensitive: false,
+        };
+        let operation = Operation::Unuse {
+            project_id,
+            kind: resource.kind,
+            resource_id: resource_id.to_owned(),
+        };
+        self.push(
+            project,
+            Some(format!("use:{name}")),
+            Action::Unuse,
+            vec![field],
+            location,
+            operation,
+        );
+    }
+}
