@@ -17,7 +17,7 @@ use crate::{
     plan::{self, Plan, PlanInput, SecretValues, render},
     platform::{
         Platform, SecretValue,
-        sandbox::{LOCAL_ADMIN, Sandbox},
+        sandbox::{KeyUse, LOCAL_ADMIN, Sandbox},
     },
     printer::{Color, Printer},
 };
@@ -89,41 +89,92 @@ struct SavedPlan {
 }
 
 /// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
-/// `sandbox`) `.spherectl/sandbox.db` under `base_dir`; `None` for any other platform.
-pub(super) fn sandbox_path(platform: Option<&str>, base_dir: &Path) -> Option<PathBuf> {
-    match platform {
-        None | Some("" | "sandbox") => Some(base_dir.join(".spherectl").join("sandbox.db")),
-        Some(text) => text.strip_prefix("sandbox:").map(PathBuf::from),
+/// `sandbox`) `.spherectl/sandbox.db` under `base_dir`; `Ok(None)` for any other platform.
+///
+/// # Errors
+/// A usage message when `sandbox:PATH` names no usable file: an empty path (which SQLite would
+/// take for a temporary database) or a directory.
+pub(super) fn sandbox_path(
+    platform: Option<&str>,
+    base_dir: &Path,
+) -> Result<Option<PathBuf>, String> {
+    let path = match platform {
+        None | Some("" | "sandbox") => {
+            return Ok(Some(base_dir.join(".spherectl").join("sandbox.db")));
+        }
+        Some(text) => match text.strip_prefix("sandbox:") {
+            Some(path) => path,
+            None => return Ok(None),
+        },
+    };
+    if path.is_empty() {
+        return Err(
+            "`--platform sandbox:` needs a database path: `sandbox:PATH` (or `sandbox` for `.spherectl/sandbox.db` beside the manifests)"
+                .to_owned(),
+        );
     }
+    if path.ends_with(std::path::MAIN_SEPARATOR) || Path::new(path).is_dir() {
+        return Err(format!(
+            "`--platform sandbox:{path}` names a directory: name the database file, such as `sandbox:{}`",
+            Path::new(path).join("sandbox.db").display()
+        ));
+    }
+    Ok(Some(PathBuf::from(path)))
+}
+
+/// How a command uses the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    /// `plan`, `drift`: read only; nothing is created.
+    Read,
+    /// `plan --out`: read only, but a missing sandbox key is created, since the saved plan
+    /// records secret digests under the key that `apply --plan` will use.
+    ReadAndSave,
+    /// `apply`: creates the sandbox when absent.
+    Write,
+}
+
+/// Why the platform could not be opened, and the exit status for it.
+pub(super) struct OpenError {
+    pub(super) status: ExitStatus,
+    pub(super) message: String,
 }
 
 /// Opens the platform named by `--platform` (default: the sandbox beside the manifests).
 pub(super) fn open_platform(
     global: &GlobalArgs,
     base_dir: &Path,
-) -> Result<Box<dyn Platform>, String> {
+    access: Access,
+) -> Result<Box<dyn Platform>, OpenError> {
+    let usage = |message: String| OpenError { status: ExitStatus::Usage, message };
+    let failure = |message: String| OpenError { status: ExitStatus::Failure, message };
     let actor = std::env::var("SPHERECTL_ACTOR")
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
     let path = match (
-        sandbox_path(global.platform.as_deref(), base_dir),
+        sandbox_path(global.platform.as_deref(), base_dir).map_err(usage)?,
         global.platform.as_deref(),
     ) {
         (Some(path), _) => path,
         (None, Some(text)) if text.starts_with("http://") || text.starts_with("https://") => {
-            return Err(format!(
+            return Err(failure(format!(
                 "platform `{text}`: the HTTP platform is not available in this build yet; use the embedded sandbox (`--platform sandbox:PATH`)"
-            ));
+            )));
         }
         (None, text) => {
-            return Err(format!(
+            return Err(failure(format!(
                 "unknown platform `{}`: expected `sandbox:PATH` or `http(s)://HOST[:PORT]`",
                 text.unwrap_or_default()
-            ));
+            )));
         }
     };
-    Sandbox::open(&path, &actor).map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| e.message)
+    let sandbox = match access {
+        Access::Read => Sandbox::open_read_only(&path, &actor, KeyUse::ReadOnly),
+        Access::ReadAndSave => Sandbox::open_read_only(&path, &actor, KeyUse::Persist),
+        Access::Write => Sandbox::open(&path, &actor),
+    };
+    sandbox.map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| failure(e.message))
 }
 
 /// Reads secret values from the environment and files; problems for those missing.
@@ -173,12 +224,13 @@ struct Planned {
 fn make_plan(
     paths: &[PathBuf],
     global: &GlobalArgs,
+    access: Access,
     printer: &Printer,
 ) -> Result<Planned, ExitStatus> {
     let (loaded, _graph) = super::load_checked(paths, printer)?;
-    let platform = open_platform(global, &loaded.base_dir).map_err(|message| {
-        printer.err(&format!("{} {message}\n", printer.paint_err("error:", Color::Red)));
-        ExitStatus::Failure
+    let platform = open_platform(global, &loaded.base_dir, access).map_err(|error| {
+        printer.err(&format!("{} {}\n", printer.paint_err("error:", Color::Red), error.message));
+        error.status
     })?;
     let (secrets, problems) = read_secrets(&loaded);
     if !problems.is_empty() {
@@ -222,7 +274,8 @@ fn render(plan: &Plan, format: PlanFormat, printer: &Printer) -> String {
 }
 
 pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, printer) {
+    let access = if args.out.is_some() { Access::ReadAndSave } else { Access::Read };
+    let planned = match make_plan(&args.paths, global, access, printer) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -257,17 +310,19 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
 }
 
 pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, printer) {
+    let planned = match make_plan(&args.paths, global, Access::Read, printer) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
     printer.out(&render(&planned.plan, args.format, printer));
     show_findings(printer, &planned);
-    if planned.plan.has_changes() {
+    // A deny is an error whether or not there is drift: exit 1, as `plan` does (issue 7).
+    if planned.plan.is_denied() {
+        printer.err("drift: the plan is denied by the findings above: apply would refuse it\n");
+        ExitStatus::Failure
+    } else if planned.plan.has_changes() {
         printer.err(&format!("drift: {}\n", render::summary_line(&planned.plan)));
         ExitStatus::Changes
-    } else if planned.plan.is_denied() {
-        ExitStatus::Failure
     } else {
         ExitStatus::Success
     }
@@ -293,7 +348,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         }
         None => (args.paths.clone(), None),
     };
-    let planned = match make_plan(&paths, global, printer) {
+    let planned = match make_plan(&paths, global, Access::Write, printer) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -321,10 +376,11 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         printer.out(&render::text(&planned.plan, printer.color_stdout));
         return ExitStatus::Success;
     }
-    if saved.is_none() {
+    if saved.is_none() || !args.yes {
         printer.out(&render::text(&planned.plan, printer.color_stdout));
     }
-    if !args.yes && saved.is_none() {
+    if !args.yes {
+        // A saved plan is no exception: without `--yes` a non-terminal is refused (issue 7).
         if !printer.stdin_is_terminal() {
             printer.err("error: refusing to apply without confirmation: stdin is not a terminal\n  help: review the plan, then pass `--yes`\n");
             return ExitStatus::Failure;
