@@ -1,22 +1,22 @@
 //! `spherectl plan`, `spherectl apply` and `spherectl drift`: the core loop.
 
 use std::{
-    collections::BTreeMap,
     io::BufRead,
     path::{Path, PathBuf},
     sync::{Arc, atomic::AtomicBool},
 };
-
-use serde::{Deserialize, Serialize};
 
 use crate::{
     ExitStatus,
     apply::{self, ApplyOptions, Event, Status},
     diagnostics::Problem,
     manifest::{Loaded, model::SecretSource},
-    plan::{self, Plan, PlanInput, SecretValues, render},
+    plan::{
+        self, Plan, PlanInput, SecretValues, render,
+        saved::{Destination, SavedPlan},
+    },
     platform::{
-        Platform, SecretValue,
+        LiveState, Platform, SecretValue,
         sandbox::{KeyUse, LOCAL_ADMIN, Sandbox},
     },
     printer::{Color, Printer},
@@ -76,16 +76,6 @@ pub(super) struct DriftArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
-}
-
-/// A plan saved by `plan --out`: the plan JSON plus what is needed to check it is not stale.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SavedPlan {
-    plan: serde_json::Value,
-    manifests: Vec<PathBuf>,
-    /// Versions of the live objects the plan saw.
-    versions: BTreeMap<String, i64>,
 }
 
 /// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
@@ -217,17 +207,55 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
 struct Planned {
     loaded: Loaded,
     platform: Box<dyn Platform>,
+    live: LiveState,
     plan: Plan,
     secrets: SecretValues,
 }
 
+/// The platform a plan is made against, as a saved plan records it: a sandbox by its absolute
+/// path, so that the same database is named from any directory.
+fn platform_identity(global: &GlobalArgs, base_dir: &Path) -> String {
+    match sandbox_path(global.platform.as_deref(), base_dir) {
+        Ok(Some(path)) => format!("sandbox:{}", absolute(&path).display()),
+        _ => global.platform.clone().unwrap_or_default(),
+    }
+}
+
+/// An absolute, canonical path, for a path that may not exist yet (its nearest existing
+/// ancestor is canonicalized).
+fn absolute(path: &Path) -> PathBuf {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return canonical;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if parent.as_os_str().is_empty() => {
+            absolute(Path::new(".")).join(name)
+        }
+        (Some(parent), Some(name)) => absolute(parent).join(name),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// Loads the manifests, opens the platform and plans. A saved plan is first checked to be for
+/// this platform and organization, so that a plan for another one never opens (or creates) this
+/// one.
 fn make_plan(
     paths: &[PathBuf],
     global: &GlobalArgs,
     access: Access,
+    saved: Option<&SavedPlan>,
     printer: &Printer,
 ) -> Result<Planned, ExitStatus> {
     let (loaded, _graph) = super::load_checked(paths, printer)?;
+    if let Some(saved) = saved {
+        let platform = platform_identity(global, &loaded.base_dir);
+        let here =
+            Destination { platform: &platform, organization_id: &loaded.model.organization.id };
+        if let Err(message) = saved.check_target(&here) {
+            printer.err(&format!("{} {message}\n", printer.paint_err("error:", Color::Red)));
+            return Err(ExitStatus::Failure);
+        }
+    }
     let platform = open_platform(global, &loaded.base_dir, access).map_err(|error| {
         printer.err(&format!("{} {}\n", printer.paint_err("error:", Color::Red), error.message));
         error.status
@@ -255,7 +283,7 @@ fn make_plan(
         platform: platform.describe(),
     };
     let plan = plan::plan(&input);
-    Ok(Planned { loaded, platform, plan, secrets })
+    Ok(Planned { loaded, platform, live, plan, secrets })
 }
 
 fn show_findings(printer: &Printer, planned: &Planned) {
@@ -275,7 +303,7 @@ fn render(plan: &Plan, format: PlanFormat, printer: &Printer) -> String {
 
 pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let access = if args.out.is_some() { Access::ReadAndSave } else { Access::Read };
-    let planned = match make_plan(&args.paths, global, access, printer) {
+    let planned = match make_plan(&args.paths, global, access, None, printer) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -286,12 +314,24 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
         return ExitStatus::Failure;
     }
     if let Some(out) = &args.out {
-        let saved = SavedPlan {
-            plan: serde_json::to_value(&planned.plan).unwrap_or_default(),
-            manifests: super::paths_or_default(&args.paths),
-            versions: planned.plan.versions.clone(),
+        let manifests =
+            super::paths_or_default(&args.paths).iter().map(|path| absolute(path)).collect();
+        let digest = |value: &SecretValue| planned.platform.secret_digest(value);
+        let saved = SavedPlan::new(
+            &planned.plan,
+            &planned.live,
+            &planned.secrets,
+            &digest,
+            platform_identity(global, &planned.loaded.base_dir),
+            manifests,
+        );
+        let text = match serde_json::to_string_pretty(&saved) {
+            Ok(text) => text,
+            Err(error) => {
+                printer.err(&format!("error: cannot serialize the plan: {error}\n"));
+                return ExitStatus::Failure;
+            }
         };
-        let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
         if let Err(error) = std::fs::write(out, text + "\n") {
             printer.err(&format!("error: cannot write `{}`: {error}\n", out.display()));
             return ExitStatus::Failure;
@@ -310,7 +350,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
 }
 
 pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, Access::Read, printer) {
+    let planned = match make_plan(&args.paths, global, Access::Read, None, printer) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -331,14 +371,17 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
-            let saved: SavedPlan = match std::fs::read_to_string(file)
+            let saved = match std::fs::read_to_string(file)
                 .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .and_then(|text| SavedPlan::parse(&text))
             {
                 Ok(saved) => saved,
                 Err(error) => {
-                    printer
-                        .err(&format!("error: cannot read plan `{}`: {error}\n", file.display()));
+                    printer.err(&format!(
+                        "{} cannot use the saved plan `{}`: {error}\n",
+                        printer.paint_err("error:", Color::Red),
+                        file.display()
+                    ));
                     return ExitStatus::Failure;
                 }
             };
@@ -348,23 +391,38 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         }
         None => (args.paths.clone(), None),
     };
-    let planned = match make_plan(&paths, global, Access::Write, printer) {
+    let mut planned = match make_plan(&paths, global, Access::Write, saved.as_ref(), printer) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
     if let Some(saved) = &saved {
-        let now = serde_json::to_value(&planned.plan.changes).unwrap_or_default();
-        let then = saved.plan.get("changes").cloned().unwrap_or_default();
-        let touched_changed = saved
-            .versions
-            .iter()
-            .any(|(id, version)| planned.plan.versions.get(id).is_some_and(|v| v != version));
-        if now != then || touched_changed {
-            printer.err(&format!(
-                "{} the saved plan is stale: the platform or the manifests changed since it was made\n  help: run `spherectl plan --out FILE` again and review the new plan\n",
+        let digest = |value: &SecretValue| planned.platform.secret_digest(value);
+        let reasons = saved.stale_reasons(&planned.plan, &planned.live, &planned.secrets, &digest);
+        if !reasons.is_empty() {
+            let mut message = format!(
+                "{} the saved plan is stale: the platform or the manifests changed since it was made\n",
                 printer.paint_err("error:", Color::Red)
-            ));
+            );
+            for reason in &reasons {
+                message.push_str(&format!("  - {reason}\n"));
+            }
+            message.push_str(
+                "  help: run `spherectl plan --out FILE` again and review the new plan\n",
+            );
+            printer.err(&message);
             return ExitStatus::Failure;
+        }
+        // Apply exactly what was reviewed: changes that appeared since wait for the next plan.
+        let dropped = saved.restrict(&mut planned.plan);
+        if !dropped.is_empty() {
+            printer.err(&format!(
+                "note: {} change{} not in the saved plan (the manifests or other objects changed since) will not be applied; run `spherectl plan` to review them:\n",
+                dropped.len(),
+                if dropped.len() == 1 { " is" } else { "s are" }
+            ));
+            for address in &dropped {
+                printer.err(&format!("  - {address}\n"));
+            }
         }
     }
     show_findings(printer, &planned);

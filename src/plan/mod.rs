@@ -6,6 +6,7 @@
 //! follow, so the applier can walk the plan as a DAG.
 
 pub mod render;
+pub mod saved;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -1,6 +1,8 @@
 //! Regression tests for issue 7: drift and denies, saved plans, the sandbox key, commands that
 //! must not write, corrupt sandbox rows and confirmation without a terminal.
 
+use spherectl::{manifest::Kind, platform::Platform, rules::Role};
+
 use super::{Case, SHARED};
 
 /// `drift` exits 1 on a deny, as `plan` does, and prints the findings.
@@ -142,4 +144,138 @@ fn issue7_a_corrupt_attribute_is_an_error_naming_the_object() {
     assert!(run.stderr.contains("Project `fraud-detection`"), "{}", run.stderr);
     assert!(run.stderr.contains("`attributes`"), "{}", run.stderr);
     assert!(!run.stdout.contains("update"), "{}", run.stdout);
+}
+
+/// Saves a plan of the case to `plan.json`; returns the file's path.
+fn save_plan(case: &Case) -> String {
+    let file = case.path().join("plan.json").display().to_string();
+    let run = case.run(&["plan", ".", "--out", &file]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    file
+}
+
+fn live_id(case: &Case, kind: Kind, name: &str) -> String {
+    let live = case.sandbox().read("bpf00000000000000acme").unwrap();
+    live.objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().id.clone()
+}
+
+/// A saved plan fingerprints only what it touches: a write elsewhere does not make it stale; a
+/// write to a touched object does.
+#[test]
+fn issue7_a_saved_plan_is_stale_only_when_a_touched_object_changed() {
+    let case = Case::files(&[("org.yaml", SHARED)]);
+    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let described = "kind: Project\nmetadata: {name: models, community: research}\nspec: {description: Models}\n";
+    case.edit(
+        "org.yaml",
+        "kind: Project\nmetadata: {name: models, community: research}\n",
+        described,
+    );
+    let file = save_plan(&case);
+    // Someone changes an object the plan does not touch (its members are not managed here).
+    let analytics = live_id(&case, Kind::Community, "analytics");
+    case.sandbox()
+        .add_member(Kind::Community, &analytics, "userAccount:bob", Role::Viewer)
+        .unwrap();
+    let run = case.run(&["apply", "--plan", &file, "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Now a write to the object the plan updates: stale, though the plan would not change.
+    case.edit("org.yaml", "{description: Models}", "{description: Model zoo}");
+    let file = save_plan(&case);
+    let models = live_id(&case, Kind::Project, "models");
+    case.sandbox().add_member(Kind::Project, &models, "userAccount:bob", Role::Viewer).unwrap();
+    let run = case.run(&["apply", "--plan", &file, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("the saved plan is stale"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`Project/research/models` was changed since the plan"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// An object the saved plan touches and that was deleted since is named as deleted.
+#[test]
+fn issue7_a_saved_plan_detects_deleted_objects() {
+    let case = Case::files(&[("org.yaml", SHARED)]);
+    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    case.edit("org.yaml", "spec: {sizeGb: 5}", "spec: {sizeGb: 6}");
+    let file = save_plan(&case);
+    let events = live_id(&case, Kind::Dataset, "events");
+    case.sandbox().delete(Kind::Dataset, &events).unwrap();
+    let run = case.run(&["apply", "--plan", &file, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`Dataset/research/models/events` was deleted since the plan"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A saved plan for another platform, organization or format version is refused, clearly.
+#[test]
+fn issue7_a_saved_plan_for_another_platform_organization_or_version_is_refused() {
+    let case = Case::files(&[("org.yaml", SHARED)]);
+    let file = save_plan(&case);
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let edited = |field: &str, value: serde_json::Value| {
+        let mut saved = original.clone();
+        saved[field] = value;
+        std::fs::write(&file, serde_json::to_string(&saved).unwrap()).unwrap();
+        let run = case.run(&["apply", "--plan", &file, "--yes"]);
+        assert_eq!(run.code, 1, "{field}: {}", run.stderr);
+        run.stderr
+    };
+    let stderr = edited("platform", "sandbox:/elsewhere/sandbox.db".into());
+    assert!(stderr.contains("made for platform `sandbox:/elsewhere/sandbox.db`"), "{stderr}");
+    let stderr = edited("organizationId", "bpf000000000000other".into());
+    assert!(stderr.contains("made for organization `bpf000000000000other`"), "{stderr}");
+    let stderr = edited("formatVersion", 99.into());
+    assert!(stderr.contains("plan format version 99"), "{stderr}");
+    assert!(!case.db().exists(), "a refused plan created the sandbox");
+    // Another sandbox, named on the command line.
+    std::fs::write(&file, serde_json::to_string(&original).unwrap()).unwrap();
+    let run = case.run(&["apply", "--plan", &file, "--yes", "--platform", "sandbox:other.db"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("made for platform"), "{}", run.stderr);
+    assert!(!case.path().join("other.db").exists());
+    assert_eq!(case.run(&["apply", "--plan", &file, "--yes"]).code, 0);
+}
+
+/// Two different new secret values are told apart: a secret changed since the plan is refused,
+/// and the plan file holds a keyed digest, never the value.
+#[test]
+fn issue7_a_saved_plan_refuses_a_changed_secret_value() {
+    let mut case = Case::files(&[("org.yaml", SHARED)]);
+    let file = save_plan(&case);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(super::SECRET));
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(saved["secrets"]["Secret/research/models/token"].is_string(), "{saved:#}");
+    case.env = vec![("APP_TOKEN".into(), "another-value".into())];
+    let run = case.run(&["apply", "--plan", &file, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the value of `Secret/research/models/token` changed since the plan"),
+        "{}",
+        run.stderr
+    );
+    let file = save_plan(&case);
+    assert_eq!(case.run(&["apply", "--plan", &file, "--yes"]).code, 0);
+}
+
+/// A saved plan applies from another directory: its manifest paths are absolute.
+#[test]
+fn issue7_a_saved_plan_applies_from_another_directory() {
+    let case = Case::example("quickstart");
+    let file = save_plan(&case);
+    let elsewhere = Case { dir: tempfile::tempdir().unwrap(), env: case.env.clone() };
+    let run = elsewhere.run(&["apply", "--plan", &file, "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("Apply complete"), "{}", run.stderr);
+    assert!(case.db().exists(), "applied to the sandbox beside the manifests");
+    assert!(!elsewhere.path().join(".spherectl").exists());
+    assert_eq!(case.run(&["drift", "."]).code, 0);
 }
