@@ -549,12 +549,21 @@ fn community_of(tx: &Transaction<'_>, id: &str) -> PlatformResult<String> {
 
 fn zone_of_community(tx: &Transaction<'_>, community_id: &str) -> PlatformResult<String> {
     let row = load_kind(tx, Kind::Community, community_id)?;
-    Ok(row
-        .attributes
-        .get("spec.zone")
-        .and_then(Value::as_str)
-        .unwrap_or(rules::DEFAULT_ZONE)
-        .to_owned())
+    zone_in(&row.attributes, || format!("Community `{}` (`{community_id}`)", row.name))
+}
+
+/// A community's zone from its attributes: the default when absent, an error when not a string.
+fn zone_in(
+    attributes: &BTreeMap<String, Value>,
+    object: impl FnOnce() -> String,
+) -> PlatformResult<String> {
+    match attributes.get("spec.zone") {
+        None => Ok(rules::DEFAULT_ZONE.to_owned()),
+        Some(Value::String(zone)) => Ok(zone.clone()),
+        Some(other) => {
+            Err(corrupt(format!("{} has a zone that is not a string: {other}", object())))
+        }
+    }
 }
 
 fn new_id(kind: Kind) -> PlatformResult<String> {
@@ -757,9 +766,8 @@ impl Platform for Sandbox {
             )? {
                 let attributes: BTreeMap<String, Value> =
                     parse_column(&attributes, "attributes", || format!("Community `{id}`"))?;
-                let zone =
-                    attributes.get("spec.zone").and_then(Value::as_str).unwrap_or(rules::DEFAULT_ZONE);
-                state.foreign_communities.push((id, organization, zone.to_owned()));
+                let zone = zone_in(&attributes, || format!("Community `{id}`"))?;
+                state.foreign_communities.push((id, organization, zone));
             }
             Ok(state)
         })
