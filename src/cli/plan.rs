@@ -1,23 +1,23 @@
 //! `spherectl plan`, `spherectl apply` and `spherectl drift`: the core loop.
 
 use std::{
-    collections::BTreeMap,
     io::BufRead,
     path::{Path, PathBuf},
     sync::{Arc, atomic::AtomicBool},
 };
-
-use serde::{Deserialize, Serialize};
 
 use crate::{
     ExitStatus,
     apply::{self, ApplyOptions, Event, Status},
     diagnostics::Problem,
     manifest::{Loaded, model::SecretSource},
-    plan::{self, Plan, PlanInput, SecretValues, render},
+    plan::{
+        self, Plan, PlanInput, SecretValues, render,
+        saved::{Destination, SavedPlan},
+    },
     platform::{
-        Platform, SecretValue,
-        sandbox::{LOCAL_ADMIN, Sandbox},
+        LiveState, Platform, SecretValue,
+        sandbox::{KeyUse, LOCAL_ADMIN, Sandbox},
     },
     printer::{Color, Printer},
 };
@@ -87,52 +87,93 @@ pub(super) struct DriftArgs {
     allow_delete: bool,
 }
 
-/// A plan saved by `plan --out`: the plan JSON plus what is needed to check it is not stale.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SavedPlan {
-    plan: serde_json::Value,
-    manifests: Vec<PathBuf>,
-    /// Versions of the live objects the plan saw.
-    versions: BTreeMap<String, i64>,
+/// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
+/// `sandbox`) `.spherectl/sandbox.db` under `base_dir`; `Ok(None)` for any other platform.
+///
+/// # Errors
+/// A usage message when `sandbox:PATH` names no usable file: an empty path (which SQLite would
+/// take for a temporary database) or a directory.
+pub(super) fn sandbox_path(
+    platform: Option<&str>,
+    base_dir: &Path,
+) -> Result<Option<PathBuf>, String> {
+    let path = match platform {
+        None | Some("" | "sandbox") => {
+            return Ok(Some(base_dir.join(".spherectl").join("sandbox.db")));
+        }
+        Some(text) => match text.strip_prefix("sandbox:") {
+            Some(path) => path,
+            None => return Ok(None),
+        },
+    };
+    if path.is_empty() {
+        return Err(
+            "`--platform sandbox:` needs a database path: `sandbox:PATH` (or `sandbox` for `.spherectl/sandbox.db` beside the manifests)"
+                .to_owned(),
+        );
+    }
+    if path.ends_with(std::path::MAIN_SEPARATOR) || Path::new(path).is_dir() {
+        return Err(format!(
+            "`--platform sandbox:{path}` names a directory: name the database file, such as `sandbox:{}`",
+            Path::new(path).join("sandbox.db").display()
+        ));
+    }
+    Ok(Some(PathBuf::from(path)))
 }
 
-/// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
-/// `sandbox`) `.spherectl/sandbox.db` under `base_dir`; `None` for any other platform.
-pub(super) fn sandbox_path(platform: Option<&str>, base_dir: &Path) -> Option<PathBuf> {
-    match platform {
-        None | Some("" | "sandbox") => Some(base_dir.join(".spherectl").join("sandbox.db")),
-        Some(text) => text.strip_prefix("sandbox:").map(PathBuf::from),
-    }
+/// How a command uses the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    /// `plan`, `drift`: read only; nothing is created.
+    Read,
+    /// `plan --out`: read only, but a missing sandbox key is created, since the saved plan
+    /// records secret digests under the key that `apply --plan` will use.
+    ReadAndSave,
+    /// `apply`: creates the sandbox when absent.
+    Write,
+}
+
+/// Why the platform could not be opened, and the exit status for it.
+pub(super) struct OpenError {
+    pub(super) status: ExitStatus,
+    pub(super) message: String,
 }
 
 /// Opens the platform named by `--platform` (default: the sandbox beside the manifests).
 pub(super) fn open_platform(
     global: &GlobalArgs,
     base_dir: &Path,
-) -> Result<Box<dyn Platform>, String> {
+    access: Access,
+) -> Result<Box<dyn Platform>, OpenError> {
+    let usage = |message: String| OpenError { status: ExitStatus::Usage, message };
+    let failure = |message: String| OpenError { status: ExitStatus::Failure, message };
     let actor = std::env::var("SPHERECTL_ACTOR")
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
     let path = match (
-        sandbox_path(global.platform.as_deref(), base_dir),
+        sandbox_path(global.platform.as_deref(), base_dir).map_err(usage)?,
         global.platform.as_deref(),
     ) {
         (Some(path), _) => path,
         (None, Some(text)) if text.starts_with("http://") || text.starts_with("https://") => {
-            return Err(format!(
+            return Err(failure(format!(
                 "platform `{text}`: the HTTP platform is not available in this build yet; use the embedded sandbox (`--platform sandbox:PATH`)"
-            ));
+            )));
         }
         (None, text) => {
-            return Err(format!(
+            return Err(failure(format!(
                 "unknown platform `{}`: expected `sandbox:PATH` or `http(s)://HOST[:PORT]`",
                 text.unwrap_or_default()
-            ));
+            )));
         }
     };
-    Sandbox::open(&path, &actor).map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| e.message)
+    let sandbox = match access {
+        Access::Read => Sandbox::open_read_only(&path, &actor, KeyUse::ReadOnly),
+        Access::ReadAndSave => Sandbox::open_read_only(&path, &actor, KeyUse::Persist),
+        Access::Write => Sandbox::open(&path, &actor),
+    };
+    sandbox.map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| failure(e.message))
 }
 
 /// Reads secret values from the environment and files; problems for those missing.
@@ -175,20 +216,59 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
 struct Planned {
     loaded: Loaded,
     platform: Box<dyn Platform>,
+    live: LiveState,
     plan: Plan,
     secrets: SecretValues,
 }
 
+/// The platform a plan is made against, as a saved plan records it: a sandbox by its absolute
+/// path, so that the same database is named from any directory.
+fn platform_identity(global: &GlobalArgs, base_dir: &Path) -> String {
+    match sandbox_path(global.platform.as_deref(), base_dir) {
+        Ok(Some(path)) => format!("sandbox:{}", absolute(&path).display()),
+        _ => global.platform.clone().unwrap_or_default(),
+    }
+}
+
+/// An absolute, canonical path, for a path that may not exist yet (its nearest existing
+/// ancestor is canonicalized).
+fn absolute(path: &Path) -> PathBuf {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return canonical;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if parent.as_os_str().is_empty() => {
+            absolute(Path::new(".")).join(name)
+        }
+        (Some(parent), Some(name)) => absolute(parent).join(name),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// Loads the manifests, opens the platform and plans. A saved plan is first checked to be for
+/// this platform and organization, so that a plan for another one never opens (or creates) this
+/// one.
 fn make_plan(
     paths: &[PathBuf],
     global: &GlobalArgs,
+    access: Access,
+    saved: Option<&SavedPlan>,
     printer: &Printer,
     allow_delete: bool,
 ) -> Result<Planned, ExitStatus> {
     let (loaded, _graph) = super::load_checked(paths, printer)?;
-    let platform = open_platform(global, &loaded.base_dir).map_err(|message| {
-        printer.err(&format!("{} {message}\n", printer.paint_err("error:", Color::Red)));
-        ExitStatus::Failure
+    if let Some(saved) = saved {
+        let platform = platform_identity(global, &loaded.base_dir);
+        let here =
+            Destination { platform: &platform, organization_id: &loaded.model.organization.id };
+        if let Err(message) = saved.check_target(&here) {
+            printer.err(&format!("{} {message}\n", printer.paint_err("error:", Color::Red)));
+            return Err(ExitStatus::Failure);
+        }
+    }
+    let platform = open_platform(global, &loaded.base_dir, access).map_err(|error| {
+        printer.err(&format!("{} {}\n", printer.paint_err("error:", Color::Red), error.message));
+        error.status
     })?;
     let (secrets, problems) = read_secrets(&loaded);
     if !problems.is_empty() {
@@ -214,7 +294,7 @@ fn make_plan(
         allow_delete,
     };
     let plan = plan::plan(&input);
-    Ok(Planned { loaded, platform, plan, secrets })
+    Ok(Planned { loaded, platform, live, plan, secrets })
 }
 
 fn show_findings(printer: &Printer, planned: &Planned) {
@@ -233,7 +313,8 @@ fn render(plan: &Plan, format: PlanFormat, printer: &Printer) -> String {
 }
 
 pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, printer, args.allow_delete) {
+    let access = if args.out.is_some() { Access::ReadAndSave } else { Access::Read };
+    let planned = match make_plan(&args.paths, global, access, None, printer, args.allow_delete) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
@@ -244,12 +325,24 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
         return ExitStatus::Failure;
     }
     if let Some(out) = &args.out {
-        let saved = SavedPlan {
-            plan: serde_json::to_value(&planned.plan).unwrap_or_default(),
-            manifests: super::paths_or_default(&args.paths),
-            versions: planned.plan.versions.clone(),
+        let manifests =
+            super::paths_or_default(&args.paths).iter().map(|path| absolute(path)).collect();
+        let digest = |value: &SecretValue| planned.platform.secret_digest(value);
+        let saved = SavedPlan::new(
+            &planned.plan,
+            &planned.live,
+            &planned.secrets,
+            &digest,
+            platform_identity(global, &planned.loaded.base_dir),
+            manifests,
+        );
+        let text = match serde_json::to_string_pretty(&saved) {
+            Ok(text) => text,
+            Err(error) => {
+                printer.err(&format!("error: cannot serialize the plan: {error}\n"));
+                return ExitStatus::Failure;
+            }
         };
-        let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
         if let Err(error) = std::fs::write(out, text + "\n") {
             printer.err(&format!("error: cannot write `{}`: {error}\n", out.display()));
             return ExitStatus::Failure;
@@ -268,17 +361,20 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
 }
 
 pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned = match make_plan(&args.paths, global, printer, args.allow_delete) {
-        Ok(planned) => planned,
-        Err(status) => return status,
-    };
+    let planned =
+        match make_plan(&args.paths, global, Access::Read, None, printer, args.allow_delete) {
+            Ok(planned) => planned,
+            Err(status) => return status,
+        };
     printer.out(&render(&planned.plan, args.format, printer));
     show_findings(printer, &planned);
-    if planned.plan.has_changes() {
+    // A deny is an error whether or not there is drift: exit 1, as `plan` does (issue 7).
+    if planned.plan.is_denied() {
+        printer.err("drift: the plan is denied by the findings above: apply would refuse it\n");
+        ExitStatus::Failure
+    } else if planned.plan.has_changes() {
         printer.err(&format!("drift: {}\n", render::summary_line(&planned.plan)));
         ExitStatus::Changes
-    } else if planned.plan.is_denied() {
-        ExitStatus::Failure
     } else {
         ExitStatus::Success
     }
@@ -287,14 +383,17 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
-            let saved: SavedPlan = match std::fs::read_to_string(file)
+            let saved = match std::fs::read_to_string(file)
                 .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .and_then(|text| SavedPlan::parse(&text))
             {
                 Ok(saved) => saved,
                 Err(error) => {
-                    printer
-                        .err(&format!("error: cannot read plan `{}`: {error}\n", file.display()));
+                    printer.err(&format!(
+                        "{} cannot use the saved plan `{}`: {error}\n",
+                        printer.paint_err("error:", Color::Red),
+                        file.display()
+                    ));
                     return ExitStatus::Failure;
                 }
             };
@@ -304,23 +403,45 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         }
         None => (args.paths.clone(), None),
     };
-    let planned = match make_plan(&paths, global, printer, args.allow_delete) {
+    let mut planned = match make_plan(
+        &paths,
+        global,
+        Access::Write,
+        saved.as_ref(),
+        printer,
+        args.allow_delete,
+    ) {
         Ok(planned) => planned,
         Err(status) => return status,
     };
     if let Some(saved) = &saved {
-        let now = serde_json::to_value(&planned.plan.changes).unwrap_or_default();
-        let then = saved.plan.get("changes").cloned().unwrap_or_default();
-        let touched_changed = saved
-            .versions
-            .iter()
-            .any(|(id, version)| planned.plan.versions.get(id).is_some_and(|v| v != version));
-        if now != then || touched_changed {
-            printer.err(&format!(
-                "{} the saved plan is stale: the platform or the manifests changed since it was made\n  help: run `spherectl plan --out FILE` again and review the new plan\n",
+        let digest = |value: &SecretValue| planned.platform.secret_digest(value);
+        let reasons = saved.stale_reasons(&planned.plan, &planned.live, &planned.secrets, &digest);
+        if !reasons.is_empty() {
+            let mut message = format!(
+                "{} the saved plan is stale: the platform or the manifests changed since it was made\n",
                 printer.paint_err("error:", Color::Red)
-            ));
+            );
+            for reason in &reasons {
+                message.push_str(&format!("  - {reason}\n"));
+            }
+            message.push_str(
+                "  help: run `spherectl plan --out FILE` again and review the new plan\n",
+            );
+            printer.err(&message);
             return ExitStatus::Failure;
+        }
+        // Apply exactly what was reviewed: changes that appeared since wait for the next plan.
+        let dropped = saved.restrict(&mut planned.plan);
+        if !dropped.is_empty() {
+            printer.err(&format!(
+                "note: {} change{} not in the saved plan (the manifests or other objects changed since) will not be applied; run `spherectl plan` to review them:\n",
+                dropped.len(),
+                if dropped.len() == 1 { " is" } else { "s are" }
+            ));
+            for address in &dropped {
+                printer.err(&format!("  - {address}\n"));
+            }
         }
     }
     show_findings(printer, &planned);
@@ -332,10 +453,11 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         printer.out(&render::text(&planned.plan, printer.color_stdout));
         return ExitStatus::Success;
     }
-    if saved.is_none() {
+    if saved.is_none() || !args.yes {
         printer.out(&render::text(&planned.plan, printer.color_stdout));
     }
-    if !args.yes && saved.is_none() {
+    if !args.yes {
+        // A saved plan is no exception: without `--yes` a non-terminal is refused (issue 7).
         if !printer.stdin_is_terminal() {
             printer.err("error: refusing to apply without confirmation: stdin is not a terminal\n  help: review the plan, then pass `--yes`\n");
             return ExitStatus::Failure;

@@ -33,12 +33,19 @@ enum SandboxCommand {
 }
 
 pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let Some(path) =
-        super::plan::sandbox_path(global.platform.as_deref(), std::path::Path::new(""))
-    else {
-        let text = global.platform.as_deref().unwrap_or_default();
-        printer.err(&format!("error: `sandbox` commands need a sandbox platform, not `{text}`\n"));
-        return ExitStatus::Usage;
+    let path = match super::plan::sandbox_path(global.platform.as_deref(), std::path::Path::new(""))
+    {
+        Ok(Some(path)) => path,
+        Ok(None) => {
+            let text = global.platform.as_deref().unwrap_or_default();
+            printer
+                .err(&format!("error: `sandbox` commands need a sandbox platform, not `{text}`\n"));
+            return ExitStatus::Usage;
+        }
+        Err(message) => {
+            printer.err(&format!("error: {message}\n"));
+            return ExitStatus::Usage;
+        }
     };
     let sandbox = match Sandbox::open(&path, LOCAL_ADMIN) {
         Ok(sandbox) => sandbox,

@@ -12,6 +12,7 @@ mod prune;
 mod relations;
 pub mod render;
 mod roles;
+pub mod saved;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -4,6 +4,7 @@
 //! (`.spherectl/sandbox.db` beside them) is fresh, and drives `spherectl` as a user would.
 
 mod converge;
+mod issue7;
 mod rules;
 mod safety;
 
@@ -487,7 +488,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
     assert_eq!(saved.code, 0, "{}", saved.stderr);
     let text = std::fs::read_to_string(&plan_file).unwrap();
     assert!(!text.contains(SECRET));
-    assert_eq!(case.run(&["apply", "--plan", plan_file.to_str().unwrap()]).code, 0);
+    assert_eq!(case.run(&["apply", "--plan", plan_file.to_str().unwrap(), "--yes"]).code, 0);
 
     case.edit("project.yaml", "maxUnitsPerHour: 100", "maxUnitsPerHour: 300");
     assert_eq!(case.run(&["plan", ".", "--out", plan_file.to_str().unwrap()]).code, 0);
@@ -497,7 +498,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
     let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
     sandbox.set_balance(&project.id, 5).unwrap();
     drop(sandbox);
-    let stale = case.run(&["apply", "--plan", plan_file.to_str().unwrap()]);
+    let stale = case.run(&["apply", "--plan", plan_file.to_str().unwrap(), "--yes"]);
     assert_eq!(stale.code, 1);
     assert!(stale.stderr.contains("the saved plan is stale"), "{}", stale.stderr);
 }

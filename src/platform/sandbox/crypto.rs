@@ -20,29 +20,71 @@ pub(super) struct Keys {
     digest_key: [u8; 32],
 }
 
+/// What to do when the key file does not exist (and the database holds no secrets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MissingKey {
+    /// Create it (mode 0600): a command that writes the sandbox, or saves a plan.
+    Create,
+    /// Use a random key in memory and write nothing: a read-only command on a sandbox without
+    /// secrets, whose digests are then compared with nothing.
+    Ephemeral,
+}
+
 impl Keys {
-    /// Loads the key file, creating it (mode 0600) when absent.
-    pub(super) fn load_or_create(path: &Path) -> PlatformResult<Keys> {
+    /// Loads the key file at `path`, the key of the database at `database`, which holds
+    /// `secrets` encrypted secrets.
+    ///
+    /// # Errors
+    /// When the key file is readable by group or others, is corrupt, or is missing while the
+    /// database holds secrets: a new key would make every secret unreadable and read as changed,
+    /// so it is never invented then (issue 7).
+    pub(super) fn load(
+        path: &Path,
+        database: &Path,
+        secrets: i64,
+        missing: MissingKey,
+    ) -> PlatformResult<Keys> {
         let internal = |e: std::io::Error| {
             PlatformError::new(
                 ErrorKind::Internal,
                 format!("sandbox key `{}`: {e}", path.display()),
             )
         };
-        let key: Vec<u8> = match std::fs::read(path) {
-            Ok(bytes) if bytes.len() == 32 => bytes,
-            Ok(_) => {
-                return Err(PlatformError::new(
-                    ErrorKind::Internal,
-                    format!("sandbox key `{}` is corrupt (expected 32 bytes)", path.display()),
-                ));
+        let key: Vec<u8> = match std::fs::metadata(path) {
+            Ok(metadata) => {
+                check_private(path, &metadata)?;
+                let bytes = std::fs::read(path).map_err(internal)?;
+                if bytes.len() != 32 {
+                    return Err(PlatformError::new(
+                        ErrorKind::Internal,
+                        format!("sandbox key `{}` is corrupt (expected 32 bytes)", path.display()),
+                    ));
+                }
+                bytes
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if secrets > 0 {
+                    return Err(PlatformError::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "sandbox key `{}` is missing, but the database `{}` holds {secrets} encrypted secret{}: \
+                             a new key could not read them, so none is made\n  \
+                             help: restore the key file from a backup; or, to start the sandbox over, \
+                             delete the database (`rm {}*`)",
+                            path.display(),
+                            database.display(),
+                            if secrets == 1 { "" } else { "s" },
+                            database.display(),
+                        ),
+                    ));
+                }
                 let mut key = vec![0_u8; 32];
                 getrandom::fill(&mut key).map_err(|e| {
                     PlatformError::new(ErrorKind::Internal, format!("no randomness: {e}"))
                 })?;
-                write_private(path, &key).map_err(internal)?;
+                if missing == MissingKey::Create {
+                    write_private(path, &key).map_err(internal)?;
+                }
                 key
             }
             Err(e) => return Err(internal(e)),
@@ -91,6 +133,30 @@ impl Keys {
     }
 }
 
+/// Refuses a key file that group or others may read or write.
+#[cfg(unix)]
+fn check_private(path: &Path, metadata: &std::fs::Metadata) -> PlatformResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(PlatformError::new(
+            ErrorKind::Rejected,
+            format!(
+                "sandbox key `{}` is accessible to other users (mode {mode:03o}); it must be private\n  \
+                 help: run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _metadata: &std::fs::Metadata) -> PlatformResult<()> {
+    Ok(())
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -111,14 +177,26 @@ mod tests {
     #[test]
     fn sealed_secrets_round_trip_and_hide_the_value() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = Keys::load_or_create(&dir.path().join("key")).unwrap();
+        let (key, database) = (dir.path().join("key"), dir.path().join("db"));
+        let keys = Keys::load(&key, &database, 0, MissingKey::Create).unwrap();
         let value = SecretValue::new(b"hunter2".to_vec());
         let sealed = keys.seal(&value).unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
         assert_eq!(keys.open(&sealed).unwrap().expose(), b"hunter2");
         assert_eq!(keys.digest(&value), keys.digest(&SecretValue::new(b"hunter2".to_vec())));
         assert_ne!(keys.digest(&value), keys.digest(&SecretValue::new(b"other".to_vec())));
-        let again = Keys::load_or_create(&dir.path().join("key")).unwrap();
+        let again = Keys::load(&key, &database, 1, MissingKey::Ephemeral).unwrap();
         assert_eq!(again.digest(&value), keys.digest(&value));
+    }
+
+    #[test]
+    fn a_missing_key_is_never_invented_for_a_database_with_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, database) = (dir.path().join("key"), dir.path().join("db"));
+        let error = Keys::load(&key, &database, 2, MissingKey::Create).err().unwrap();
+        assert!(error.message.contains("holds 2 encrypted secrets"), "{}", error.message);
+        assert!(!key.exists());
+        Keys::load(&key, &database, 0, MissingKey::Ephemeral).unwrap();
+        assert!(!key.exists(), "an ephemeral key is never written");
     }
 }

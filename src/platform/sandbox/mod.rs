@@ -14,7 +14,7 @@ use std::{
     sync::Mutex,
 };
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::{
@@ -96,10 +96,56 @@ pub struct Sandbox {
     connection: Mutex<Connection>,
     keys: crypto::Keys,
     actor: String,
+    /// Opened by [`Sandbox::open_read_only`]: every write is refused, and an organization that
+    /// does not exist yet reads as the sandbox would create it.
+    read_only: bool,
+}
+
+/// How [`Sandbox::open_read_only`] treats a missing key file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Never write: a missing key is replaced by a random one in memory.
+    ReadOnly,
+    /// Create a missing key file (and its directory): a saved plan records secret digests under
+    /// the key that `apply --plan` will use.
+    Persist,
 }
 
 fn internal(error: rusqlite::Error) -> PlatformError {
     PlatformError::new(ErrorKind::Internal, format!("sandbox database: {error}"))
+}
+
+/// A row the sandbox cannot read: never replaced by an empty or default value, which would plan
+/// a change (issue 7).
+fn corrupt(message: String) -> PlatformError {
+    PlatformError::new(
+        ErrorKind::Internal,
+        format!("sandbox database is corrupt: {message}; restore it from a backup or fix the row"),
+    )
+}
+
+/// Parses a JSON column of an object's row.
+fn parse_column<T: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &str,
+    object: impl FnOnce() -> String,
+) -> PlatformResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| corrupt(format!("{} has an invalid `{column}` column ({e})", object())))
+}
+
+/// Serializes a column value.
+fn to_column(value: &impl serde::Serialize) -> PlatformResult<String> {
+    serde_json::to_string(value).map_err(|e| {
+        PlatformError::new(ErrorKind::Internal, format!("cannot serialize a column: {e}"))
+    })
+}
+
+/// `count + added`, or an error instead of an overflow.
+fn checked_sum(count: i64, added: i64) -> PlatformResult<i64> {
+    count
+        .checked_add(added)
+        .ok_or_else(|| PlatformError::new(ErrorKind::Internal, "count overflows a 64-bit integer"))
 }
 
 fn rejected(message: impl Into<String>) -> PlatformError {
@@ -132,20 +178,61 @@ struct Row {
     active: bool,
 }
 
+/// Checks that `path` can name a sandbox database file.
+fn check_path(path: &Path) -> PlatformResult<()> {
+    let text = path.as_os_str();
+    if text.is_empty() {
+        return Err(rejected("the sandbox path is empty: use `--platform sandbox:PATH`"));
+    }
+    if text.to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) || path.is_dir() {
+        return Err(rejected(format!(
+            "the sandbox path `{}` is a directory: name a database file, such as `{}`",
+            path.display(),
+            path.join("sandbox.db").display()
+        )));
+    }
+    Ok(())
+}
+
+/// The key file of the database at `path`: `PATH.key`.
+fn key_path(path: &Path) -> PathBuf {
+    let mut key_path = path.as_os_str().to_owned();
+    key_path.push(".key");
+    PathBuf::from(key_path)
+}
+
+/// Creates the directory of the database at `path` when absent, with a `.gitignore` of `*` so
+/// that the key and the database are never committed by accident.
+fn create_directory(path: &Path) -> PlatformResult<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let failed = |e: std::io::Error| {
+        PlatformError::new(ErrorKind::Internal, format!("cannot create `{}`: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    std::fs::write(dir.join(".gitignore"), "*\n").map_err(failed)
+}
+
+/// How many encrypted secrets the database holds.
+fn count_secrets(connection: &Connection) -> PlatformResult<i64> {
+    connection
+        .query_row("SELECT count(*) FROM objects WHERE secret IS NOT NULL", [], |r| r.get(0))
+        .map_err(internal)
+}
+
 impl Sandbox {
     /// Opens (creating when absent) the sandbox database at `path`, acting as `actor`.
     ///
+    /// A new directory gets a `.gitignore`; a new database gets a new key file (mode 0600).
+    ///
     /// # Errors
-    /// When the database or its key cannot be opened.
+    /// When the path is empty or a directory, or the database or its key cannot be opened (see
+    /// [`Sandbox::open_read_only`] for the key).
     pub fn open(path: &Path, actor: &str) -> PlatformResult<Sandbox> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                PlatformError::new(
-                    ErrorKind::Internal,
-                    format!("cannot create `{}`: {e}", dir.display()),
-                )
-            })?;
-        }
+        check_path(path)?;
+        create_directory(path)?;
         let connection = Connection::open(path).map_err(internal)?;
         connection
             .execute_batch(
@@ -154,15 +241,66 @@ impl Sandbox {
             .map_err(internal)?;
         connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
         connection.execute_batch(SCHEMA).map_err(internal)?;
-        let mut key_path = path.as_os_str().to_owned();
-        key_path.push(".key");
-        let keys = crypto::Keys::load_or_create(Path::new(&key_path))?;
+        let secrets = count_secrets(&connection)?;
+        let keys = crypto::Keys::load(&key_path(path), path, secrets, crypto::MissingKey::Create)?;
         Ok(Sandbox {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
             keys,
             actor: actor.to_owned(),
+            read_only: false,
         })
+    }
+
+    /// Opens the sandbox database at `path` for reading only (`plan`, `drift`): nothing is
+    /// written, not even a missing database, directory or key (unless `key` is
+    /// [`KeyUse::Persist`]). A missing database reads as empty: every organization as the sandbox
+    /// would create it on first use.
+    ///
+    /// # Errors
+    /// When the path is empty or a directory; when the database cannot be read; when the key file
+    /// is readable by others, or missing while the database holds encrypted secrets.
+    pub fn open_read_only(path: &Path, actor: &str, key: KeyUse) -> PlatformResult<Sandbox> {
+        check_path(path)?;
+        let connection = if path.exists() {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(internal)?
+        } else {
+            let connection = Connection::open_in_memory().map_err(internal)?;
+            connection.execute_batch(SCHEMA).map_err(internal)?;
+            connection
+        };
+        connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
+        let secrets = count_secrets(&connection)?;
+        let missing = match key {
+            KeyUse::ReadOnly => crypto::MissingKey::Ephemeral,
+            KeyUse::Persist => {
+                create_directory(path)?;
+                crypto::MissingKey::Create
+            }
+        };
+        let keys = crypto::Keys::load(&key_path(path), path, secrets, missing)?;
+        Ok(Sandbox {
+            path: path.to_path_buf(),
+            connection: Mutex::new(connection),
+            keys,
+            actor: actor.to_owned(),
+            read_only: true,
+        })
+    }
+
+    /// Runs a write in one transaction; refused on a read-only sandbox.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> PlatformResult<T>) -> PlatformResult<T> {
+        if self.read_only {
+            return Err(PlatformError::new(
+                ErrorKind::Internal,
+                format!("sandbox `{}` is open read-only", self.path.display()),
+            ));
+        }
+        self.with_transaction(f)
     }
 
     fn with_transaction<T>(
@@ -184,7 +322,7 @@ impl Sandbox {
     /// # Errors
     /// When a quota name is unknown or the database fails.
     pub fn set_quotas(&self, quotas: &[(String, Option<i64>)]) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             for (name, value) in quotas {
                 if rules::default_quota(name).is_none() {
                     let names: Vec<&str> = rules::QUOTAS.iter().map(|(n, _, _)| *n).collect();
@@ -222,7 +360,7 @@ impl Sandbox {
     /// # Errors
     /// When the database fails.
     pub fn grant(&self, object_id: &str, subject: &str, role: Role) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let organization: String = tx
                 .query_row("SELECT organization_id FROM objects WHERE id = ?1", [object_id], |r| r.get(0))
                 .optional()
@@ -237,10 +375,11 @@ impl Sandbox {
         })
     }
 
-    fn ensure_organization(
+    /// The organization's sharing rule; `None` when the sandbox has not created it yet.
+    fn organization(
         tx: &Transaction<'_>,
         organization_id: &str,
-    ) -> PlatformResult<SharingRoles> {
+    ) -> PlatformResult<Option<SharingRoles>> {
         let found: Option<(String, String)> = tx
             .query_row(
                 "SELECT sharing_project, sharing_community FROM organizations WHERE id = ?1",
@@ -249,12 +388,23 @@ impl Sandbox {
             )
             .optional()
             .map_err(internal)?;
-        if let Some((project, community)) = found {
-            let default = SharingRoles::default();
-            return Ok(SharingRoles {
-                project: Role::parse(&project).unwrap_or(default.project),
-                community: Role::parse(&community).unwrap_or(default.community),
-            });
+        let Some((project, community)) = found else { return Ok(None) };
+        let parse = |text: &str| {
+            Role::parse(text).ok_or_else(|| {
+                corrupt(format!(
+                    "organization `{organization_id}` has an unknown sharing role `{text}`"
+                ))
+            })
+        };
+        Ok(Some(SharingRoles { project: parse(&project)?, community: parse(&community)? }))
+    }
+
+    fn ensure_organization(
+        tx: &Transaction<'_>,
+        organization_id: &str,
+    ) -> PlatformResult<SharingRoles> {
+        if let Some(sharing) = Sandbox::organization(tx, organization_id)? {
+            return Ok(sharing);
         }
         let sharing = SharingRoles::default();
         tx.execute(
@@ -306,16 +456,21 @@ fn load(tx: &Transaction<'_>, id: &str) -> PlatformResult<Option<Row>> {
     .optional()
     .map_err(internal)?
     .map(|(kind, organization_id, parent_id, name, attributes, active)| {
+        let kind = parse_kind(&kind, id)?;
         Ok(Row {
-            kind: Kind::parse(&kind).ok_or_else(|| PlatformError::new(ErrorKind::Internal, "bad kind"))?,
+            attributes: parse_column(&attributes, "attributes", || format!("{kind} `{name}` (`{id}`)"))?,
+            kind,
             organization_id,
             parent_id,
             name,
-            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
             active,
         })
     })
     .transpose()
+}
+
+fn parse_kind(kind: &str, id: &str) -> PlatformResult<Kind> {
+    Kind::parse(kind).ok_or_else(|| corrupt(format!("object `{id}` has an unknown kind `{kind}`")))
 }
 
 fn load_kind(tx: &Transaction<'_>, kind: Kind, id: &str) -> PlatformResult<Row> {
@@ -332,7 +487,13 @@ fn binding(tx: &Transaction<'_>, object_id: &str, subject: &str) -> PlatformResu
             statement.query_row([object_id, subject], |r| r.get(0)).optional()
         })
         .map_err(internal)?;
-    Ok(role.as_deref().and_then(Role::parse))
+    role.map(|role| parse_role(&role, object_id, subject)).transpose()
+}
+
+fn parse_role(role: &str, object_id: &str, subject: &str) -> PlatformResult<Role> {
+    Role::parse(role).ok_or_else(|| {
+        corrupt(format!("the binding of `{subject}` on `{object_id}` has an unknown role `{role}`"))
+    })
 }
 
 /// The actor's effective role on an object: organization admins hold every role; a community
@@ -388,12 +549,21 @@ fn community_of(tx: &Transaction<'_>, id: &str) -> PlatformResult<String> {
 
 fn zone_of_community(tx: &Transaction<'_>, community_id: &str) -> PlatformResult<String> {
     let row = load_kind(tx, Kind::Community, community_id)?;
-    Ok(row
-        .attributes
-        .get("spec.zone")
-        .and_then(Value::as_str)
-        .unwrap_or(rules::DEFAULT_ZONE)
-        .to_owned())
+    zone_in(&row.attributes, || format!("Community `{}` (`{community_id}`)", row.name))
+}
+
+/// A community's zone from its attributes: the default when absent, an error when not a string.
+fn zone_in(
+    attributes: &BTreeMap<String, Value>,
+    object: impl FnOnce() -> String,
+) -> PlatformResult<String> {
+    match attributes.get("spec.zone") {
+        None => Ok(rules::DEFAULT_ZONE.to_owned()),
+        Some(Value::String(zone)) => Ok(zone.clone()),
+        Some(other) => {
+            Err(corrupt(format!("{} has a zone that is not a string: {other}", object())))
+        }
+    }
 }
 
 fn new_id(kind: Kind) -> PlatformResult<String> {
@@ -555,7 +725,16 @@ impl Platform for Sandbox {
 
     fn read(&self, organization_id: &str) -> PlatformResult<LiveState> {
         self.with_transaction(|tx| {
-            let sharing = Sandbox::ensure_organization(tx, organization_id)?;
+            // Read-only, an organization the sandbox has not created yet reads as it would be
+            // created: default sharing, `LOCAL_ADMIN` its admin.
+            let (sharing, virtual_organization) = if self.read_only {
+                match Sandbox::organization(tx, organization_id)? {
+                    Some(sharing) => (sharing, false),
+                    None => (SharingRoles::default(), true),
+                }
+            } else {
+                (Sandbox::ensure_organization(tx, organization_id)?, false)
+            };
             let mut state = LiveState { organization_id: organization_id.to_owned(), sharing, ..LiveState::default() };
             // Three text columns of every row of a query on the organization.
             let triples = |sql: &str| -> PlatformResult<Vec<(String, String, String)>> {
@@ -569,11 +748,13 @@ impl Platform for Sandbox {
             for (object, subject, role) in
                 triples("SELECT object_id, subject, role FROM bindings WHERE organization_id = ?1")?
             {
-                if let Some(role) = Role::parse(&role) {
-                    members.entry(object).or_default().insert(subject, role);
-                }
+                let role = parse_role(&role, &object, &subject)?;
+                members.entry(object).or_default().insert(subject, role);
             }
             state.organization_members = members.remove(organization_id).unwrap_or_default();
+            if virtual_organization {
+                state.organization_members.insert(LOCAL_ADMIN.to_owned(), Role::Admin);
+            }
             {
                 let mut statement = tx
                     .prepare_cached(
@@ -600,15 +781,18 @@ impl Platform for Sandbox {
                 for row in rows {
                     let (id, kind, parent_id, name, labels, attributes, active, balance, secret_digest, version) =
                         row.map_err(internal)?;
-                    let Some(kind) = Kind::parse(&kind) else { continue };
+                    let kind = parse_kind(&kind, &id)?;
+                    let object = || format!("{kind} `{name}` (`{id}`)");
+                    let labels = parse_column(&labels, "labels", object)?;
+                    let attributes = parse_column(&attributes, "attributes", object)?;
                     let members = members.remove(&id).unwrap_or_default();
                     state.objects.push(LiveObject {
                         id,
                         kind,
                         name,
                         parent_id,
-                        labels: serde_json::from_str(&labels).unwrap_or_default(),
-                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                        labels,
+                        attributes,
                         members,
                         active,
                         balance,
@@ -631,10 +815,9 @@ impl Platform for Sandbox {
                  WHERE kind = 'Community' AND organization_id != ?1",
             )? {
                 let attributes: BTreeMap<String, Value> =
-                    serde_json::from_str(&attributes).unwrap_or_default();
-                let zone =
-                    attributes.get("spec.zone").and_then(Value::as_str).unwrap_or(rules::DEFAULT_ZONE);
-                state.foreign_communities.push((id, organization, zone.to_owned()));
+                    parse_column(&attributes, "attributes", || format!("Community `{id}`"))?;
+                let zone = zone_in(&attributes, || format!("Community `{id}`"))?;
+                state.foreign_communities.push((id, organization, zone));
             }
             Ok(state)
         })
@@ -645,7 +828,7 @@ impl Platform for Sandbox {
     }
 
     fn set_sharing(&self, organization_id: &str, sharing: SharingRoles) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             Sandbox::ensure_organization(tx, organization_id)?;
             require(tx, &self.actor, organization_id, Role::Admin, "change the organization's sharing rule")?;
             tx.execute(
@@ -658,7 +841,7 @@ impl Platform for Sandbox {
     }
 
     fn create(&self, request: &CreateRequest) -> PlatformResult<String> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let kind = request.kind;
             check_name(kind, &request.name)?;
             check_labels(&request.labels)?;
@@ -680,7 +863,7 @@ impl Platform for Sandbox {
                         "SELECT count(*) FROM objects WHERE kind = 'Community' AND parent_id = ?1",
                         &request.parent_id,
                     )?;
-                    rules::check_quota("communities-per-organization", communities + 1, quota(tx, "communities-per-organization")?)
+                    rules::check_quota("communities-per-organization", checked_sum(communities, 1)?, quota(tx, "communities-per-organization")?)
                         .map_err(violation)?;
                     request.parent_id.clone()
                 }
@@ -688,7 +871,7 @@ impl Platform for Sandbox {
                     let community = load_kind(tx, Kind::Community, &request.parent_id)?;
                     require(tx, &self.actor, &request.parent_id, Role::Developer, "create projects in the community")?;
                     let projects = count(tx, "SELECT count(*) FROM objects WHERE kind = 'Project' AND parent_id = ?1", &request.parent_id)?;
-                    rules::check_quota("projects-per-community", projects + 1, quota(tx, "projects-per-community")?)
+                    rules::check_quota("projects-per-community", checked_sum(projects, 1)?, quota(tx, "projects-per-community")?)
                         .map_err(violation)?;
                     community.organization_id
                 }
@@ -713,7 +896,7 @@ impl Platform for Sandbox {
                                 |r| r.get(0),
                             )
                             .map_err(internal)?;
-                        rules::check_quota(name, existing + 1, quota(tx, name)?).map_err(violation)?;
+                        rules::check_quota(name, checked_sum(existing, 1)?, quota(tx, name)?).map_err(violation)?;
                     }
                     project.organization_id
                 }
@@ -753,8 +936,8 @@ impl Platform for Sandbox {
                     organization_id,
                     request.parent_id,
                     request.name,
-                    serde_json::to_string(&request.labels).unwrap_or_default(),
-                    serde_json::to_string(&attributes).unwrap_or_default(),
+                    to_column(&request.labels)?,
+                    to_column(&attributes)?,
                     secret,
                     digest
                 ],
@@ -765,7 +948,7 @@ impl Platform for Sandbox {
     }
 
     fn update(&self, kind: Kind, id: &str, request: &UpdateRequest) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
             let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
             require(tx, &self.actor, id, needed, &format!("change {kind} `{}`", row.name))?;
@@ -805,7 +988,7 @@ impl Platform for Sandbox {
             }
             if let Some(labels) = &request.labels {
                 check_labels(labels)?;
-                tx.execute("UPDATE objects SET labels = ?2 WHERE id = ?1", params![id, serde_json::to_string(labels).unwrap_or_default()])
+                tx.execute("UPDATE objects SET labels = ?2 WHERE id = ?1", params![id, to_column(labels)?])
                     .map_err(internal)?;
             }
             if let Some(value) = &request.secret {
@@ -815,14 +998,14 @@ impl Platform for Sandbox {
                 )
                 .map_err(internal)?;
             }
-            tx.execute("UPDATE objects SET attributes = ?2 WHERE id = ?1", params![id, serde_json::to_string(&attributes).unwrap_or_default()])
+            tx.execute("UPDATE objects SET attributes = ?2 WHERE id = ?1", params![id, to_column(&attributes)?])
                 .map_err(internal)?;
             bump(tx, id)
         })
     }
 
     fn delete(&self, kind: Kind, id: &str) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
             let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
             require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
@@ -867,7 +1050,7 @@ impl Platform for Sandbox {
     }
 
     fn add_member(&self, kind: Kind, id: &str, subject: &str, role: Role) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
             rules::check_subject(subject).map_err(violation)?;
             require(tx, &self.actor, id, Role::Admin, &format!("manage access to {kind} `{}`", row.name))?;
@@ -881,7 +1064,7 @@ impl Platform for Sandbox {
     }
 
     fn remove_member(&self, kind: Kind, id: &str, subject: &str) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
             require(
                 tx,
@@ -900,7 +1083,7 @@ impl Platform for Sandbox {
     }
 
     fn publish(&self, kind: Kind, resource_id: &str, community_id: &str) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let resource = load_kind(tx, kind, resource_id)?;
             let target = load_kind(tx, Kind::Community, community_id)?;
             let home = community_of(tx, resource_id)?;
@@ -939,7 +1122,7 @@ impl Platform for Sandbox {
     }
 
     fn unpublish(&self, kind: Kind, resource_id: &str, community_id: &str) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let resource = load_kind(tx, kind, resource_id)?;
             let sharing = Sandbox::ensure_organization(tx, &resource.organization_id)?;
             require(tx, &self.actor, &resource.parent_id, sharing.project, &format!("unpublish {kind} `{}`", resource.name))?;
@@ -963,7 +1146,7 @@ impl Platform for Sandbox {
     }
 
     fn use_resource(&self, project_id: &str, kind: Kind, resource_id: &str) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let project = load_kind(tx, Kind::Project, project_id)?;
             let resource = load_kind(tx, kind, resource_id)?;
             require(tx, &self.actor, project_id, Role::Developer, &format!("add resources to project `{}`", project.name))?;
@@ -989,7 +1172,7 @@ impl Platform for Sandbox {
         kind: Kind,
         resource_id: &str,
     ) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let project = load_kind(tx, Kind::Project, project_id)?;
             require(
                 tx,
@@ -1008,7 +1191,7 @@ impl Platform for Sandbox {
     }
 
     fn set_active(&self, kind: Kind, resource_id: &str, active: bool) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             if !kind.can_activate() {
                 return Err(rejected(format!("{kind} cannot be activated")));
             }
@@ -1021,7 +1204,7 @@ impl Platform for Sandbox {
                     &resource.parent_id,
                 )?;
                 let limit = quota(tx, "active-datasets-per-project")?;
-                rules::check_quota("active-datasets-per-project", active_now + i64::from(!resource.active), limit).map_err(violation)?;
+                rules::check_quota("active-datasets-per-project", checked_sum(active_now, i64::from(!resource.active))?, limit).map_err(violation)?;
             }
             if active && kind == Kind::DockerImage {
                 // One environment per project: activating an image deactivates the others.
@@ -1037,7 +1220,7 @@ impl Platform for Sandbox {
     }
 
     fn set_balance(&self, project_id: &str, balance: i64) -> PlatformResult<()> {
-        self.with_transaction(|tx| {
+        self.write(|tx| {
             let project = load_kind(tx, Kind::Project, project_id)?;
             require(
                 tx,
