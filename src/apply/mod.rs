@@ -99,18 +99,11 @@ pub fn apply(
     progress: &(dyn Fn(Event<'_>) + Sync),
 ) -> Outcome {
     let changes = &plan.changes;
-    let index: HashMap<&str, usize> =
-        changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
-    let mut waiting_on = vec![0; changes.len()];
-    for (i, change) in changes.iter().enumerate() {
-        for dependency in &change.depends_on {
-            if let Some(&j) = index.get(dependency.as_str()) {
-                dependents[j].push(i);
-                waiting_on[i] += 1;
-            }
-        }
-    }
+    // The same graph the planner ordered the plan by.
+    let graph = crate::plan::order::change_graph(changes);
+    let dependents: Vec<Vec<usize>> =
+        (0..changes.len()).map(|i| graph.dependents(i).collect()).collect();
+    let waiting_on: Vec<usize> = (0..changes.len()).map(|i| graph.dependency_count(i)).collect();
     let ready = (0..changes.len()).filter(|i| waiting_on[*i] == 0).collect();
     let state = Mutex::new(State {
         waiting_on,

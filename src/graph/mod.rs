@@ -3,6 +3,8 @@
 //! Nodes are object addresses; an edge `a → b` means `b` depends on `a` (so `a` is created first
 //! and deleted last). Pure: builds from the model, renders to DOT, Mermaid or JSON.
 
+pub mod changes;
+
 use std::{collections::HashMap, fmt::Write as _};
 
 use petgraph::{

@@ -7,7 +7,7 @@
 
 mod diff;
 mod matching;
-mod order;
+pub mod order;
 mod prune;
 mod relations;
 pub mod render;
@@ -400,7 +400,25 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let known_ids: HashMap<Address, String> =
         planner.matched.iter().map(|(a, l)| (a.clone(), l.id.clone())).collect();
     let versions = input.live.objects.iter().map(|o| (o.id.clone(), o.version)).collect();
-    let changes = order::order(planner.changes);
+    let (changes, stuck) = order::order(planner.changes);
+    if !stuck.is_empty() {
+        let shown: Vec<&str> = stuck.iter().take(10).map(String::as_str).collect();
+        let problem = Problem::error(
+            "spherectl::plan::change_cycle",
+            format!(
+                "these changes wait for each other and cannot be ordered: {}",
+                shown.join(", ")
+            ),
+        )
+        .help("this is a bug in spherectl's planner; please report it with the manifests");
+        planner.findings.push(Finding {
+            rule: problem.code,
+            severity: problem.severity.as_str(),
+            address: None,
+            message: problem.message.clone(),
+            problem,
+        });
+    }
     let mut summary: BTreeMap<&'static str, usize> =
         Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
     for change in &changes {

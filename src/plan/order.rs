@@ -6,6 +6,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::{prune::referrers_of, *};
+use crate::graph::changes::ChangeGraph;
 
 impl Planner<'_> {
     /// Computes each change's dependencies.
@@ -221,15 +222,15 @@ impl Planner<'_> {
         if deletes.is_empty() {
             return;
         }
-        let index: HashMap<String, usize> =
-            self.changes.iter().enumerate().map(|(i, c)| (c.address.clone(), i)).collect();
+        let mut graph = change_graph(&self.changes);
         for i in 0..self.changes.len() {
             if self.changes[i].action != Action::Create {
                 continue;
             }
             let key = (self.changes[i].kind, scope(&self.changes[i].object));
             for &d in deletes.get(&key).into_iter().flatten() {
-                if !depends_transitively(&self.changes, &index, d, i) {
+                if !graph.depends_transitively(d, i) {
+                    graph.add_dependency(i, d);
                     let delete = self.changes[d].address.clone();
                     self.changes[i].depends_on.push(delete);
                 }
@@ -240,9 +241,31 @@ impl Planner<'_> {
     }
 }
 
-/// Sorts changes topologically (dependencies first), ties broken by address.
-pub(super) fn order(mut changes: Vec<Change>) -> Vec<Change> {
-    let sequence = sequence(&changes);
+/// The graph of the changes' `depends_on`: the one source of ordering truth, shared with the
+/// applier.
+pub fn change_graph(changes: &[Change]) -> ChangeGraph {
+    let keys: Vec<&str> = changes.iter().map(|c| c.address.as_str()).collect();
+    let depends: Vec<&[String]> = changes.iter().map(|c| c.depends_on.as_slice()).collect();
+    ChangeGraph::new(&keys, &depends)
+}
+
+/// Sorts changes topologically (dependencies first), ties broken by address. `Err` carries the
+/// addresses of changes caught in a cycle (left at the end, in address order).
+pub(super) fn order(mut changes: Vec<Change>) -> (Vec<Change>, Vec<String>) {
+    let keys: Vec<&str> = changes.iter().map(|c| c.address.as_str()).collect();
+    let (sequence, stuck) = match change_graph(&changes).order(&keys) {
+        Ok(sequence) => (sequence, Vec::new()),
+        Err(stuck) => {
+            let mut sequence: Vec<usize> = Vec::with_capacity(changes.len());
+            let blocked: HashSet<usize> = stuck.iter().copied().collect();
+            // Place what can be placed; the rest keeps address order at the end.
+            let others: Vec<usize> = (0..changes.len()).filter(|i| !blocked.contains(i)).collect();
+            sequence.extend(others);
+            sequence.extend(stuck.iter().copied());
+            let names = stuck.iter().map(|&i| changes[i].address.clone()).collect();
+            (sequence, names)
+        }
+    };
     // Move each change to its place in the vector itself: a second vector of every change would
     // double the plan's largest allocation for a moment.
     let mut position = vec![0_usize; changes.len()];
@@ -256,62 +279,5 @@ pub(super) fn order(mut changes: Vec<Change>) -> Vec<Change> {
             position.swap(i, j);
         }
     }
-    changes
-}
-
-/// The topological order of `changes` (indices), ties broken by address.
-pub(super) fn sequence(changes: &[Change]) -> Vec<usize> {
-    let index: HashMap<&str, usize> =
-        changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
-    let mut indegree = vec![0_usize; changes.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
-    for (i, change) in changes.iter().enumerate() {
-        for dependency in &change.depends_on {
-            if let Some(&j) = index.get(dependency.as_str()) {
-                indegree[i] += 1;
-                dependents[j].push(i);
-            }
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<(&str, usize)>> = indegree
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| **d == 0)
-        .map(|(i, _)| std::cmp::Reverse((changes[i].address.as_str(), i)))
-        .collect();
-    let mut sequence = Vec::with_capacity(changes.len());
-    while let Some(std::cmp::Reverse((_, i))) = ready.pop() {
-        sequence.push(i);
-        for &next in &dependents[i] {
-            indegree[next] -= 1;
-            if indegree[next] == 0 {
-                ready.push(std::cmp::Reverse((changes[next].address.as_str(), next)));
-            }
-        }
-    }
-    // A cycle among changes cannot arise from an acyclic manifest graph; keep any leftovers.
-    let placed: HashSet<usize> = sequence.iter().copied().collect();
-    sequence.extend((0..changes.len()).filter(|i| !placed.contains(i)));
-    sequence
-}
-
-/// Whether change `from` depends on change `to`, directly or through other changes.
-pub(super) fn depends_transitively(
-    changes: &[Change],
-    index: &HashMap<String, usize>,
-    from: usize,
-    to: usize,
-) -> bool {
-    let mut seen = vec![false; changes.len()];
-    let mut stack = vec![from];
-    while let Some(i) = stack.pop() {
-        if i == to {
-            return true;
-        }
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        stack.extend(changes[i].depends_on.iter().filter_map(|k| index.get(k).copied()));
-    }
-    false
+    (changes, stuck)
 }
