@@ -63,6 +63,21 @@ impl ChangeGraph {
         has_path_connecting(&self.graph, NodeIndex::new(to), NodeIndex::new(from), None)
     }
 
+    /// Marks with `mark` in `seen` every change that waits for change `i`, directly or through
+    /// others (and `i` itself). `seen` is reused across calls with a new mark each time, so a
+    /// caller asking for many changes allocates once.
+    pub fn mark_waiting_for(&self, i: usize, seen: &mut Vec<u32>, mark: u32) {
+        seen.resize(self.len(), 0);
+        let mut stack = vec![i];
+        while let Some(n) = stack.pop() {
+            if seen[n] == mark {
+                continue;
+            }
+            seen[n] = mark;
+            stack.extend(self.dependents(n).filter(|&d| seen[d] != mark));
+        }
+    }
+
     /// The changes that wait for change `i` directly.
     pub fn dependents(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing).map(NodeIndex::index)

@@ -223,13 +223,19 @@ impl Planner<'_> {
             return;
         }
         let mut graph = change_graph(&self.changes);
+        let mut seen = Vec::new();
+        let mut mark = 0;
         for i in 0..self.changes.len() {
             if self.changes[i].action != Action::Create {
                 continue;
             }
             let key = (self.changes[i].kind, scope(&self.changes[i].object));
-            for &d in deletes.get(&key).into_iter().flatten() {
-                if !graph.depends_transitively(d, i) {
+            let Some(candidates) = deletes.get(&key) else { continue };
+            // One walk per create: the deletes that already wait for it cannot come before it.
+            mark += 1;
+            graph.mark_waiting_for(i, &mut seen, mark);
+            for &d in candidates {
+                if seen[d] != mark {
                     graph.add_dependency(i, d);
                     let delete = self.changes[d].address.clone();
                     self.changes[i].depends_on.push(delete);
