@@ -13,6 +13,8 @@ mod relations;
 pub mod render;
 mod roles;
 pub mod saved;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
