@@ -4,14 +4,14 @@
 //! (with platform writes). Each stage is a module; the CLI in [`cli`] wires them together.
 
 pub mod apply;
-pub mod cli;
+pub(crate) mod cli;
 pub mod diagnostics;
 pub mod fields;
 pub mod graph;
 pub mod manifest;
 pub mod plan;
 pub mod platform;
-pub mod printer;
+pub(crate) mod printer;
 pub mod rules;
 pub mod schema;
 

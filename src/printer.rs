@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 /// Whether to colour output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
@@ -14,16 +14,16 @@ pub enum ColorChoice {
 
 /// Where output goes and how it looks.
 #[derive(Clone, Copy, Debug)]
-pub struct Printer {
-    pub color_stdout: bool,
-    pub color_stderr: bool,
+pub(crate) struct Printer {
+    pub(crate) color_stdout: bool,
+    pub(crate) color_stderr: bool,
     /// Terminal width for wrapped diagnostics.
-    pub width: usize,
+    pub(crate) width: usize,
 }
 
 impl Printer {
     /// Resolves `--color` against the terminals and `NO_COLOR`.
-    pub fn new(choice: ColorChoice) -> Self {
+    pub(crate) fn new(choice: ColorChoice) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let decide = |terminal: bool| match choice {
             ColorChoice::Always => true,
@@ -39,48 +39,41 @@ impl Printer {
     }
 
     /// Writes data to stdout.
-    pub fn out(&self, text: &str) {
+    pub(crate) fn out(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
 
     /// Writes a message, warning or diagnostic to stderr.
-    pub fn err(&self, text: &str) {
+    pub(crate) fn err(&self, text: &str) {
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
     }
 
     /// Whether stdin is a terminal (to ask for confirmation).
-    pub fn stdin_is_terminal(&self) -> bool {
+    pub(crate) fn stdin_is_terminal(&self) -> bool {
         std::io::stdin().is_terminal()
     }
 
-    /// Wraps text in an ANSI colour when colour is on for stdout.
-    pub fn paint(&self, text: &str, color: Color) -> String {
-        paint(self.color_stdout, text, color)
-    }
-
     /// Wraps text in an ANSI colour when colour is on for stderr.
-    pub fn paint_err(&self, text: &str, color: Color) -> String {
+    pub(crate) fn paint_err(&self, text: &str, color: Color) -> String {
         paint(self.color_stderr, text, color)
     }
 }
 
 /// The few colours output uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Color {
+pub(crate) enum Color {
     Red,
     Green,
     Yellow,
-    Cyan,
     Bold,
-    Dim,
 }
 
 /// Wraps text in an ANSI colour when `on`.
-pub fn paint(on: bool, text: &str, color: Color) -> String {
+pub(crate) fn paint(on: bool, text: &str, color: Color) -> String {
     if !on {
         return text.to_owned();
     }
@@ -88,9 +81,7 @@ pub fn paint(on: bool, text: &str, color: Color) -> String {
         Color::Red => "31",
         Color::Green => "32",
         Color::Yellow => "33",
-        Color::Cyan => "36",
         Color::Bold => "1",
-        Color::Dim => "2",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }

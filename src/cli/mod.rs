@@ -26,7 +26,7 @@ use crate::{
 /// the live platform and applies the difference in dependency order.
 #[derive(Debug, Parser)]
 #[command(name = "spherectl", version, propagate_version = true, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
@@ -35,7 +35,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Where the live state is: `sandbox:PATH` or `http(s)://HOST[:PORT]`
     ///
     /// Defaults to the embedded sandbox at `.spherectl/sandbox.db` beside the manifests.
@@ -60,7 +60,7 @@ enum Command {
 }
 
 /// Parses the arguments and runs the command.
-pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
+pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
