@@ -11,6 +11,7 @@ use crate::graph::changes::ChangeGraph;
 impl Planner<'_> {
     /// Computes each change's dependencies.
     pub(super) fn link(&mut self) {
+        let detach_first = self.detach_before_replace();
         let keys: HashSet<String> = self.changes.iter().map(|c| c.address.clone()).collect();
         let mut by_object: HashMap<Address, Vec<(String, Action)>> = HashMap::new();
         for change in &self.changes {
@@ -198,10 +199,43 @@ impl Planner<'_> {
             depends.remove(&change.address);
             links.push(depends.into_iter().filter(|k| keys.contains(k)).collect());
         }
-        for (change, depends) in self.changes.iter_mut().zip(links) {
+        for (i, (change, mut depends)) in self.changes.iter_mut().zip(links).enumerate() {
+            if let Some(unuses) = detach_first.get(&i) {
+                depends.extend(unuses.iter().cloned());
+                depends.sort();
+                depends.dedup();
+            }
             change.depends_on = depends;
         }
         self.link_creates_after_deletes();
+    }
+
+    /// A replace detaches the old object's users itself, except those that a change of their
+    /// own detaches (a project being deleted unuses what it used): the replace waits for those
+    /// changes instead of detaching the project a second time, perhaps after it is gone.
+    fn detach_before_replace(&mut self) -> HashMap<usize, Vec<String>> {
+        let mut unuses: HashMap<(String, String), String> = HashMap::new();
+        for change in &self.changes {
+            if let Operation::Unuse { project_id, resource_id, .. } = &change.operation {
+                unuses.insert((project_id.clone(), resource_id.clone()), change.address.clone());
+            }
+        }
+        let mut waits: HashMap<usize, Vec<String>> = HashMap::new();
+        if unuses.is_empty() {
+            return waits;
+        }
+        for (i, change) in self.changes.iter_mut().enumerate() {
+            if let Operation::Replace { old_id, uses, .. } = &mut change.operation {
+                uses.retain(|project| match unuses.get(&(project.clone(), old_id.clone())) {
+                    Some(key) => {
+                        waits.entry(i).or_default().push(key.clone());
+                        false
+                    }
+                    None => true,
+                });
+            }
+        }
+        waits
     }
 
     /// A create waits for the deletes of the same kind in the same quota scope (a community's

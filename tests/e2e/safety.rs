@@ -405,3 +405,49 @@ fn deleting_a_project_with_resources_needs_allow_delete() {
     let run = case.run(&["apply", ".", "--yes", "--allow-delete"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
+
+/// Found by the convergence property: a node that a deleted project used is replaced (its image
+/// changed) in the same plan; the replace must not detach the project after it is gone.
+#[test]
+fn replacing_a_resource_whose_user_is_deleted_in_the_same_plan_converges() {
+    let text = format!(
+        "{ORG}{}---
+apiVersion: spherectl/v1
+kind: DockerImage
+metadata: {{name: image, project: research/alpha}}
+spec: {{repository: app, tag: '1', dockerfile: 'FROM python:3.10'}}
+---
+apiVersion: spherectl/v1
+kind: Node
+metadata: {{name: node, project: research/alpha}}
+spec: {{source: {{dockerImage: image}}, publish: [research]}}
+{}",
+        project("alpha", ""),
+        "---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {name: beta, community: research}\nspec:\n  uses: [{kind: Node, ref: research/alpha/node}]\n"
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    let (kept, _) = text
+        .split_once("---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {name: beta")
+        .unwrap();
+    std::fs::write(case.path().join("org.yaml"), kept.replace("tag: '1'", "tag: '2'")).unwrap();
+    let plan = case.run(&["plan", ".", "--allow-delete", "--format", "json"]);
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let replace = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "Node/research/alpha/node")
+        .unwrap();
+    assert!(
+        replace["dependsOn"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("Project/research/beta#use:Node/research/alpha/node")),
+        "{replace:#}"
+    );
+    let run = case.run(&["apply", ".", "--yes", "--allow-delete"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}
