@@ -4,6 +4,7 @@
 //! Takes paths; returns the model and the source texts (for diagnostics), or every problem found.
 //! Reads files, nothing else: no platform, no network.
 
+mod mask;
 pub mod model;
 pub mod normalize;
 pub mod raw;
@@ -64,8 +65,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
     for (path, result) in files.iter().zip(parsed) {
         match result {
             Ok((text, raw_documents)) => {
-                let id =
-                    sources.add(SourceFile { name: display_name(path), path: path.clone(), text });
+                let id = sources.add(SourceFile::new(display_name(path), path.clone(), text));
                 documents.extend(raw_documents.into_iter().map(|raw| Document { file: id, raw }));
             }
             Err(FileError::Read(problem)) => {
@@ -73,11 +73,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                 unparsed = true;
             }
             Err(FileError::Parse { text, error }) => {
-                let id = sources.add(SourceFile {
-                    name: display_name(path),
-                    path: path.clone(),
-                    text: Arc::clone(&text),
-                });
+                let id = sources.add(SourceFile::new(
+                    display_name(path),
+                    path.clone(),
+                    Arc::clone(&text),
+                ));
                 problems.extend(document_problems(id, &text, &error));
                 unparsed = true;
             }
@@ -98,15 +98,6 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                 more.into_iter()
                     .filter(|p| !unparsed || !MAYBE_CAUSED_BY_MISSING.contains(&p.code)),
             );
-            // A secret written into a manifest must not reach the terminal through the snippet
-            // of its own diagnostic, or of any other diagnostic near it.
-            for problem in &problems {
-                if problem.code == "spherectl::manifest::plaintext_secret"
-                    && let Some(location) = problem.location()
-                {
-                    sources.redact(location);
-                }
-            }
             Err(LoadFailure { sources, problems })
         }
     }

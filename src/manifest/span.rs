@@ -1,7 +1,11 @@
 //! Source positions: every value read from YAML keeps where it came from, so that every
 //! diagnostic can point into the user's file.
 
-use std::{fmt, path::PathBuf, sync::Arc};
+use std::{
+    fmt,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
@@ -118,6 +122,25 @@ pub struct SourceFile {
     pub name: String,
     pub path: PathBuf,
     pub text: Arc<str>,
+    /// The text that diagnostics show: `text` with every secret value masked, made on first use
+    /// (a run without diagnostics never pays for it).
+    shown: OnceLock<Arc<str>>,
+}
+
+impl SourceFile {
+    /// Returns a source file; its secret values are masked when it is first shown.
+    pub fn new(name: String, path: PathBuf, text: Arc<str>) -> Self {
+        SourceFile { name, path, text, shown: OnceLock::new() }
+    }
+
+    /// The text to show in a diagnostic: the file's text with the whole extent of every secret
+    /// value (`spec.value`) replaced by `*`, same length and line breaks, so every span holds.
+    pub fn shown_text(&self) -> &Arc<str> {
+        self.shown.get_or_init(|| match super::mask::mask_secret_values(&self.text) {
+            Some(masked) => Arc::from(masked),
+            None => Arc::clone(&self.text),
+        })
+    }
 }
 
 /// Every manifest file of a run, indexed by [`FileId`].
@@ -145,38 +168,18 @@ impl Sources {
         self.files.is_empty()
     }
 
-    pub fn named_source(&self, id: FileId) -> miette::NamedSource<Arc<str>> {
+    /// The name and the text to show (secrets masked) of a file, for diagnostics.
+    pub fn shown(&self, id: FileId) -> (&str, &Arc<str>) {
         let file = self.get(id);
-        miette::NamedSource::new(&file.name, Arc::clone(&file.text)).with_language("yaml")
+        (&file.name, file.shown_text())
     }
 
-    /// Masks the text at a location, keeping its length and line breaks (so that every other
-    /// span stays valid): for secret values written into a manifest, which no rendering may show.
-    pub fn redact(&mut self, location: Location) {
-        let Some(file) = self.files.get_mut(location.file.0 as usize) else { return };
-        let text = &file.text;
-        let start = location.span.offset.min(text.len());
-        let end = start.saturating_add(location.span.len).min(text.len());
-        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
-            return;
-        }
-        // A block scalar's span runs on to the next key's indentation: leave that alone.
-        let end = start + text[start..end].trim_end().len();
-        let mut masked = String::with_capacity(text.len());
-        masked.push_str(&text[..start]);
-        // Line breaks and the indentation after them are the YAML's, not the secret's.
-        let mut indentation = false;
-        for c in text[start..end].chars() {
-            if matches!(c, '\n' | '\r') || (indentation && matches!(c, ' ' | '\t')) {
-                indentation = true;
-                masked.push(c);
-            } else {
-                indentation = false;
-                masked.extend(std::iter::repeat_n('*', c.len_utf8()));
-            }
-        }
-        masked.push_str(&text[end..]);
-        file.text = Arc::from(masked);
+    /// Whether a location starts inside a masked secret value.
+    pub fn is_masked(&self, location: Location) -> bool {
+        let Some(file) = self.files.get(location.file.0 as usize) else { return false };
+        let offset = location.span.offset;
+        let shown = file.shown_text().as_bytes().get(offset);
+        shown == Some(&b'*') && file.text.as_bytes().get(offset) != Some(&b'*')
     }
 
     /// The file name and line of a location, for plan JSON's `source`.
@@ -190,19 +193,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_masks_a_block_scalar_but_keeps_offsets_and_layout() {
-        let text = "value: |\n  pässword 1\n  second line\nnext: 1\n";
+    fn shown_text_masks_secret_values_but_keeps_offsets_and_layout() {
+        let text =
+            "kind: Secret\nspec:\n  value: |\n    pässword 1\n    second line\n  publish: []\n";
         let mut sources = Sources::default();
-        let file = sources.add(SourceFile {
-            name: "secret.yaml".to_owned(),
-            path: PathBuf::from("secret.yaml"),
-            text: Arc::from(text),
-        });
-        let offset = text.find("pässword").expect("the secret is in the text");
-        let len = text.find("next").expect("the next key is in the text") - offset;
-        sources.redact(Location { file, span: Span { offset, len, line: 2, column: 3 } });
-        let masked = &sources.get(file).text;
-        assert_eq!(&**masked, "value: |\n  ***********\n  ***********\nnext: 1\n");
-        assert_eq!(masked.len(), text.len());
+        let file = sources.add(SourceFile::new(
+            "secret.yaml".to_owned(),
+            PathBuf::from("secret.yaml"),
+            Arc::from(text),
+        ));
+        let (_, shown) = sources.shown(file);
+        assert_eq!(
+            &**shown,
+            "kind: Secret\nspec:\n  value: *\n    ***********\n    ***********\n  publish: []\n"
+        );
+        assert_eq!(shown.len(), text.len());
     }
 }
