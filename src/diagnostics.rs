@@ -155,9 +155,10 @@ impl Problem {
             _ => self.message.clone(),
         };
         let mut help = self.help.clone();
-        // A parser's message quotes what it read (an unknown key, a value): inside a secret's
-        // value that would be the secret itself.
+        // A manifest error's message may quote what the parser read (an unknown key, a value):
+        // inside a secret's value that would be the secret itself.
         if let Some(location) = self.location()
+            && self.code.starts_with("spherectl::manifest::")
             && self.code != "spherectl::manifest::plaintext_secret"
             && sources.is_masked(location)
         {

@@ -8,6 +8,7 @@ mod mask;
 pub mod model;
 pub mod normalize;
 pub mod raw;
+pub mod read;
 pub mod span;
 
 use std::{
@@ -280,23 +281,32 @@ fn parse_file(path: &Path) -> Parsed {
     let read_error = |message: String| {
         FileError::Read(Problem::error("spherectl::manifest::io", message).in_file(name.clone()))
     };
-    let size =
-        std::fs::metadata(path).map_err(|e| read_error(format!("cannot read file: {e}")))?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(FileError::Read(
-            Problem::error(
-                "spherectl::manifest::too_large",
-                format!(
-                    "file is {size} bytes, more than the {} MiB ({MAX_FILE_BYTES} bytes) a \
-                     manifest file may be",
-                    MAX_FILE_BYTES / (1024 * 1024)
-                ),
-            )
-            .in_file(name)
-            .help("split the manifests into several files"),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| read_error(format!("cannot read file: {e}")))?;
+    let bytes = match read::read_regular_file(path, MAX_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(read::ReadError::TooLarge(size)) => {
+            let size = size.map_or_else(|| "more than that".to_owned(), |s| format!("{s} bytes"));
+            return Err(FileError::Read(
+                Problem::error(
+                    "spherectl::manifest::too_large",
+                    format!(
+                        "file is {size}, more than the {} MiB ({MAX_FILE_BYTES} bytes) a \
+                         manifest file may be",
+                        MAX_FILE_BYTES / (1024 * 1024)
+                    ),
+                )
+                .in_file(name)
+                .help("split the manifests into several files"),
+            ));
+        }
+        Err(error @ read::ReadError::NotRegular(_)) => {
+            return Err(FileError::Read(
+                Problem::error("spherectl::manifest::not_a_file", error.to_string())
+                    .in_file(name)
+                    .help("manifests are read from regular files only; remove or rename it"),
+            ));
+        }
+        Err(error) => return Err(read_error(format!("cannot read file: {error}"))),
+    };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
