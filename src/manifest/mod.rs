@@ -418,11 +418,54 @@ fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Proble
         .filter(|defined| known(defined) && Some(*defined) != place)
         .filter(|_| !matches!(error, E::Budget { .. }))
         .map(|defined| Location { file, span: span_in(text, defined) });
-    let problem = error_problem(error, location);
+    let problem = match tab_problem(file, text, error, location.span.offset) {
+        Some(problem) => problem,
+        None => error_problem(error, location),
+    };
     match anchor {
         Some(anchor) => problem.at(anchor, "the value comes from this anchor"),
         None => problem,
     }
+}
+
+/// A scanner error about a tab: the scanner reports it where it was reading (often the end of
+/// the line before), so point at the tab itself, the first one in an indentation from that line
+/// on (or else the first tab after that place).
+fn tab_problem(
+    file: FileId,
+    text: &str,
+    error: &serde_saphyr::Error,
+    offset: usize,
+) -> Option<Problem> {
+    let message = error.to_string();
+    if !(message.contains("found a tab") || message.contains("tabs disallowed")) {
+        return None;
+    }
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let mut position = line_start;
+    let mut tab = None;
+    for line in text[line_start..].split_inclusive('\n') {
+        let indentation = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if let Some(column) = line[..indentation].find('\t') {
+            tab = Some(position + column);
+            break;
+        }
+        position += line.len();
+    }
+    let tab = tab.or_else(|| text[offset..].find('\t').map(|i| offset + i))?;
+    let line_start = text[..tab].rfind('\n').map_or(0, |i| i + 1);
+    let span = Span {
+        offset: tab,
+        len: 1,
+        line: u32::try_from(text[..tab].matches('\n').count() + 1).unwrap_or(u32::MAX),
+        column: u32::try_from(text[line_start..tab].chars().count() + 1).unwrap_or(u32::MAX),
+    };
+    Some(
+        Problem::error("spherectl::manifest::tab_indentation", "a tab in the indentation")
+            .at(Location { file, span }, "tab")
+            .help("YAML does not allow tabs for indentation; use spaces"),
+    )
 }
 
 /// The problem for one parser error (already unwrapped), with its primary location.

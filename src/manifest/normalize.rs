@@ -1,7 +1,7 @@
 //! Raw documents → validated [`Model`], collecting every problem rather than stopping at the first.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     path::Path,
 };
 
@@ -55,6 +55,8 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
     let mut organizations = Vec::new();
     let mut declared: Vec<Declared<'_>> = Vec::new();
     let mut seen: HashMap<Address, Location> = HashMap::new();
+    // Objects whose own name or address is invalid (already reported).
+    let mut invalid: HashSet<Address> = HashSet::new();
     for document in documents {
         let raw = &document.raw;
         let file = document.file;
@@ -75,7 +77,11 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             check_parent_fields(&mut cx, document, kind);
             continue;
         }
-        let Some(address) = address_of(&mut cx, document, kind) else { continue };
+        let Some(address) = address_of(&mut cx, document, kind) else {
+            // Reported once, here: objects under it or naming it are not reported again.
+            invalid.extend(intended_address(document, kind));
+            continue;
+        };
         let here = loc(file, raw.metadata.name.span);
         if let Some(first) = seen.get(&address) {
             let parent = address.parent().map_or_else(String::new, |p| format!(" in `{p}`"));
@@ -96,18 +102,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
 
     let organization = match organizations.as_slice() {
         [] => {
-            let mut problem = Problem::error(
-                "spherectl::manifest::no_organization",
-                "no `Organization` document found",
-            )
-            .help(
-                "add one document with `kind: Organization`, `metadata.name` and `spec.id` \
-                 (the platform's organization id)",
-            );
-            if let Some(first) = documents.first() {
-                problem = problem.in_file(sources.get(first.file).name.clone());
-            }
-            cx.error(problem);
+            cx.error(no_organization(sources));
             None
         }
         [only] => organization_of(&mut cx, only),
@@ -150,6 +145,9 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         if let Some(parent) = item.address.parent()
             && !seen.contains_key(&parent)
         {
+            if is_under(&parent, &invalid) {
+                continue;
+            }
             let raw = &item.document.raw.metadata;
             let span = if parent.kind == Kind::Community { &raw.community } else { &raw.project };
             let span = span.as_ref().map_or(raw.name.span, |s| s.span);
@@ -178,6 +176,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             file: item.document.file,
             address: &item.address,
             seen: &seen,
+            invalid: &invalid,
             zones: &zones,
             spec_of: &spec_of,
             object: empty_object(&item.address, item.document),
@@ -195,6 +194,57 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         }
         None => Err(cx.problems),
     }
+}
+
+/// No document is the Organization: a problem of the whole set, so it names no one file; it says
+/// which files were read instead.
+fn no_organization(sources: &Sources) -> Problem {
+    const SHOWN: usize = 5;
+    let count = sources.len();
+    let names: Vec<String> = (0..count.min(SHOWN))
+        .map(|i| format!("`{}`", sources.get(FileId(i as u32)).name))
+        .collect();
+    let read = match count {
+        0 => "no manifest file was read".to_owned(),
+        1 => format!("read 1 file: {}", names[0]),
+        n if n <= SHOWN => format!("read {n} files: {}", names.join(", ")),
+        n => format!("read {n} files: {}, and {} more", names.join(", "), n - SHOWN),
+    };
+    Problem::error(
+        "spherectl::manifest::no_organization",
+        format!("no `Organization` document in these manifests ({read})"),
+    )
+    .help(
+        "a manifest set needs exactly one document with `kind: Organization`, `metadata.name` \
+         and `spec.id` (the platform's organization id); add it, or include the file that holds \
+         it in the paths given",
+    )
+}
+
+/// The address a document would have if its name and parent were valid.
+fn intended_address(document: &Document, kind: Kind) -> Option<Address> {
+    let metadata = &document.raw.metadata;
+    let name = &metadata.name.value;
+    let path = match kind {
+        Kind::Organization => return None,
+        Kind::Community => name.clone(),
+        Kind::Project => format!("{}/{name}", metadata.community.as_ref()?.value),
+        _ => format!("{}/{name}", metadata.project.as_ref()?.value),
+    };
+    Some(Address::new(kind, path))
+}
+
+/// Whether an address, or one of its parents, is among `invalid`: a problem about it would
+/// only repeat the one already reported about the invalid object.
+fn is_under(address: &Address, invalid: &HashSet<Address>) -> bool {
+    let mut current = Some(address.clone());
+    while let Some(address) = current {
+        if invalid.contains(&address) {
+            return true;
+        }
+        current = address.parent();
+    }
+    false
 }
 
 fn check_parent_fields(cx: &mut Context<'_>, document: &Document, kind: Kind) {
@@ -413,6 +463,7 @@ struct Builder<'a, 'b> {
     file: FileId,
     address: &'a Address,
     seen: &'a HashMap<Address, Location>,
+    invalid: &'a HashSet<Address>,
     zones: &'a HashMap<String, String>,
     spec_of: &'a HashMap<&'a Address, &'a RawSpec>,
     object: Object,
@@ -585,6 +636,7 @@ impl Builder<'_, '_> {
                 Some(target) if self.seen.contains_key(&target) => {
                     self.depend(target, EdgeKind::DependsOn, entry.span);
                 }
+                Some(target) if is_under(&target, self.invalid) => {}
                 Some(target) => {
                     let hint = rules::nearest(
                         &target.path,
@@ -838,6 +890,9 @@ impl Builder<'_, '_> {
         if self.seen.contains_key(&target) {
             return Some(target);
         }
+        if is_under(&target, self.invalid) {
+            return None;
+        }
         // Name the kind it really is, when the name exists under another kind.
         let other_kind = Kind::RESOURCES
             .into_iter()
@@ -925,6 +980,9 @@ impl Builder<'_, '_> {
                 raw::RawPublishTarget::Name(name) => {
                     let address = Address::new(Kind::Community, name.clone());
                     if !self.seen.contains_key(&address) {
+                        if is_under(&address, self.invalid) {
+                            continue;
+                        }
                         let hint = rules::nearest(
                             name,
                             self.seen

@@ -72,6 +72,11 @@ fixture_tests! {
     use_unpublished,
     /// Three datasets whose `dependsOn` entries, across two files, form a cycle.
     dependency_cycle,
+    /// Issue 7: an invalid project (and community) name is reported once, not again as "not
+    /// declared" for every object under it or naming it.
+    invalid_parent_name,
+    /// Issue 7: a tab in the indentation is shown at the tab, with help.
+    tab_indentation,
 }
 
 /// Fixtures that have a test of their own below.
