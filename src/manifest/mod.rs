@@ -79,7 +79,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                     path.clone(),
                     Arc::clone(&text),
                 ));
-                problems.extend(document_problems(id, &text, &error));
+                let (more, parsed) = document_problems(id, &text, &error);
+                problems.extend(more);
+                // The file's other documents are checked too: one broken document must not
+                // hide their problems.
+                documents.extend(parsed.into_iter().map(|raw| Document { file: id, raw }));
                 unparsed = true;
             }
         }
@@ -114,39 +118,48 @@ const MAYBE_CAUSED_BY_MISSING: &[&str] = &[
     "spherectl::rules::unpinned_checkpoint",
 ];
 
-/// After a file failed to parse as a whole: parses each document alone to report every
-/// document's first problem, not just the file's.
-fn document_problems(file: FileId, text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
+/// After a file failed to parse as a whole: parses each document alone, to report every
+/// document's first problem, not just the file's, and to keep the documents that parse.
+fn document_problems(
+    file: FileId,
+    text: &str,
+    first: &serde_saphyr::Error,
+) -> (Vec<Problem>, Vec<RawDocument>) {
     // A document the schema rejects early may still be a bomb: say so, since that is the
     // problem to fix. The check scans events only (no values) and stops at the first breach.
     if !matches!(innermost(first), serde_saphyr::Error::Budget { .. })
         && let Some(problem) = budget_problem(file, text)
     {
-        return vec![problem];
+        return (vec![problem], Vec::new());
     }
     let chunks = split_documents(text);
     // A breached budget means hostile or oversized input: reading it again would only repeat
     // the work the budget is there to stop.
     if chunks.len() <= 1 || matches!(innermost(first), serde_saphyr::Error::Budget { .. }) {
-        return vec![yaml_problem(file, text, first)];
+        return (vec![yaml_problem(file, text, first)], Vec::new());
     }
     let mut problems = Vec::new();
+    let mut documents = Vec::new();
     for (offset, line, chunk) in chunks {
-        if let Err(error) =
+        let parsed = Span::shifted(offset, line - 1, || {
             serde_saphyr::from_multiple_with_options::<RawDocument>(chunk, parse_options())
-        {
-            let mut problem = yaml_problem(file, chunk, &error);
-            for label in &mut problem.labels {
-                label.location.span.offset += offset;
-                label.location.span.line += line - 1;
+        });
+        match parsed {
+            Ok(parsed) => documents.extend(parsed),
+            Err(error) => {
+                let mut problem = yaml_problem(file, chunk, &error);
+                for label in &mut problem.labels {
+                    label.location.span.offset += offset;
+                    label.location.span.line += line - 1;
+                }
+                problems.push(problem);
             }
-            problems.push(problem);
         }
     }
     if problems.is_empty() {
         problems.push(yaml_problem(file, text, first));
     }
-    problems
+    (problems, documents)
 }
 
 /// Splits YAML text at document markers (`---` at the start of a line), returning each
@@ -399,6 +412,52 @@ fn span_in(text: &str, location: serde_saphyr::Location) -> Span {
     span
 }
 
+/// When `key` spans a mapping key followed on its line by a value (`key: value`), the span of
+/// that value (up to the end of a quoted or bracketed value, or to a `,`, `}`, `]` or comment).
+fn value_of_key(text: &str, key: Span) -> Option<Span> {
+    let key_end = key.offset.checked_add(key.len)?;
+    let rest = text.get(key_end..)?;
+    let rest = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    let after_key = rest.trim_start_matches(['"', '\'']);
+    let after_colon = after_key.strip_prefix(':')?;
+    if !after_colon.starts_with([' ', '\t']) {
+        return None;
+    }
+    let value = after_colon.trim_start_matches([' ', '\t']);
+    let start = key_end + (rest.len() - value.len());
+    let len = match value.chars().next()? {
+        quote @ ('"' | '\'') => value[1..].find(quote).map_or(value.len(), |end| end + 2),
+        open @ ('[' | '{') => {
+            let close = if open == '[' { ']' } else { '}' };
+            let mut depth = 0usize;
+            let mut end = value.len();
+            for (index, c) in value.char_indices() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = index + 1;
+                        break;
+                    }
+                }
+            }
+            end
+        }
+        '#' => return None,
+        _ => {
+            let end = value.find([',', '}', ']']).unwrap_or(value.len());
+            let end = value[..end].find(" #").unwrap_or(end);
+            value[..end].trim_end().len()
+        }
+    };
+    if len == 0 {
+        return None;
+    }
+    let column = key.column + u32::try_from(text[key.offset..start].chars().count()).ok()?;
+    Some(Span { offset: start, len, line: key.line, column })
+}
+
 /// Converts a parser error on `text` into a problem pointing at its place in the file.
 fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Problem {
     use serde_saphyr::Error as E;
@@ -411,7 +470,13 @@ fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Proble
     let error = innermost(error);
     let known = |location: &serde_saphyr::Location| *location != serde_saphyr::Location::UNKNOWN;
     let place = alias.map(|l| l.reference_location).filter(known).or_else(|| error.location());
-    let location = Location { file, span: place.map(|p| span_in(text, p)).unwrap_or_default() };
+    let mut location = Location { file, span: place.map(|p| span_in(text, p)).unwrap_or_default() };
+    // A value the schema's own visitor rejects is placed at its key: show the value.
+    if matches!(error, E::SerdeInvalidType { .. } | E::SerdeInvalidValue { .. })
+        && let Some(span) = value_of_key(text, location.span)
+    {
+        location.span = span;
+    }
     // (Not for a breached budget: the anchor is somewhere in the expansion, not the culprit.)
     let anchor = alias
         .map(|l| l.defined_location)

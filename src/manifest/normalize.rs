@@ -550,8 +550,10 @@ impl Builder<'_, '_> {
             Some(RawSpec::Project(spec)) => self.project(spec),
             Some(RawSpec::Dataset(spec)) => self.dataset(spec),
             Some(RawSpec::Secret(spec)) => self.secret(spec),
-            Some(RawSpec::DockerImage(spec)) => self.docker_image(spec),
-            Some(RawSpec::S3Connection(spec)) => self.s3_connection(spec),
+            Some(RawSpec::DockerImage(spec)) => self.docker_image(spec, document.raw.spec_key),
+            Some(RawSpec::S3Connection(spec)) => {
+                self.s3_connection(spec, document.raw.spec_key);
+            }
             Some(RawSpec::Checkpoint(spec)) => self.checkpoint(spec),
             Some(RawSpec::Node(spec)) => self.node(spec),
             Some(RawSpec::Alias(spec)) => self.alias(spec),
@@ -1106,34 +1108,63 @@ impl Builder<'_, '_> {
         self.publish(&spec.publish, None);
     }
 
-    fn docker_image(&mut self, spec: &raw::DockerImageSpec) {
+    /// Reports a required field that is absent (every one of them, not just the first).
+    fn require<'s, T>(
+        &mut self,
+        value: Option<&'s T>,
+        field: &str,
+        spec_key: Span,
+    ) -> Option<&'s T> {
+        if value.is_none() {
+            let problem = Problem::error(
+                "spherectl::manifest::missing_field",
+                format!("missing field `{field}`"),
+            )
+            .at(self.at(spec_key), format!("`spec.{field}` is required"));
+            self.cx.error(problem);
+        }
+        value
+    }
+
+    fn docker_image(&mut self, spec: &raw::DockerImageSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
         let i = FieldMode::Immutable;
-        self.push_text("spec.repository", Some(&spec.repository), i);
-        self.push_text("spec.tag", Some(&spec.tag), i);
-        self.push_text("spec.dockerfile", Some(&spec.dockerfile), i);
+        let repository = self.require(spec.repository.as_ref(), "repository", spec_key);
+        let tag = self.require(spec.tag.as_ref(), "tag", spec_key);
+        let dockerfile = self.require(spec.dockerfile.as_ref(), "dockerfile", spec_key);
+        self.push_text("spec.repository", repository, i);
+        self.push_text("spec.tag", tag, i);
+        self.push_text("spec.dockerfile", dockerfile, i);
         self.push_text("spec.buildPath", spec.build_path.as_ref(), i);
         self.active(spec.active.as_ref());
         self.publish(&spec.publish, None);
     }
 
-    fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec) {
+    fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
         let m = FieldMode::Mutable;
-        self.push_text("spec.endpoint", Some(&spec.endpoint), m);
-        if spec.bucket.value.contains('.') || spec.bucket.value.is_empty() {
+        let endpoint = self.require(spec.endpoint.as_ref(), "endpoint", spec_key);
+        let bucket = self.require(spec.bucket.as_ref(), "bucket", spec_key);
+        let access_key_id = self.require(spec.access_key_id.as_ref(), "accessKeyId", spec_key);
+        let secret_key = self.require(spec.secret_key.as_ref(), "secretKey", spec_key);
+        self.push_text("spec.endpoint", endpoint, m);
+        if let Some(bucket) = bucket
+            && (bucket.value.contains('.') || bucket.value.is_empty())
+        {
             let problem = Problem::error(
                 "spherectl::manifest::invalid_bucket",
-                format!("invalid bucket name `{}`", spec.bucket.value),
+                format!("invalid bucket name `{}`", bucket.value),
             )
-            .at(self.at(spec.bucket.span), "bucket names for S3 connections contain no dots")
+            .at(self.at(bucket.span), "bucket names for S3 connections contain no dots")
             .help("DataSphere mounts only buckets whose names have no `.`");
             self.cx.error(problem);
         }
-        self.push_text("spec.bucket", Some(&spec.bucket), m);
+        self.push_text("spec.bucket", bucket, m);
         self.push_text("spec.mountName", spec.mount_name.as_ref(), m);
-        self.push_text("spec.accessKeyId", Some(&spec.access_key_id), m);
-        self.reference_field("spec.secretKey.secret", Kind::Secret, &spec.secret_key.secret, m);
+        self.push_text("spec.accessKeyId", access_key_id, m);
+        if let Some(secret_key) = secret_key {
+            self.reference_field("spec.secretKey.secret", Kind::Secret, &secret_key.secret, m);
+        }
         if let Some(mode) = &spec.mode {
             self.push("spec.mode", json!(mode.value.as_str()), mode.span, m);
         }

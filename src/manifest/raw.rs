@@ -16,7 +16,7 @@ use serde::{
     de::{self, MapAccess, Visitor},
 };
 
-use super::span::Spanned;
+use super::span::{Span, Spanned};
 
 /// The one `apiVersion` this release reads.
 pub const API_VERSION: &str = "spherectl/v1";
@@ -34,6 +34,45 @@ pub const KINDS: &[&str] = &[
     "Node",
     "Alias",
 ];
+
+/// An integer written as a YAML number. serde-saphyr reads a quoted `"10"` into an `i64` as 10;
+/// the schema says integer, and a quoted number is a string, so it is refused like any string.
+struct Integer(i64);
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntegerVisitor;
+        impl Visitor<'_> for IntegerVisitor {
+            type Value = Integer;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Integer, E> {
+                Ok(Integer(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Integer, E> {
+                i64::try_from(value).map(Integer).map_err(|_| {
+                    de::Error::invalid_value(de::Unexpected::Unsigned(value), &"a smaller integer")
+                })
+            }
+        }
+        deserializer.deserialize_any(IntegerVisitor)
+    }
+}
+
+/// Reads a required integer field (see [`Integer`]).
+fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Spanned<i64>, D::Error> {
+    let integer = Spanned::<Integer>::deserialize(deserializer)?;
+    Ok(Spanned::new(integer.value.0, integer.span))
+}
+
+/// Reads an optional integer field (see [`Integer`]); `null` is absent.
+fn optional_integer<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Spanned<i64>>, D::Error> {
+    let integer = Option::<Spanned<Integer>>::deserialize(deserializer)?;
+    Ok(integer.map(|integer| Spanned::new(integer.value.0, integer.span)))
+}
 
 /// Labels: keys and values both keep their spans.
 pub type RawLabels = BTreeMap<Spanned<String>, Spanned<String>>;
@@ -156,6 +195,7 @@ pub struct ProjectSpec {
     pub settings: Option<RawSettings>,
     pub limits: Option<RawLimits>,
     /// Unit balance.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub balance: Option<Spanned<i64>>,
     pub members: Option<Spanned<Vec<RawMember>>>,
     /// Shared resources added into this project.
@@ -200,7 +240,9 @@ impl StaleExecTimeout {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawLimits {
+    #[serde(default, deserialize_with = "optional_integer")]
     pub max_units_per_hour: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub max_units_per_execution: Option<Spanned<i64>>,
 }
 
@@ -258,6 +300,7 @@ pub type RawPublish = Option<Vec<Spanned<RawPublishTarget>>>;
 pub struct DatasetSpec {
     pub description: Option<Spanned<String>>,
     /// Size in whole GB (1 to 4096).
+    #[serde(deserialize_with = "integer")]
     pub size_gb: Spanned<i64>,
     /// The notebook code that fills the dataset when it is initialized.
     pub init_code: Option<Spanned<String>>,
@@ -338,15 +381,20 @@ pub struct SecretSpec {
     pub publish: RawPublish,
 }
 
+// The required fields are `Option`s (required in the schema) so that `normalize` reports every
+// missing one: serde stops at the first.
 /// `spec` of a DockerImage. Images are immutable: a change of build inputs replaces the image.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DockerImageSpec {
     pub description: Option<Spanned<String>>,
-    pub repository: Spanned<String>,
-    pub tag: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub repository: Option<Spanned<String>>,
+    #[schemars(with = "Spanned<String>")]
+    pub tag: Option<Spanned<String>>,
     /// Dockerfile text.
-    pub dockerfile: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub dockerfile: Option<Spanned<String>>,
     /// Build path inside the project (`.` is the root).
     pub build_path: Option<Spanned<String>>,
     /// The project's environment.
@@ -377,16 +425,21 @@ pub struct RawSecretRef {
     pub secret: Spanned<String>,
 }
 
+// Required fields are `Option`s, as in `DockerImageSpec`.
 /// `spec` of an S3Connection.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct S3ConnectionSpec {
     pub description: Option<Spanned<String>>,
-    pub endpoint: Spanned<String>,
-    pub bucket: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub endpoint: Option<Spanned<String>>,
+    #[schemars(with = "Spanned<String>")]
+    pub bucket: Option<Spanned<String>>,
     pub mount_name: Option<Spanned<String>>,
-    pub access_key_id: Spanned<String>,
-    pub secret_key: RawSecretRef,
+    #[schemars(with = "Spanned<String>")]
+    pub access_key_id: Option<Spanned<String>>,
+    #[schemars(with = "RawSecretRef")]
+    pub secret_key: Option<RawSecretRef>,
     pub mode: Option<Spanned<S3Mode>>,
     pub active: Option<Spanned<bool>>,
     pub publish: RawPublish,
@@ -413,7 +466,9 @@ pub struct RawNodeSource {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInstances {
+    #[serde(deserialize_with = "integer")]
     pub min: Spanned<i64>,
+    #[serde(deserialize_with = "integer")]
     pub max: Spanned<i64>,
 }
 
@@ -438,6 +493,7 @@ impl Protocol {
 pub struct RawEndpoint {
     #[serde(rename = "type")]
     pub protocol: Spanned<Protocol>,
+    #[serde(deserialize_with = "integer")]
     pub port: Spanned<i64>,
 }
 
@@ -447,12 +503,17 @@ pub struct RawHealthCheck {
     #[serde(rename = "type")]
     pub protocol: Option<Spanned<Protocol>>,
     pub path: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub port: Option<Spanned<i64>>,
     /// Seconds.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub timeout: Option<Spanned<i64>>,
     /// Seconds.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub interval: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub fails_threshold: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub passes_threshold: Option<Spanned<i64>>,
 }
 
@@ -481,6 +542,7 @@ pub struct NodeSpec {
 pub struct RawBackend {
     pub node: Spanned<String>,
     /// Percentage of requests; the weights of an alias sum to 100.
+    #[serde(deserialize_with = "integer")]
     pub weight: Spanned<i64>,
 }
 
@@ -519,6 +581,8 @@ pub struct RawDocument {
     pub metadata: RawMetadata,
     /// `None` when the document has no `spec` (allowed for kinds whose spec is all optional).
     pub spec: Option<RawSpec>,
+    /// Where the `spec` key is: what a missing required field of the spec points at.
+    pub spec_key: Span,
 }
 
 const DOCUMENT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
@@ -543,8 +607,9 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         let mut kind: Option<Spanned<String>> = None;
         let mut metadata: Option<RawMetadata> = None;
         let mut spec: Option<RawSpec> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        let mut spec_key = Span::default();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            match key.value.as_str() {
                 "apiVersion" => api_version = Some(map.next_value()?),
                 "kind" => {
                     let value: Spanned<String> = map.next_value()?;
@@ -555,6 +620,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 }
                 "metadata" => metadata = Some(map.next_value()?),
                 "spec" => {
+                    spec_key = key.span;
                     let Some(kind) = &kind else {
                         return Err(de::Error::custom(
                             "`kind` must come before `spec` in a manifest document",
@@ -580,6 +646,6 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         let api_version = api_version.ok_or_else(|| de::Error::missing_field("apiVersion"))?;
         let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
         let metadata = metadata.ok_or_else(|| de::Error::missing_field("metadata"))?;
-        Ok(RawDocument { api_version, kind, metadata, spec })
+        Ok(RawDocument { api_version, kind, metadata, spec, spec_key })
     }
 }

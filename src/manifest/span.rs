@@ -23,15 +23,32 @@ pub struct Span {
     pub column: u32,
 }
 
+thread_local! {
+    /// Where the text being parsed starts in its file (byte offset, lines before it), when a
+    /// file is parsed one document at a time: see [`Span::shifted`].
+    static SHIFT: std::cell::Cell<(usize, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 impl Span {
     pub(crate) fn from_location(location: serde_saphyr::Location) -> Self {
         let span = location.span();
+        let (offset, lines) = SHIFT.with(std::cell::Cell::get);
+        let line = u32::try_from(location.line()).unwrap_or(0);
         Span {
-            offset: usize::try_from(span.byte_offset().unwrap_or(0)).unwrap_or(0),
+            offset: usize::try_from(span.byte_offset().unwrap_or(0)).unwrap_or(0) + offset,
             len: usize::try_from(span.byte_len().unwrap_or(0)).unwrap_or(0),
-            line: u32::try_from(location.line()).unwrap_or(0),
+            line: if line > 0 { line + lines } else { 0 },
             column: u32::try_from(location.column()).unwrap_or(0),
         }
+    }
+
+    /// Runs `parse` on a piece of a file that starts at byte `offset`, after `lines` lines:
+    /// every span read meanwhile is a span in the whole file.
+    pub(crate) fn shifted<R>(offset: usize, lines: u32, parse: impl FnOnce() -> R) -> R {
+        let previous = SHIFT.with(|shift| shift.replace((offset, lines)));
+        let result = parse();
+        SHIFT.with(|shift| shift.set(previous));
+        result
     }
 }
 

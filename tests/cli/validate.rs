@@ -77,6 +77,13 @@ fixture_tests! {
     invalid_parent_name,
     /// Issue 7: a tab in the indentation is shown at the tab, with help.
     tab_indentation,
+    /// Issue 7: a document that does not parse no longer hides the other documents' problems
+    /// in the same file.
+    broken_document_among_others,
+    /// Issue 7: every missing required field of a document, not only the first.
+    missing_fields,
+    /// Issue 7: `sizeGb: "10"` (and every other integer field, quoted) is refused.
+    quoted_integers,
 }
 
 /// Fixtures that have a test of their own below.
