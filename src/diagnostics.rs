@@ -223,9 +223,9 @@ struct Snippet {
 
 impl Snippet {
     fn new(sources: &Sources, file: FileId, spans: &[SourceSpan]) -> Snippet {
-        let (name, text) = sources.shown(file);
+        let (name, text, longest_line) = sources.shown(file);
         let name = name.to_owned();
-        if !text.split('\n').any(|line| line.len() > MAX_SHOWN_LINE) {
+        if longest_line <= MAX_SHOWN_LINE {
             return Snippet {
                 name,
                 text: Arc::clone(text),

@@ -142,12 +142,14 @@ pub struct SourceFile {
     /// The text that diagnostics show: `text` with every secret value masked, made on first use
     /// (a run without diagnostics never pays for it).
     shown: OnceLock<Arc<str>>,
+    /// The length in bytes of the file's longest line, found on first use.
+    longest_line: OnceLock<usize>,
 }
 
 impl SourceFile {
     /// Returns a source file; its secret values are masked when it is first shown.
     pub fn new(name: String, path: PathBuf, text: Arc<str>) -> Self {
-        SourceFile { name, path, text, shown: OnceLock::new() }
+        SourceFile { name, path, text, shown: OnceLock::new(), longest_line: OnceLock::new() }
     }
 
     /// The text to show in a diagnostic: the file's text with the whole extent of every secret
@@ -157,6 +159,13 @@ impl SourceFile {
             Some(masked) => Arc::from(masked),
             None => Arc::clone(&self.text),
         })
+    }
+}
+
+impl SourceFile {
+    /// The length in bytes of the longest line: diagnostics clip long lines.
+    pub fn longest_line(&self) -> usize {
+        *self.longest_line.get_or_init(|| self.text.split('\n').map(str::len).max().unwrap_or(0))
     }
 }
 
@@ -185,10 +194,11 @@ impl Sources {
         self.files.is_empty()
     }
 
-    /// The name and the text to show (secrets masked) of a file, for diagnostics.
-    pub fn shown(&self, id: FileId) -> (&str, &Arc<str>) {
+    /// The name, the text to show (secrets masked) and the longest line's length of a file,
+    /// for diagnostics.
+    pub fn shown(&self, id: FileId) -> (&str, &Arc<str>, usize) {
         let file = self.get(id);
-        (&file.name, file.shown_text())
+        (&file.name, file.shown_text(), file.longest_line())
     }
 
     /// Whether a location starts inside a masked secret value.
@@ -219,7 +229,7 @@ mod tests {
             PathBuf::from("secret.yaml"),
             Arc::from(text),
         ));
-        let (_, shown) = sources.shown(file);
+        let (_, shown, _) = sources.shown(file);
         assert_eq!(
             &**shown,
             "kind: Secret\nspec:\n  value: *\n    ***********\n    ***********\n  publish: []\n"
