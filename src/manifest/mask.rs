@@ -79,6 +79,9 @@ struct Frame {
     key: Option<String>,
     /// Byte offset just after the last key.
     key_end: usize,
+    /// The anchor defined on this collection (0: none), and where the collection starts.
+    anchor: usize,
+    start: usize,
 }
 
 /// The state of the document being read.
@@ -90,6 +93,10 @@ struct DocumentState {
     /// The secret value being read: where it starts, the stack depth of its collection, and
     /// the end of the last node read inside it.
     open: Option<(usize, usize, usize)>,
+    /// The end of the last node read.
+    last_end: usize,
+    /// Where each anchored node is: an alias in a secret's value masks its anchor's node.
+    anchors: std::collections::HashMap<usize, (usize, usize)>,
 }
 
 impl DocumentState {
@@ -158,20 +165,37 @@ fn read_event(text: &str, event: &Event<'_>, span: EventSpan, document: &mut Doc
         Event::SequenceEnd | Event::MappingEnd => {
             let depth = document.stack.len();
             let frame = document.stack.pop();
+            let flow = frame.as_ref().is_some_and(|f| f.flow);
+            let close = if flow { end.max(document.last_end) } else { document.last_end };
+            if let Some(frame) = frame
+                && frame.anchor != 0
+            {
+                document.anchors.insert(frame.anchor, (frame.start, close));
+            }
             if let Some((value_start, open_depth, last_end)) = document.open
                 && open_depth == depth
             {
-                let close =
-                    if frame.is_some_and(|f| f.flow) { end.max(last_end) } else { last_end };
+                let close = if flow { end.max(last_end) } else { last_end };
                 document.regions.push((value_start, close));
                 document.open = None;
             }
+            document.last_end = close;
             return;
         }
         _ => return,
     }
     if let Some((value_start, depth, last_end)) = document.open {
         document.open = Some((value_start, depth, last_end.max(end)));
+    }
+    document.last_end = end;
+    let anchor = match event {
+        Event::Scalar(_, _, anchor, _)
+        | Event::SequenceStart(_, anchor, _)
+        | Event::MappingStart(_, anchor, _) => *anchor,
+        _ => 0,
+    };
+    if anchor != 0 && matches!(event, Event::Scalar(..)) {
+        document.anchors.insert(anchor, (start, end));
     }
     let collection = match event {
         Event::SequenceStart(style, ..) => Some((false, *style == StructureStyle::Flow)),
@@ -201,6 +225,13 @@ fn read_event(text: &str, event: &Event<'_>, span: EventSpan, document: &mut Doc
         {
             document.kind = Some(value.to_string());
         }
+        // An alias in a secret's value: the text is its anchor's node, wherever that is.
+        if let Event::Alias(id) = event
+            && (is_secret || document.open.is_some())
+            && let Some(&extent) = document.anchors.get(id)
+        {
+            document.regions.push(extent);
+        }
         if is_secret {
             let key_end = document.stack.last().map_or(start, |f| f.key_end);
             let value_start = after_colon(text, key_end, start);
@@ -216,7 +247,15 @@ fn read_event(text: &str, event: &Event<'_>, span: EventSpan, document: &mut Doc
         }
     }
     if let Some((mapping, flow)) = collection {
-        document.stack.push(Frame { mapping, flow, expect_key: mapping, key: None, key_end: 0 });
+        document.stack.push(Frame {
+            mapping,
+            flow,
+            expect_key: mapping,
+            key: None,
+            key_end: 0,
+            anchor,
+            start,
+        });
     }
 }
 
@@ -352,6 +391,15 @@ mod tests {
                     spec: {description: hi, value: SEKRIT, publish: [a]}\n";
         let out = masked(flow);
         assert!(!out.contains("SEKRIT") && out.contains("publish: [a]"), "{out}");
+    }
+
+    #[test]
+    fn masks_the_anchor_of_an_alias_in_a_value() {
+        let text = "kind: Secret\nmetadata: {name: db, labels: {a: &s SEKRIT}}\n\
+                    description: &d {x: PUBLIC}\nspec:\n  value: *s\n  other: {<<: *d}\n\
+                    ---\nkind: Secret\nx: &m {y: SEKRIT}\nspec:\n  value: {<<: *m}\n";
+        let out = masked(text);
+        assert!(!out.contains("SEKRIT") && out.contains("{x: PUBLIC}"), "{out}");
     }
 
     #[test]

@@ -241,6 +241,7 @@ fn secret_values_never_shown() {
         format!("  value: |\n    {secret}\n  publsh: [research]\n"),
         format!("  value: [{secret}, {{\n  bad\n"),
         format!("  bad: [\n  value: {secret}\n"),
+        format!("  description: &s {secret}\n  value: *s\n"),
     ];
     for case in &cases {
         let (temp, dir) = temp_manifests();
