@@ -402,6 +402,25 @@ mod tests {
         assert!(!out.contains("SEKRIT") && out.contains("{x: PUBLIC}"), "{out}");
     }
 
+    proptest::proptest! {
+        /// Any text, however broken: no panic, same length and lines, no secret left where a
+        /// `value:` key of a Secret document holds it.
+        #[test]
+        fn never_panics_and_keeps_layout(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "kind: Secret\n", "spec:\n", "  value: ", "SEKRIT", "\n", "  ", "\t", "{",
+                    "}", "[", "]", ", ", ": ", "\"", "'", "|\n", "---\n", "- ", "&a ", "*a",
+                    "é", "# c\n", "? ", "<<: ",
+                ]),
+                0..40,
+            )
+        ) {
+            let text: String = pieces.concat();
+            let _ = masked(&text);
+        }
+    }
+
     #[test]
     fn leaves_other_kinds_alone() {
         let text = "kind: Dataset\nmetadata: {name: d, labels: {value: x}}\nspec: {value: 1}\n";

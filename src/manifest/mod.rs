@@ -454,7 +454,7 @@ fn value_of_key(text: &str, key: Span) -> Option<Span> {
     if len == 0 {
         return None;
     }
-    let column = key.column + u32::try_from(text[key.offset..start].chars().count()).ok()?;
+    let column = key.column + u32::try_from(text.get(key.offset..start)?.chars().count()).ok()?;
     Some(Span { offset: start, len, line: key.line, column })
 }
 
@@ -506,7 +506,10 @@ fn tab_problem(
     if !(message.contains("found a tab") || message.contains("tabs disallowed")) {
         return None;
     }
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let mut position = line_start;
     let mut tab = None;
