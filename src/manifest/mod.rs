@@ -471,6 +471,20 @@ fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Proble
     let known = |location: &serde_saphyr::Location| *location != serde_saphyr::Location::UNKNOWN;
     let place = alias.map(|l| l.reference_location).filter(known).or_else(|| error.location());
     let mut location = Location { file, span: place.map(|p| span_in(text, p)).unwrap_or_default() };
+    // An error about the whole document is placed at its `---`: show its first line instead.
+    if text.get(location.span.offset..).is_some_and(|rest| rest.starts_with("---")) {
+        let mut offset = location.span.offset;
+        let lines = text[offset..].split_inclusive('\n').skip(1);
+        for (line, text_line) in (location.span.line + 1..).zip(lines) {
+            offset += text[offset..].find('\n').map_or(0, |i| i + 1);
+            let content = text_line.trim();
+            if !content.is_empty() && !content.starts_with('#') {
+                let len = text_line.trim_end().len();
+                location.span = Span { offset, len: len.max(1), line, column: 1 };
+                break;
+            }
+        }
+    }
     // A value the schema's own visitor rejects is placed at its key: show the value.
     if matches!(error, E::SerdeInvalidType { .. } | E::SerdeInvalidValue { .. })
         && let Some(span) = value_of_key(text, location.span)
@@ -630,6 +644,14 @@ fn error_problem(error: &serde_saphyr::Error, location: Location) -> Problem {
         .help("each key may appear once per mapping"),
         other => {
             let message = strip_location(&other.to_string());
+            if let Some(fields) = message.strip_prefix("missing fields ") {
+                // From the document visitor, which reports all of them at once.
+                return Problem::error(
+                    "spherectl::manifest::missing_field",
+                    format!("missing fields {fields}"),
+                )
+                .at(location, format!("{fields} are required in every document"));
+            }
             if message.contains("budget") || message.contains("limit") || message.contains("depth")
             {
                 // The scanner's own limits (flow nesting, key length) surface as messages.

@@ -665,24 +665,30 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn members(&mut self, members: Option<&Spanned<Vec<RawMember>>>) {
+    fn members(&mut self, members: Option<&Spanned<Vec<Spanned<RawMember>>>>) {
         let Some(members) = members else { return };
         let mut list: Vec<Member> = Vec::new();
-        for member in &members.value {
-            if let Err(violation) = rules::check_subject(&member.subject.value) {
+        for (index, member) in members.value.iter().enumerate() {
+            let at = member.span;
+            let subject = member.value.subject.as_ref();
+            let subject = self.require(subject, &format!("spec.members[{index}].subject"), at);
+            let role = member.value.role.as_ref();
+            let role = self.require(role, &format!("spec.members[{index}].role"), at);
+            let (Some(subject), Some(role)) = (subject, role) else { continue };
+            if let Err(violation) = rules::check_subject(&subject.value) {
                 let problem =
                     Problem::error("spherectl::manifest::invalid_subject", violation.message)
-                        .at(self.at(member.subject.span), "invalid subject")
+                        .at(self.at(subject.span), "invalid subject")
                         .maybe_help(violation.help);
                 self.cx.error(problem);
                 continue;
             }
-            if let Some(first) = list.iter().find(|m| m.subject == member.subject.value) {
+            if let Some(first) = list.iter().find(|m| m.subject == subject.value) {
                 let problem = Problem::error(
                     "spherectl::manifest::duplicate_member",
-                    format!("`{}` is listed twice", member.subject.value),
+                    format!("`{}` is listed twice", subject.value),
                 )
-                .at(self.at(member.subject.span), "listed again here")
+                .at(self.at(subject.span), "listed again here")
                 .at(first.location, "first listed here")
                 .help(
                     "a subject holds one role per object; the higher role includes the lower ones",
@@ -691,9 +697,9 @@ impl Builder<'_, '_> {
                 continue;
             }
             list.push(Member {
-                subject: member.subject.value.clone(),
-                role: member.role.value,
-                location: self.at(member.subject.span),
+                subject: subject.value.clone(),
+                role: role.value,
+                location: self.at(subject.span),
             });
         }
         self.object.members = Some(list);
@@ -787,27 +793,32 @@ impl Builder<'_, '_> {
             self.object.balance = Some((balance.value, self.at(balance.span)));
         }
         self.members(spec.members.as_ref());
-        for entry in spec.uses.iter().flatten() {
-            self.use_entry(entry);
+        for (index, entry) in spec.uses.iter().flatten().enumerate() {
+            let kind = entry.value.kind.as_ref();
+            let kind = self.require(kind, &format!("spec.uses[{index}].kind"), entry.span);
+            let reference = entry.value.reference.as_ref();
+            let reference = self.require(reference, &format!("spec.uses[{index}].ref"), entry.span);
+            if let (Some(kind), Some(reference)) = (kind, reference) {
+                self.use_entry(kind, reference);
+            }
         }
     }
 
-    fn use_entry(&mut self, entry: &raw::RawUse) {
-        let Some(kind) = Kind::parse(&entry.kind.value).filter(|k| k.is_resource()) else {
+    fn use_entry(&mut self, kind_name: &Spanned<String>, reference: &Spanned<String>) {
+        let Some(kind) = Kind::parse(&kind_name.value).filter(|k| k.is_resource()) else {
             let names: Vec<&str> = Kind::RESOURCES.iter().map(|k| k.as_str()).collect();
             let problem = Problem::error(
                 "spherectl::manifest::unknown_kind",
-                format!("unknown resource kind `{}`", entry.kind.value),
+                format!("unknown resource kind `{}`", kind_name.value),
             )
-            .at(self.at(entry.kind.span), "not a resource kind")
-            .help(match rules::nearest(&entry.kind.value, names.iter().copied()) {
+            .at(self.at(kind_name.span), "not a resource kind")
+            .help(match rules::nearest(&kind_name.value, names.iter().copied()) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!("expected one of {}", names.join(", ")),
             });
             self.cx.error(problem);
             return;
         };
-        let reference = &entry.reference;
         if reference.value.split('/').count() != 3 {
             let problem = Problem::error(
                 "spherectl::manifest::invalid_reference",
@@ -1109,18 +1120,17 @@ impl Builder<'_, '_> {
     }
 
     /// Reports a required field that is absent (every one of them, not just the first).
-    fn require<'s, T>(
-        &mut self,
-        value: Option<&'s T>,
-        field: &str,
-        spec_key: Span,
-    ) -> Option<&'s T> {
+    ///
+    /// `path` is the field's path in the document (`spec.members[0].role`); `at` is where the
+    /// mapping that lacks it is.
+    fn require<'s, T>(&mut self, value: Option<&'s T>, path: &str, at: Span) -> Option<&'s T> {
         if value.is_none() {
+            let field = path.rsplit('.').next().unwrap_or(path);
             let problem = Problem::error(
                 "spherectl::manifest::missing_field",
                 format!("missing field `{field}`"),
             )
-            .at(self.at(spec_key), format!("`spec.{field}` is required"));
+            .at(self.at(at), format!("`{path}` is required"));
             self.cx.error(problem);
         }
         value
@@ -1129,9 +1139,9 @@ impl Builder<'_, '_> {
     fn docker_image(&mut self, spec: &raw::DockerImageSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
         let i = FieldMode::Immutable;
-        let repository = self.require(spec.repository.as_ref(), "repository", spec_key);
-        let tag = self.require(spec.tag.as_ref(), "tag", spec_key);
-        let dockerfile = self.require(spec.dockerfile.as_ref(), "dockerfile", spec_key);
+        let repository = self.require(spec.repository.as_ref(), "spec.repository", spec_key);
+        let tag = self.require(spec.tag.as_ref(), "spec.tag", spec_key);
+        let dockerfile = self.require(spec.dockerfile.as_ref(), "spec.dockerfile", spec_key);
         self.push_text("spec.repository", repository, i);
         self.push_text("spec.tag", tag, i);
         self.push_text("spec.dockerfile", dockerfile, i);
@@ -1143,10 +1153,10 @@ impl Builder<'_, '_> {
     fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
         let m = FieldMode::Mutable;
-        let endpoint = self.require(spec.endpoint.as_ref(), "endpoint", spec_key);
-        let bucket = self.require(spec.bucket.as_ref(), "bucket", spec_key);
-        let access_key_id = self.require(spec.access_key_id.as_ref(), "accessKeyId", spec_key);
-        let secret_key = self.require(spec.secret_key.as_ref(), "secretKey", spec_key);
+        let endpoint = self.require(spec.endpoint.as_ref(), "spec.endpoint", spec_key);
+        let bucket = self.require(spec.bucket.as_ref(), "spec.bucket", spec_key);
+        let access_key_id = self.require(spec.access_key_id.as_ref(), "spec.accessKeyId", spec_key);
+        let secret_key = self.require(spec.secret_key.as_ref(), "spec.secretKey", spec_key);
         self.push_text("spec.endpoint", endpoint, m);
         if let Some(bucket) = bucket
             && (bucket.value.contains('.') || bucket.value.is_empty())
@@ -1227,8 +1237,15 @@ impl Builder<'_, '_> {
         }
         let m = FieldMode::Mutable;
         self.push_text("spec.instanceType", spec.instance_type.as_ref(), m);
-        if let Some(instances) = &spec.instances {
-            let (min, max) = (&instances.value.min, &instances.value.max);
+        let instances = spec.instances.as_ref().and_then(|instances| {
+            let at = instances.span;
+            let min = self.require(instances.value.min.as_ref(), "spec.instances.min", at);
+            let min = min.map(Spanned::to_i64);
+            let max = self.require(instances.value.max.as_ref(), "spec.instances.max", at);
+            let max = max.map(Spanned::to_i64);
+            Some((instances, min?, max?))
+        });
+        if let Some((instances, min, max)) = instances {
             if min.value < 0 || max.value < 1 || min.value > max.value {
                 let problem = Problem::error(
                     "spherectl::manifest::out_of_range",
@@ -1267,13 +1284,14 @@ impl Builder<'_, '_> {
             });
         }
         if let Some(endpoint) = &spec.endpoint {
-            self.push(
-                "spec.endpoint.type",
-                json!(endpoint.protocol.value.as_str()),
-                endpoint.protocol.span,
-                m,
-            );
-            self.push_int("spec.endpoint.port", Some(&endpoint.port), (1, 65535), m);
+            let at = endpoint.span;
+            let protocol = self.require(endpoint.value.protocol.as_ref(), "spec.endpoint.type", at);
+            let port = self.require(endpoint.value.port.as_ref(), "spec.endpoint.port", at);
+            let port = port.map(Spanned::to_i64);
+            if let Some(protocol) = protocol {
+                self.push("spec.endpoint.type", json!(protocol.value.as_str()), protocol.span, m);
+            }
+            self.push_int("spec.endpoint.port", port.as_ref(), (1, 65535), m);
         }
         if let Some(check) = &spec.health_check {
             if let Some(protocol) = &check.protocol {
@@ -1317,24 +1335,31 @@ impl Builder<'_, '_> {
         }
         let mut values = Vec::new();
         let mut total = 0_i64;
-        for backend in &backends.value {
-            if !(0..=100).contains(&backend.weight.value) {
+        let mut weights = Vec::new();
+        for (index, backend) in backends.value.iter().enumerate() {
+            let at = backend.span;
+            let node = backend.value.node.as_ref();
+            let node = self.require(node, &format!("spec.backends[{index}].node"), at);
+            let weight = backend.value.weight.as_ref();
+            let weight = self.require(weight, &format!("spec.backends[{index}].weight"), at);
+            let weight = weight.map(Spanned::to_i64);
+            let (Some(node), Some(weight)) = (node, weight) else { continue };
+            weights.push(weight.value.to_string());
+            if !(0..=100).contains(&weight.value) {
                 let problem = Problem::error(
                     "spherectl::manifest::alias_weights",
-                    format!("weight {} is not a percentage", backend.weight.value),
+                    format!("weight {} is not a percentage", weight.value),
                 )
-                .at(self.at(backend.weight.span), "expected 0 to 100");
+                .at(self.at(weight.span), "expected 0 to 100");
                 self.cx.error(problem);
             }
-            total += backend.weight.value;
-            if let Some(target) = self.resolve(Kind::Node, &backend.node, "spec.backends") {
-                self.depend(target.clone(), EdgeKind::Reference, backend.node.span);
-                values.push(json!({"node": target.to_string(), "weight": backend.weight.value}));
+            total += weight.value;
+            if let Some(target) = self.resolve(Kind::Node, node, "spec.backends") {
+                self.depend(target.clone(), EdgeKind::Reference, node.span);
+                values.push(json!({"node": target.to_string(), "weight": weight.value}));
             }
         }
-        if !backends.value.is_empty() && total != 100 {
-            let weights: Vec<String> =
-                backends.value.iter().map(|b| b.weight.value.to_string()).collect();
+        if !weights.is_empty() && weights.len() == backends.value.len() && total != 100 {
             let problem = Problem::error(
                 "spherectl::manifest::alias_weights",
                 format!("alias backend weights sum to {total}, not 100"),

@@ -37,7 +37,27 @@ pub const KINDS: &[&str] = &[
 
 /// An integer written as a YAML number. serde-saphyr reads a quoted `"10"` into an `i64` as 10;
 /// the schema says integer, and a quoted number is a string, so it is refused like any string.
-struct Integer(i64);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Integer(pub i64);
+
+impl JsonSchema for Integer {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        i64::schema_name()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        i64::json_schema(generator)
+    }
+}
+
+impl Spanned<Integer> {
+    /// The integer, with its span.
+    pub fn to_i64(&self) -> Spanned<i64> {
+        Spanned::new(self.value.0, self.span)
+    }
+}
 
 impl<'de> Deserialize<'de> for Integer {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -140,13 +160,17 @@ pub struct RawLifecycle {
     pub prevent_destroy: Option<Spanned<bool>>,
 }
 
+// Required fields of the small structs below are `Option`s (required in the schema) so that
+// `normalize` reports every missing one: serde stops at the first.
 /// A member binding: a subject and its role.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMember {
     /// `userAccount:ID`, `serviceAccount:ID`, `federatedUser:ID`, `group:ID` or `system:ID`.
-    pub subject: Spanned<String>,
-    pub role: Spanned<Role>,
+    #[schemars(with = "Spanned<String>")]
+    pub subject: Option<Spanned<String>>,
+    #[schemars(with = "Spanned<Role>")]
+    pub role: Option<Spanned<Role>>,
 }
 
 /// `spec` of the Organization.
@@ -184,7 +208,7 @@ pub struct CommunitySpec {
     /// Billing account id: write-only, sent on create only.
     pub billing_account: Option<Spanned<String>>,
     /// When given, the community's bindings become exactly this list.
-    pub members: Option<Spanned<Vec<RawMember>>>,
+    pub members: Option<Spanned<Vec<Spanned<RawMember>>>>,
 }
 
 /// `spec` of a Project.
@@ -197,9 +221,9 @@ pub struct ProjectSpec {
     /// Unit balance.
     #[serde(default, deserialize_with = "optional_integer")]
     pub balance: Option<Spanned<i64>>,
-    pub members: Option<Spanned<Vec<RawMember>>>,
+    pub members: Option<Spanned<Vec<Spanned<RawMember>>>>,
     /// Shared resources added into this project.
-    pub uses: Option<Vec<RawUse>>,
+    pub uses: Option<Vec<Spanned<RawUse>>>,
 }
 
 /// `spec.settings` of a Project.
@@ -250,10 +274,12 @@ pub struct RawLimits {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUse {
-    pub kind: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub kind: Option<Spanned<String>>,
     /// `community/project/name` of a resource published to this project's community.
     #[serde(rename = "ref")]
-    pub reference: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub reference: Option<Spanned<String>>,
 }
 
 /// A `publish` target: a community name managed here, or `{id: ...}` of one that is not.
@@ -466,10 +492,10 @@ pub struct RawNodeSource {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInstances {
-    #[serde(deserialize_with = "integer")]
-    pub min: Spanned<i64>,
-    #[serde(deserialize_with = "integer")]
-    pub max: Spanned<i64>,
+    #[schemars(with = "Spanned<i64>")]
+    pub min: Option<Spanned<Integer>>,
+    #[schemars(with = "Spanned<i64>")]
+    pub max: Option<Spanned<Integer>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -492,9 +518,10 @@ impl Protocol {
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
     #[serde(rename = "type")]
-    pub protocol: Spanned<Protocol>,
-    #[serde(deserialize_with = "integer")]
-    pub port: Spanned<i64>,
+    #[schemars(with = "Spanned<Protocol>")]
+    pub protocol: Option<Spanned<Protocol>>,
+    #[schemars(with = "Spanned<i64>")]
+    pub port: Option<Spanned<Integer>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -532,7 +559,7 @@ pub struct NodeSpec {
     pub acl: Option<Spanned<Vec<String>>>,
     /// Names of secrets exposed to the node as environment variables.
     pub env: Option<Vec<Spanned<String>>>,
-    pub endpoint: Option<RawEndpoint>,
+    pub endpoint: Option<Spanned<RawEndpoint>>,
     pub health_check: Option<RawHealthCheck>,
     pub publish: RawPublish,
 }
@@ -540,10 +567,11 @@ pub struct NodeSpec {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
-    pub node: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub node: Option<Spanned<String>>,
     /// Percentage of requests; the weights of an alias sum to 100.
-    #[serde(deserialize_with = "integer")]
-    pub weight: Spanned<i64>,
+    #[schemars(with = "Spanned<i64>")]
+    pub weight: Option<Spanned<Integer>>,
 }
 
 /// `spec` of an Alias.
@@ -551,7 +579,7 @@ pub struct RawBackend {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AliasSpec {
     pub description: Option<Spanned<String>>,
-    pub backends: Spanned<Vec<RawBackend>>,
+    pub backends: Spanned<Vec<Spanned<RawBackend>>>,
     pub folder: Option<Spanned<String>>,
     pub acl: Option<Spanned<Vec<String>>>,
     pub publish: RawPublish,
@@ -642,6 +670,19 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 }
                 other => return Err(de::Error::unknown_field(other, DOCUMENT_FIELDS)),
             }
+        }
+        // Every missing field at once (the loader turns this message into `missing_field`).
+        let missing: Vec<String> = [
+            ("apiVersion", api_version.is_none()),
+            ("kind", kind.is_none()),
+            ("metadata", metadata.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(field, _)| format!("`{field}`"))
+        .collect();
+        if missing.len() > 1 {
+            return Err(de::Error::custom(format!("missing fields {}", missing.join(", "))));
         }
         let api_version = api_version.ok_or_else(|| de::Error::missing_field("apiVersion"))?;
         let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
