@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+};
 
-use crate::manifest::span::{Location, Sources};
+use crate::manifest::span::{FileId, Location, Sources};
 
 /// How bad a problem is. Only errors fail a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,26 +109,39 @@ impl Problem {
     }
 
     /// Turns the problem into a miette diagnostic bound to its source text.
+    ///
+    /// The text shown is the file's with secret values masked and long lines clipped to a
+    /// window around the labels (see [`Snippet`]).
     pub fn to_report(&self, sources: &Sources) -> Rendered {
         let primary_file = self.labels.first().map(|label| label.location.file);
+        let primary_spans: Vec<SourceSpan> = self
+            .labels
+            .iter()
+            .filter(|label| Some(label.location.file) == primary_file)
+            .map(|label| label.location.span.into())
+            .collect();
+        let primary = primary_file.map(|file| Snippet::new(sources, file, &primary_spans));
         let mut labels = Vec::new();
         let mut related = Vec::new();
         for (index, label) in self.labels.iter().enumerate() {
             let span = SourceSpan::from(label.location.span);
-            if Some(label.location.file) == primary_file {
+            if let (Some(snippet), true) = (&primary, Some(label.location.file) == primary_file) {
                 let text = Some(label.text.clone());
+                let span = snippet.map_span(span);
                 labels.push(if index == 0 {
                     LabeledSpan::new_primary_with_span(text, span)
                 } else {
                     LabeledSpan::new_with_span(text, span)
                 });
             } else {
+                let snippet = Snippet::new(sources, label.location.file, &[span]);
+                let span = snippet.map_span(span);
                 related.push(Rendered {
                     code: None,
                     severity: miette::Severity::Advice,
                     message: label.text.clone(),
                     help: None,
-                    source: Some(sources.named_source(label.location.file)),
+                    source: Some(snippet),
                     labels: vec![LabeledSpan::new_primary_with_span(
                         Some(label.text.clone()),
                         span,
@@ -135,10 +150,23 @@ impl Problem {
                 });
             }
         }
-        let message = match (&self.file, primary_file) {
+        let mut message = match (&self.file, primary_file) {
             (Some(file), None) => format!("{}: {}", file, self.message),
             _ => self.message.clone(),
         };
+        let mut help = self.help.clone();
+        // A manifest error's message may quote what the parser read (an unknown key, a value):
+        // inside a secret's value that would be the secret itself.
+        if let Some(location) = self.location()
+            && self.code.starts_with("spherectl::manifest::")
+            && self.code != "spherectl::manifest::plaintext_secret"
+            && sources.is_masked(location)
+        {
+            message = format!("{} in a secret's `value` (not shown)", masked_message(self.code));
+            help = Some(
+                "a secret's `value` is `{fromEnv: VARIABLE}` or `{fromFile: PATH}`".to_owned(),
+            );
+        }
         Rendered {
             code: Some(self.code),
             severity: match self.severity {
@@ -147,11 +175,161 @@ impl Problem {
                 Severity::Advice => miette::Severity::Advice,
             },
             message,
-            help: self.help.clone(),
-            source: primary_file.map(|file| sources.named_source(file)),
+            help,
+            source: primary,
             labels,
             related,
         }
+    }
+}
+
+/// What a problem inside a secret's value says instead of its own message.
+fn masked_message(code: &str) -> &'static str {
+    match code.rsplit("::").next() {
+        Some("unknown_field") => "unknown field",
+        Some("invalid_type") => "wrong type",
+        Some("invalid_value") => "invalid value",
+        Some("duplicate_key") => "duplicate key",
+        Some("missing_field") => "missing field",
+        Some("yaml") => "invalid YAML",
+        _ => "a problem",
+    }
+}
+
+/// Lines longer than this (in bytes) are shown as a window around their labels: the renderer
+/// must never be handed a line it cannot lay out (miette panics past 65,535 columns), and a
+/// screenful of one line helps nobody.
+const MAX_SHOWN_LINE: usize = 240;
+/// Bytes kept before the first label on a clipped line, and in all.
+const WINDOW_BEFORE: usize = 60;
+const WINDOW: usize = 200;
+const ELLIPSIS: &str = "…";
+
+/// The text a diagnostic shows of one file: secrets masked (see [`SourceFile::shown_text`]),
+/// long lines clipped. Labels are moved with [`Snippet::map_span`]; the `file:line:col` header
+/// still names the column in the whole line.
+///
+/// [`SourceFile::shown_text`]: crate::manifest::span::SourceFile::shown_text
+#[derive(Debug)]
+struct Snippet {
+    name: String,
+    text: Arc<str>,
+    /// Kept pieces of the file: (start in the file, end in the file, start in `text`).
+    pieces: Vec<(usize, usize, usize)>,
+    /// Clipped lines: (start in `text`, end in `text`, bytes dropped before the window, less
+    /// the ellipsis), for the header's column.
+    shifts: Vec<(usize, usize, usize)>,
+}
+
+impl Snippet {
+    fn new(sources: &Sources, file: FileId, spans: &[SourceSpan]) -> Snippet {
+        let (name, text, longest_line) = sources.shown(file);
+        let name = name.to_owned();
+        if longest_line <= MAX_SHOWN_LINE {
+            return Snippet {
+                name,
+                text: Arc::clone(text),
+                pieces: vec![(0, text.len(), 0)],
+                shifts: Vec::new(),
+            };
+        }
+        let mut out = String::new();
+        let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
+        let mut shifts = Vec::new();
+        let mut keep = |out: &mut String, start: usize, end: usize| {
+            match pieces.last_mut() {
+                Some(last) if last.1 == start && last.2 + (last.1 - last.0) == out.len() => {
+                    last.1 = end;
+                }
+                _ => pieces.push((start, end, out.len())),
+            }
+            out.push_str(&text[start..end]);
+        };
+        let mut line_start = 0;
+        for line in text.split_inclusive('\n') {
+            let content = line.trim_end_matches(['\n', '\r']);
+            let line_end = line_start + content.len();
+            if content.len() <= MAX_SHOWN_LINE {
+                keep(&mut out, line_start, line_start + line.len());
+            } else {
+                let first_label = spans
+                    .iter()
+                    .map(|span| span.offset())
+                    .filter(|offset| (line_start..=line_end).contains(offset))
+                    .min();
+                let from = first_label.map_or(line_start, |o| o.saturating_sub(WINDOW_BEFORE));
+                let from = floor_boundary(text, from.max(line_start));
+                let to = floor_boundary(text, (from + WINDOW).min(line_end));
+                let shown_start = out.len();
+                if from > line_start {
+                    out.push_str(ELLIPSIS);
+                }
+                keep(&mut out, from, to);
+                if to < line_end {
+                    out.push_str(ELLIPSIS);
+                }
+                if from > line_start {
+                    shifts.push((shown_start, out.len(), from - line_start - ELLIPSIS.len()));
+                }
+                keep(&mut out, line_end, line_start + line.len());
+            }
+            line_start += line.len();
+        }
+        Snippet { name, text: Arc::from(out), pieces, shifts }
+    }
+
+    /// Where a byte of the file is in the shown text (a byte clipped away moves to the nearest
+    /// byte shown after it on its line).
+    fn map_offset(&self, offset: usize) -> usize {
+        let index = self.pieces.partition_point(|piece| piece.1 < offset);
+        match self.pieces.get(index) {
+            Some(&(start, _, shown)) if offset >= start => shown + (offset - start),
+            Some(&(_, _, shown)) => shown,
+            None => self.text.len(),
+        }
+    }
+
+    fn map_span(&self, span: SourceSpan) -> SourceSpan {
+        let start = self.map_offset(span.offset());
+        let end = self.map_offset(span.offset() + span.len()).max(start);
+        SourceSpan::new(start.into(), end - start)
+    }
+}
+
+fn floor_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+impl SourceCode for Snippet {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents =
+            self.text.as_ref().read_span(span, context_lines_before, context_lines_after)?;
+        let mut column = contents.column();
+        if context_lines_before == 0
+            && let Some(&(_, _, dropped)) =
+                self.shifts.iter().find(|(start, end, _)| (*start..=*end).contains(&span.offset()))
+        {
+            column += dropped;
+        }
+        Ok(Box::new(
+            MietteSpanContents::new_named(
+                self.name.clone(),
+                contents.data(),
+                *contents.span(),
+                contents.line(),
+                column,
+                contents.line_count(),
+            )
+            .with_language("yaml"),
+        ))
     }
 }
 
@@ -162,7 +340,7 @@ pub struct Rendered {
     severity: miette::Severity,
     message: String,
     help: Option<String>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Snippet>,
     labels: Vec<LabeledSpan>,
     related: Vec<Rendered>,
 }

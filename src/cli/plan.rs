@@ -10,7 +10,11 @@ use crate::{
     ExitStatus,
     apply::{self, ApplyOptions, Event, Status},
     diagnostics::Problem,
-    manifest::{Loaded, model::SecretSource},
+    manifest::{
+        Loaded,
+        model::SecretSource,
+        read::{ReadError, read_regular_file},
+    },
     plan::{
         self, Plan, PlanInput, SecretValues, render,
         saved::{Destination, SavedPlan},
@@ -176,6 +180,10 @@ pub(super) fn open_platform(
     sandbox.map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| failure(e.message))
 }
 
+/// A `fromFile` secret larger than this is an error: secrets are short, and a path to a device
+/// or a huge file must not be read whole.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// Reads secret values from the environment and files; problems for those missing.
 fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
     let mut values = SecretValues::new();
@@ -187,15 +195,28 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
                 Some(value) => Ok(value.into_encoded_bytes()),
                 None => Err(format!("environment variable `{name}` is not set")),
             },
-            SecretSource::File(path) => {
-                std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-            }
+            SecretSource::File(path) => read_regular_file(path, MAX_SECRET_FILE_BYTES)
+                .map(|mut bytes| {
+                    // One trailing line break, as editors add it: `\n`, or `\r\n` on Windows.
+                    if bytes.last() == Some(&b'\n') {
+                        bytes.pop();
+                        if bytes.last() == Some(&b'\r') {
+                            bytes.pop();
+                        }
+                    }
+                    bytes
+                })
+                .map_err(|error| match error {
+                    ReadError::TooLarge(_) => format!(
+                        "`{}` is larger than the {} KiB a secret file may be",
+                        path.display(),
+                        MAX_SECRET_FILE_BYTES / 1024
+                    ),
+                    error => format!("cannot read `{}`: {error}", path.display()),
+                }),
         };
         match value {
-            Ok(mut bytes) => {
-                if matches!(source, SecretSource::File(_)) && bytes.last() == Some(&b'\n') {
-                    bytes.pop();
-                }
+            Ok(bytes) => {
                 values.insert(object.address.clone(), SecretValue::new(bytes));
             }
             Err(message) => problems.push(

@@ -4,9 +4,11 @@
 //! Takes paths; returns the model and the source texts (for diagnostics), or every problem found.
 //! Reads files, nothing else: no platform, no network.
 
+mod mask;
 pub mod model;
 pub mod normalize;
 pub mod raw;
+pub mod read;
 pub mod span;
 
 use std::{
@@ -64,8 +66,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
     for (path, result) in files.iter().zip(parsed) {
         match result {
             Ok((text, raw_documents)) => {
-                let id =
-                    sources.add(SourceFile { name: display_name(path), path: path.clone(), text });
+                let id = sources.add(SourceFile::new(display_name(path), path.clone(), text));
                 documents.extend(raw_documents.into_iter().map(|raw| Document { file: id, raw }));
             }
             Err(FileError::Read(problem)) => {
@@ -73,12 +74,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                 unparsed = true;
             }
             Err(FileError::Parse { text, error }) => {
-                let id = sources.add(SourceFile {
-                    name: display_name(path),
-                    path: path.clone(),
-                    text: Arc::clone(&text),
-                });
-                problems.extend(document_problems(id, &text, &error));
+                let id = sources.add(SourceFile::new(
+                    display_name(path),
+                    path.clone(),
+                    Arc::clone(&text),
+                ));
+                let (more, parsed) = document_problems(id, &text, &error);
+                problems.extend(more);
+                // The file's other documents are checked too: one broken document must not
+                // hide their problems.
+                documents.extend(parsed.into_iter().map(|raw| Document { file: id, raw }));
                 unparsed = true;
             }
         }
@@ -98,15 +103,6 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                 more.into_iter()
                     .filter(|p| !unparsed || !MAYBE_CAUSED_BY_MISSING.contains(&p.code)),
             );
-            // A secret written into a manifest must not reach the terminal through the snippet
-            // of its own diagnostic, or of any other diagnostic near it.
-            for problem in &problems {
-                if problem.code == "spherectl::manifest::plaintext_secret"
-                    && let Some(location) = problem.location()
-                {
-                    sources.redact(location);
-                }
-            }
             Err(LoadFailure { sources, problems })
         }
     }
@@ -122,39 +118,48 @@ const MAYBE_CAUSED_BY_MISSING: &[&str] = &[
     "spherectl::rules::unpinned_checkpoint",
 ];
 
-/// After a file failed to parse as a whole: parses each document alone to report every
-/// document's first problem, not just the file's.
-fn document_problems(file: FileId, text: &str, first: &serde_saphyr::Error) -> Vec<Problem> {
+/// After a file failed to parse as a whole: parses each document alone, to report every
+/// document's first problem, not just the file's, and to keep the documents that parse.
+fn document_problems(
+    file: FileId,
+    text: &str,
+    first: &serde_saphyr::Error,
+) -> (Vec<Problem>, Vec<RawDocument>) {
     // A document the schema rejects early may still be a bomb: say so, since that is the
     // problem to fix. The check scans events only (no values) and stops at the first breach.
     if !matches!(innermost(first), serde_saphyr::Error::Budget { .. })
         && let Some(problem) = budget_problem(file, text)
     {
-        return vec![problem];
+        return (vec![problem], Vec::new());
     }
     let chunks = split_documents(text);
     // A breached budget means hostile or oversized input: reading it again would only repeat
     // the work the budget is there to stop.
     if chunks.len() <= 1 || matches!(innermost(first), serde_saphyr::Error::Budget { .. }) {
-        return vec![yaml_problem(file, text, first)];
+        return (vec![yaml_problem(file, text, first)], Vec::new());
     }
     let mut problems = Vec::new();
+    let mut documents = Vec::new();
     for (offset, line, chunk) in chunks {
-        if let Err(error) =
+        let parsed = Span::shifted(offset, line - 1, || {
             serde_saphyr::from_multiple_with_options::<RawDocument>(chunk, parse_options())
-        {
-            let mut problem = yaml_problem(file, chunk, &error);
-            for label in &mut problem.labels {
-                label.location.span.offset += offset;
-                label.location.span.line += line - 1;
+        });
+        match parsed {
+            Ok(parsed) => documents.extend(parsed),
+            Err(error) => {
+                let mut problem = yaml_problem(file, chunk, &error);
+                for label in &mut problem.labels {
+                    label.location.span.offset += offset;
+                    label.location.span.line += line - 1;
+                }
+                problems.push(problem);
             }
-            problems.push(problem);
         }
     }
     if problems.is_empty() {
         problems.push(yaml_problem(file, text, first));
     }
-    problems
+    (problems, documents)
 }
 
 /// Splits YAML text at document markers (`---` at the start of a line), returning each
@@ -289,23 +294,32 @@ fn parse_file(path: &Path) -> Parsed {
     let read_error = |message: String| {
         FileError::Read(Problem::error("spherectl::manifest::io", message).in_file(name.clone()))
     };
-    let size =
-        std::fs::metadata(path).map_err(|e| read_error(format!("cannot read file: {e}")))?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(FileError::Read(
-            Problem::error(
-                "spherectl::manifest::too_large",
-                format!(
-                    "file is {size} bytes, more than the {} MiB ({MAX_FILE_BYTES} bytes) a \
-                     manifest file may be",
-                    MAX_FILE_BYTES / (1024 * 1024)
-                ),
-            )
-            .in_file(name)
-            .help("split the manifests into several files"),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| read_error(format!("cannot read file: {e}")))?;
+    let bytes = match read::read_regular_file(path, MAX_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(read::ReadError::TooLarge(size)) => {
+            let size = size.map_or_else(|| "more than that".to_owned(), |s| format!("{s} bytes"));
+            return Err(FileError::Read(
+                Problem::error(
+                    "spherectl::manifest::too_large",
+                    format!(
+                        "file is {size}, more than the {} MiB ({MAX_FILE_BYTES} bytes) a \
+                         manifest file may be",
+                        MAX_FILE_BYTES / (1024 * 1024)
+                    ),
+                )
+                .in_file(name)
+                .help("split the manifests into several files"),
+            ));
+        }
+        Err(error @ read::ReadError::NotRegular(_)) => {
+            return Err(FileError::Read(
+                Problem::error("spherectl::manifest::not_a_file", error.to_string())
+                    .in_file(name)
+                    .help("manifests are read from regular files only; remove or rename it"),
+            ));
+        }
+        Err(error) => return Err(read_error(format!("cannot read file: {error}"))),
+    };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -398,6 +412,52 @@ fn span_in(text: &str, location: serde_saphyr::Location) -> Span {
     span
 }
 
+/// When `key` spans a mapping key followed on its line by a value (`key: value`), the span of
+/// that value (up to the end of a quoted or bracketed value, or to a `,`, `}`, `]` or comment).
+fn value_of_key(text: &str, key: Span) -> Option<Span> {
+    let key_end = key.offset.checked_add(key.len)?;
+    let rest = text.get(key_end..)?;
+    let rest = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    let after_key = rest.trim_start_matches(['"', '\'']);
+    let after_colon = after_key.strip_prefix(':')?;
+    if !after_colon.starts_with([' ', '\t']) {
+        return None;
+    }
+    let value = after_colon.trim_start_matches([' ', '\t']);
+    let start = key_end + (rest.len() - value.len());
+    let len = match value.chars().next()? {
+        quote @ ('"' | '\'') => value[1..].find(quote).map_or(value.len(), |end| end + 2),
+        open @ ('[' | '{') => {
+            let close = if open == '[' { ']' } else { '}' };
+            let mut depth = 0usize;
+            let mut end = value.len();
+            for (index, c) in value.char_indices() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = index + 1;
+                        break;
+                    }
+                }
+            }
+            end
+        }
+        '#' => return None,
+        _ => {
+            let end = value.find([',', '}', ']']).unwrap_or(value.len());
+            let end = value[..end].find(" #").unwrap_or(end);
+            value[..end].trim_end().len()
+        }
+    };
+    if len == 0 {
+        return None;
+    }
+    let column = key.column + u32::try_from(text.get(key.offset..start)?.chars().count()).ok()?;
+    Some(Span { offset: start, len, line: key.line, column })
+}
+
 /// Converts a parser error on `text` into a problem pointing at its place in the file.
 fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Problem {
     use serde_saphyr::Error as E;
@@ -410,18 +470,84 @@ fn yaml_problem(file: FileId, text: &str, error: &serde_saphyr::Error) -> Proble
     let error = innermost(error);
     let known = |location: &serde_saphyr::Location| *location != serde_saphyr::Location::UNKNOWN;
     let place = alias.map(|l| l.reference_location).filter(known).or_else(|| error.location());
-    let location = Location { file, span: place.map(|p| span_in(text, p)).unwrap_or_default() };
+    let mut location = Location { file, span: place.map(|p| span_in(text, p)).unwrap_or_default() };
+    // An error about the whole document is placed at its `---`: show its first line instead.
+    if text.get(location.span.offset..).is_some_and(|rest| rest.starts_with("---")) {
+        let mut offset = location.span.offset;
+        let lines = text[offset..].split_inclusive('\n').skip(1);
+        for (line, text_line) in (location.span.line + 1..).zip(lines) {
+            offset += text[offset..].find('\n').map_or(0, |i| i + 1);
+            let content = text_line.trim();
+            if !content.is_empty() && !content.starts_with('#') {
+                let len = text_line.trim_end().len();
+                location.span = Span { offset, len: len.max(1), line, column: 1 };
+                break;
+            }
+        }
+    }
+    // A value the schema's own visitor rejects is placed at its key: show the value.
+    if matches!(error, E::SerdeInvalidType { .. } | E::SerdeInvalidValue { .. })
+        && let Some(span) = value_of_key(text, location.span)
+    {
+        location.span = span;
+    }
     // (Not for a breached budget: the anchor is somewhere in the expansion, not the culprit.)
     let anchor = alias
         .map(|l| l.defined_location)
         .filter(|defined| known(defined) && Some(*defined) != place)
         .filter(|_| !matches!(error, E::Budget { .. }))
         .map(|defined| Location { file, span: span_in(text, defined) });
-    let problem = error_problem(error, location);
+    let problem = match tab_problem(file, text, error, location.span.offset) {
+        Some(problem) => problem,
+        None => error_problem(error, location),
+    };
     match anchor {
         Some(anchor) => problem.at(anchor, "the value comes from this anchor"),
         None => problem,
     }
+}
+
+/// A scanner error about a tab: the scanner reports it where it was reading (often the end of
+/// the line before), so point at the tab itself, the first one in an indentation from that line
+/// on (or else the first tab after that place).
+fn tab_problem(
+    file: FileId,
+    text: &str,
+    error: &serde_saphyr::Error,
+    offset: usize,
+) -> Option<Problem> {
+    let message = error.to_string();
+    if !(message.contains("found a tab") || message.contains("tabs disallowed")) {
+        return None;
+    }
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let mut position = line_start;
+    let mut tab = None;
+    for line in text[line_start..].split_inclusive('\n') {
+        let indentation = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if let Some(column) = line[..indentation].find('\t') {
+            tab = Some(position + column);
+            break;
+        }
+        position += line.len();
+    }
+    let tab = tab.or_else(|| text[offset..].find('\t').map(|i| offset + i))?;
+    let line_start = text[..tab].rfind('\n').map_or(0, |i| i + 1);
+    let span = Span {
+        offset: tab,
+        len: 1,
+        line: u32::try_from(text[..tab].matches('\n').count() + 1).unwrap_or(u32::MAX),
+        column: u32::try_from(text[line_start..tab].chars().count() + 1).unwrap_or(u32::MAX),
+    };
+    Some(
+        Problem::error("spherectl::manifest::tab_indentation", "a tab in the indentation")
+            .at(Location { file, span }, "tab")
+            .help("YAML does not allow tabs for indentation; use spaces"),
+    )
 }
 
 /// The problem for one parser error (already unwrapped), with its primary location.
@@ -518,6 +644,14 @@ fn error_problem(error: &serde_saphyr::Error, location: Location) -> Problem {
         .help("each key may appear once per mapping"),
         other => {
             let message = strip_location(&other.to_string());
+            if let Some(fields) = message.strip_prefix("missing fields ") {
+                // From the document visitor, which reports all of them at once.
+                return Problem::error(
+                    "spherectl::manifest::missing_field",
+                    format!("missing fields {fields}"),
+                )
+                .at(location, format!("{fields} are required in every document"));
+            }
             if message.contains("budget") || message.contains("limit") || message.contains("depth")
             {
                 // The scanner's own limits (flow nesting, key length) surface as messages.

@@ -1,7 +1,7 @@
 //! Raw documents → validated [`Model`], collecting every problem rather than stopping at the first.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     path::Path,
 };
 
@@ -55,6 +55,8 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
     let mut organizations = Vec::new();
     let mut declared: Vec<Declared<'_>> = Vec::new();
     let mut seen: HashMap<Address, Location> = HashMap::new();
+    // Objects whose own name or address is invalid (already reported).
+    let mut invalid: HashSet<Address> = HashSet::new();
     for document in documents {
         let raw = &document.raw;
         let file = document.file;
@@ -75,7 +77,11 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             check_parent_fields(&mut cx, document, kind);
             continue;
         }
-        let Some(address) = address_of(&mut cx, document, kind) else { continue };
+        let Some(address) = address_of(&mut cx, document, kind) else {
+            // Reported once, here: objects under it or naming it are not reported again.
+            invalid.extend(intended_address(document, kind));
+            continue;
+        };
         let here = loc(file, raw.metadata.name.span);
         if let Some(first) = seen.get(&address) {
             let parent = address.parent().map_or_else(String::new, |p| format!(" in `{p}`"));
@@ -96,18 +102,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
 
     let organization = match organizations.as_slice() {
         [] => {
-            let mut problem = Problem::error(
-                "spherectl::manifest::no_organization",
-                "no `Organization` document found",
-            )
-            .help(
-                "add one document with `kind: Organization`, `metadata.name` and `spec.id` \
-                 (the platform's organization id)",
-            );
-            if let Some(first) = documents.first() {
-                problem = problem.in_file(sources.get(first.file).name.clone());
-            }
-            cx.error(problem);
+            cx.error(no_organization(sources));
             None
         }
         [only] => organization_of(&mut cx, only),
@@ -150,6 +145,9 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         if let Some(parent) = item.address.parent()
             && !seen.contains_key(&parent)
         {
+            if is_under(&parent, &invalid) {
+                continue;
+            }
             let raw = &item.document.raw.metadata;
             let span = if parent.kind == Kind::Community { &raw.community } else { &raw.project };
             let span = span.as_ref().map_or(raw.name.span, |s| s.span);
@@ -178,6 +176,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             file: item.document.file,
             address: &item.address,
             seen: &seen,
+            invalid: &invalid,
             zones: &zones,
             spec_of: &spec_of,
             object: empty_object(&item.address, item.document),
@@ -244,6 +243,57 @@ fn check_active(cx: &mut Context<'_>, objects: &[Object]) {
             _ => {}
         }
     }
+}
+
+/// No document is the Organization: a problem of the whole set, so it names no one file; it says
+/// which files were read instead.
+fn no_organization(sources: &Sources) -> Problem {
+    const SHOWN: usize = 5;
+    let count = sources.len();
+    let names: Vec<String> = (0..count.min(SHOWN))
+        .map(|i| format!("`{}`", sources.get(FileId(i as u32)).name))
+        .collect();
+    let read = match count {
+        0 => "no manifest file was read".to_owned(),
+        1 => format!("read 1 file: {}", names[0]),
+        n if n <= SHOWN => format!("read {n} files: {}", names.join(", ")),
+        n => format!("read {n} files: {}, and {} more", names.join(", "), n - SHOWN),
+    };
+    Problem::error(
+        "spherectl::manifest::no_organization",
+        format!("no `Organization` document in these manifests ({read})"),
+    )
+    .help(
+        "a manifest set needs exactly one document with `kind: Organization`, `metadata.name` \
+         and `spec.id` (the platform's organization id); add it, or include the file that holds \
+         it in the paths given",
+    )
+}
+
+/// The address a document would have if its name and parent were valid.
+fn intended_address(document: &Document, kind: Kind) -> Option<Address> {
+    let metadata = &document.raw.metadata;
+    let name = &metadata.name.value;
+    let path = match kind {
+        Kind::Organization => return None,
+        Kind::Community => name.clone(),
+        Kind::Project => format!("{}/{name}", metadata.community.as_ref()?.value),
+        _ => format!("{}/{name}", metadata.project.as_ref()?.value),
+    };
+    Some(Address::new(kind, path))
+}
+
+/// Whether an address, or one of its parents, is among `invalid`: a problem about it would
+/// only repeat the one already reported about the invalid object.
+fn is_under(address: &Address, invalid: &HashSet<Address>) -> bool {
+    let mut current = Some(address.clone());
+    while let Some(address) = current {
+        if invalid.contains(&address) {
+            return true;
+        }
+        current = address.parent();
+    }
+    false
 }
 
 fn check_parent_fields(cx: &mut Context<'_>, document: &Document, kind: Kind) {
@@ -462,6 +512,7 @@ struct Builder<'a, 'b> {
     file: FileId,
     address: &'a Address,
     seen: &'a HashMap<Address, Location>,
+    invalid: &'a HashSet<Address>,
     zones: &'a HashMap<String, String>,
     spec_of: &'a HashMap<&'a Address, &'a RawSpec>,
     object: Object,
@@ -548,8 +599,10 @@ impl Builder<'_, '_> {
             Some(RawSpec::Project(spec)) => self.project(spec),
             Some(RawSpec::Dataset(spec)) => self.dataset(spec),
             Some(RawSpec::Secret(spec)) => self.secret(spec),
-            Some(RawSpec::DockerImage(spec)) => self.docker_image(spec),
-            Some(RawSpec::S3Connection(spec)) => self.s3_connection(spec),
+            Some(RawSpec::DockerImage(spec)) => self.docker_image(spec, document.raw.spec_key),
+            Some(RawSpec::S3Connection(spec)) => {
+                self.s3_connection(spec, document.raw.spec_key);
+            }
             Some(RawSpec::Checkpoint(spec)) => self.checkpoint(spec),
             Some(RawSpec::Node(spec)) => self.node(spec),
             Some(RawSpec::Alias(spec)) => self.alias(spec),
@@ -634,6 +687,7 @@ impl Builder<'_, '_> {
                 Some(target) if self.seen.contains_key(&target) => {
                     self.depend(target, EdgeKind::DependsOn, entry.span);
                 }
+                Some(target) if is_under(&target, self.invalid) => {}
                 Some(target) => {
                     let hint = rules::nearest(
                         &target.path,
@@ -660,24 +714,30 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn members(&mut self, members: Option<&Spanned<Vec<RawMember>>>) {
+    fn members(&mut self, members: Option<&Spanned<Vec<Spanned<RawMember>>>>) {
         let Some(members) = members else { return };
         let mut list: Vec<Member> = Vec::new();
-        for member in &members.value {
-            if let Err(violation) = rules::check_subject(&member.subject.value) {
+        for (index, member) in members.value.iter().enumerate() {
+            let at = member.span;
+            let subject = member.value.subject.as_ref();
+            let subject = self.require(subject, &format!("spec.members[{index}].subject"), at);
+            let role = member.value.role.as_ref();
+            let role = self.require(role, &format!("spec.members[{index}].role"), at);
+            let (Some(subject), Some(role)) = (subject, role) else { continue };
+            if let Err(violation) = rules::check_subject(&subject.value) {
                 let problem =
                     Problem::error("spherectl::manifest::invalid_subject", violation.message)
-                        .at(self.at(member.subject.span), "invalid subject")
+                        .at(self.at(subject.span), "invalid subject")
                         .maybe_help(violation.help);
                 self.cx.error(problem);
                 continue;
             }
-            if let Some(first) = list.iter().find(|m| m.subject == member.subject.value) {
+            if let Some(first) = list.iter().find(|m| m.subject == subject.value) {
                 let problem = Problem::error(
                     "spherectl::manifest::duplicate_member",
-                    format!("`{}` is listed twice", member.subject.value),
+                    format!("`{}` is listed twice", subject.value),
                 )
-                .at(self.at(member.subject.span), "listed again here")
+                .at(self.at(subject.span), "listed again here")
                 .at(first.location, "first listed here")
                 .help(
                     "a subject holds one role per object; the higher role includes the lower ones",
@@ -686,9 +746,9 @@ impl Builder<'_, '_> {
                 continue;
             }
             list.push(Member {
-                subject: member.subject.value.clone(),
-                role: member.role.value,
-                location: self.at(member.subject.span),
+                subject: subject.value.clone(),
+                role: role.value,
+                location: self.at(subject.span),
             });
         }
         self.object.members = Some(list);
@@ -782,27 +842,32 @@ impl Builder<'_, '_> {
             self.object.balance = Some((balance.value, self.at(balance.span)));
         }
         self.members(spec.members.as_ref());
-        for entry in spec.uses.iter().flatten() {
-            self.use_entry(entry);
+        for (index, entry) in spec.uses.iter().flatten().enumerate() {
+            let kind = entry.value.kind.as_ref();
+            let kind = self.require(kind, &format!("spec.uses[{index}].kind"), entry.span);
+            let reference = entry.value.reference.as_ref();
+            let reference = self.require(reference, &format!("spec.uses[{index}].ref"), entry.span);
+            if let (Some(kind), Some(reference)) = (kind, reference) {
+                self.use_entry(kind, reference);
+            }
         }
     }
 
-    fn use_entry(&mut self, entry: &raw::RawUse) {
-        let Some(kind) = Kind::parse(&entry.kind.value).filter(|k| k.is_resource()) else {
+    fn use_entry(&mut self, kind_name: &Spanned<String>, reference: &Spanned<String>) {
+        let Some(kind) = Kind::parse(&kind_name.value).filter(|k| k.is_resource()) else {
             let names: Vec<&str> = Kind::RESOURCES.iter().map(|k| k.as_str()).collect();
             let problem = Problem::error(
                 "spherectl::manifest::unknown_kind",
-                format!("unknown resource kind `{}`", entry.kind.value),
+                format!("unknown resource kind `{}`", kind_name.value),
             )
-            .at(self.at(entry.kind.span), "not a resource kind")
-            .help(match rules::nearest(&entry.kind.value, names.iter().copied()) {
+            .at(self.at(kind_name.span), "not a resource kind")
+            .help(match rules::nearest(&kind_name.value, names.iter().copied()) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!("expected one of {}", names.join(", ")),
             });
             self.cx.error(problem);
             return;
         };
-        let reference = &entry.reference;
         if reference.value.split('/').count() != 3 {
             let problem = Problem::error(
                 "spherectl::manifest::invalid_reference",
@@ -869,6 +934,9 @@ impl Builder<'_, '_> {
         let target = Address::new(kind, path);
         if self.seen.contains_key(&target) {
             return Some(target);
+        }
+        if is_under(&target, self.invalid) {
+            return None;
         }
         // Name the kind it really is, when the name exists under another kind.
         let other_kind = Kind::RESOURCES
@@ -946,8 +1014,8 @@ impl Builder<'_, '_> {
         let used = is_use
             || match self.spec_of.get(&project) {
                 Some(RawSpec::Project(spec)) => spec.uses.iter().flatten().any(|entry| {
-                    Kind::parse(&entry.kind.value) == Some(target.kind)
-                        && entry.reference.value == target.path
+                    entry.kind.as_ref().and_then(|k| Kind::parse(&k.value)) == Some(target.kind)
+                        && entry.reference.as_ref().is_some_and(|r| r.value == target.path)
                 }),
                 _ => false,
             };
@@ -1019,6 +1087,9 @@ impl Builder<'_, '_> {
                 raw::RawPublishTarget::Name(name) => {
                     let address = Address::new(Kind::Community, name.clone());
                     if !self.seen.contains_key(&address) {
+                        if is_under(&address, self.invalid) {
+                            continue;
+                        }
                         let hint = rules::nearest(
                             name,
                             self.seen
@@ -1142,34 +1213,62 @@ impl Builder<'_, '_> {
         self.publish(&spec.publish, None);
     }
 
-    fn docker_image(&mut self, spec: &raw::DockerImageSpec) {
+    /// Reports a required field that is absent (every one of them, not just the first).
+    ///
+    /// `path` is the field's path in the document (`spec.members[0].role`); `at` is where the
+    /// mapping that lacks it is.
+    fn require<'s, T>(&mut self, value: Option<&'s T>, path: &str, at: Span) -> Option<&'s T> {
+        if value.is_none() {
+            let field = path.rsplit('.').next().unwrap_or(path);
+            let problem = Problem::error(
+                "spherectl::manifest::missing_field",
+                format!("missing field `{field}`"),
+            )
+            .at(self.at(at), format!("`{path}` is required"));
+            self.cx.error(problem);
+        }
+        value
+    }
+
+    fn docker_image(&mut self, spec: &raw::DockerImageSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
         let i = FieldMode::Immutable;
-        self.push_text("spec.repository", Some(&spec.repository), i);
-        self.push_text("spec.tag", Some(&spec.tag), i);
-        self.push_text("spec.dockerfile", Some(&spec.dockerfile), i);
+        let repository = self.require(spec.repository.as_ref(), "spec.repository", spec_key);
+        let tag = self.require(spec.tag.as_ref(), "spec.tag", spec_key);
+        let dockerfile = self.require(spec.dockerfile.as_ref(), "spec.dockerfile", spec_key);
+        self.push_text("spec.repository", repository, i);
+        self.push_text("spec.tag", tag, i);
+        self.push_text("spec.dockerfile", dockerfile, i);
         self.push_text("spec.buildPath", spec.build_path.as_ref(), i);
         self.active(spec.active.as_ref());
         self.publish(&spec.publish, None);
     }
 
-    fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec) {
+    fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
         let m = FieldMode::Mutable;
-        self.push_text("spec.endpoint", Some(&spec.endpoint), m);
-        if spec.bucket.value.contains('.') || spec.bucket.value.is_empty() {
+        let endpoint = self.require(spec.endpoint.as_ref(), "spec.endpoint", spec_key);
+        let bucket = self.require(spec.bucket.as_ref(), "spec.bucket", spec_key);
+        let access_key_id = self.require(spec.access_key_id.as_ref(), "spec.accessKeyId", spec_key);
+        let secret_key = self.require(spec.secret_key.as_ref(), "spec.secretKey", spec_key);
+        self.push_text("spec.endpoint", endpoint, m);
+        if let Some(bucket) = bucket
+            && (bucket.value.contains('.') || bucket.value.is_empty())
+        {
             let problem = Problem::error(
                 "spherectl::manifest::invalid_bucket",
-                format!("invalid bucket name `{}`", spec.bucket.value),
+                format!("invalid bucket name `{}`", bucket.value),
             )
-            .at(self.at(spec.bucket.span), "bucket names for S3 connections contain no dots")
+            .at(self.at(bucket.span), "bucket names for S3 connections contain no dots")
             .help("DataSphere mounts only buckets whose names have no `.`");
             self.cx.error(problem);
         }
-        self.push_text("spec.bucket", Some(&spec.bucket), m);
+        self.push_text("spec.bucket", bucket, m);
         self.push_text("spec.mountName", spec.mount_name.as_ref(), m);
-        self.push_text("spec.accessKeyId", Some(&spec.access_key_id), m);
-        self.reference_field("spec.secretKey.secret", Kind::Secret, &spec.secret_key.secret, m);
+        self.push_text("spec.accessKeyId", access_key_id, m);
+        if let Some(secret_key) = secret_key {
+            self.reference_field("spec.secretKey.secret", Kind::Secret, &secret_key.secret, m);
+        }
         if let Some(mode) = &spec.mode {
             self.push("spec.mode", json!(mode.value.as_str()), mode.span, m);
         }
@@ -1232,8 +1331,15 @@ impl Builder<'_, '_> {
         }
         let m = FieldMode::Mutable;
         self.push_text("spec.instanceType", spec.instance_type.as_ref(), m);
-        if let Some(instances) = &spec.instances {
-            let (min, max) = (&instances.value.min, &instances.value.max);
+        let instances = spec.instances.as_ref().and_then(|instances| {
+            let at = instances.span;
+            let min = self.require(instances.value.min.as_ref(), "spec.instances.min", at);
+            let min = min.map(Spanned::to_i64);
+            let max = self.require(instances.value.max.as_ref(), "spec.instances.max", at);
+            let max = max.map(Spanned::to_i64);
+            Some((instances, min?, max?))
+        });
+        if let Some((instances, min, max)) = instances {
             if min.value < 0 || max.value < 1 || min.value > max.value {
                 let problem = Problem::error(
                     "spherectl::manifest::out_of_range",
@@ -1273,13 +1379,14 @@ impl Builder<'_, '_> {
             });
         }
         if let Some(endpoint) = &spec.endpoint {
-            self.push(
-                "spec.endpoint.type",
-                json!(endpoint.protocol.value.as_str()),
-                endpoint.protocol.span,
-                m,
-            );
-            self.push_int("spec.endpoint.port", Some(&endpoint.port), (1, 65535), m);
+            let at = endpoint.span;
+            let protocol = self.require(endpoint.value.protocol.as_ref(), "spec.endpoint.type", at);
+            let port = self.require(endpoint.value.port.as_ref(), "spec.endpoint.port", at);
+            let port = port.map(Spanned::to_i64);
+            if let Some(protocol) = protocol {
+                self.push("spec.endpoint.type", json!(protocol.value.as_str()), protocol.span, m);
+            }
+            self.push_int("spec.endpoint.port", port.as_ref(), (1, 65535), m);
         }
         if let Some(check) = &spec.health_check {
             if let Some(protocol) = &check.protocol {
@@ -1314,21 +1421,35 @@ impl Builder<'_, '_> {
         self.push_description(spec.description.as_ref());
         let backends = &spec.backends;
         let mut values = Vec::new();
-        for backend in &backends.value {
-            if let Err(violation) = rules::check_alias_weight(backend.weight.value) {
+        let mut weights: Vec<i64> = Vec::new();
+        let mut complete = true;
+        for (index, backend) in backends.value.iter().enumerate() {
+            let at = backend.span;
+            let node = backend.value.node.as_ref();
+            let node = self.require(node, &format!("spec.backends[{index}].node"), at);
+            let weight = backend.value.weight.as_ref();
+            let weight = self.require(weight, &format!("spec.backends[{index}].weight"), at);
+            let weight = weight.map(Spanned::to_i64);
+            let (Some(node), Some(weight)) = (node, weight) else {
+                complete = false;
+                continue;
+            };
+            weights.push(weight.value);
+            if let Err(violation) = rules::check_alias_weight(weight.value) {
                 let problem =
                     Problem::error("spherectl::manifest::alias_weights", violation.message)
-                        .at(self.at(backend.weight.span), "expected 0 to 100");
+                        .at(self.at(weight.span), "expected 0 to 100");
                 self.cx.error(problem);
             }
-            if let Some(target) = self.resolve(Kind::Node, &backend.node, "spec.backends") {
-                self.check_shared(&target, backend.node.span, false);
-                self.depend(target.clone(), EdgeKind::Reference, backend.node.span);
-                values.push(json!({"node": target.to_string(), "weight": backend.weight.value}));
+            if let Some(target) = self.resolve(Kind::Node, node, "spec.backends") {
+                self.check_shared(&target, node.span, false);
+                self.depend(target.clone(), EdgeKind::Reference, node.span);
+                values.push(json!({"node": target.to_string(), "weight": weight.value}));
             }
         }
-        let weights: Vec<i64> = backends.value.iter().map(|b| b.weight.value).collect();
-        if let Err(violation) = rules::check_alias_weights(&weights) {
+        // A backend with a missing field is reported on its own; a sum over the rest would not
+        // be the sum the user wrote.
+        if complete && let Err(violation) = rules::check_alias_weights(&weights) {
             let label = if weights.is_empty() {
                 "no backends".to_owned()
             } else {

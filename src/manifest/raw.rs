@@ -16,7 +16,7 @@ use serde::{
     de::{self, MapAccess, Visitor},
 };
 
-use super::span::Spanned;
+use super::span::{Span, Spanned};
 
 /// The one `apiVersion` this release reads.
 pub const API_VERSION: &str = "spherectl/v1";
@@ -34,6 +34,65 @@ pub const KINDS: &[&str] = &[
     "Node",
     "Alias",
 ];
+
+/// An integer written as a YAML number. serde-saphyr reads a quoted `"10"` into an `i64` as 10;
+/// the schema says integer, and a quoted number is a string, so it is refused like any string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Integer(pub i64);
+
+impl JsonSchema for Integer {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        i64::schema_name()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        i64::json_schema(generator)
+    }
+}
+
+impl Spanned<Integer> {
+    /// The integer, with its span.
+    pub fn to_i64(&self) -> Spanned<i64> {
+        Spanned::new(self.value.0, self.span)
+    }
+}
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntegerVisitor;
+        impl Visitor<'_> for IntegerVisitor {
+            type Value = Integer;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Integer, E> {
+                Ok(Integer(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Integer, E> {
+                i64::try_from(value).map(Integer).map_err(|_| {
+                    de::Error::invalid_value(de::Unexpected::Unsigned(value), &"a smaller integer")
+                })
+            }
+        }
+        deserializer.deserialize_any(IntegerVisitor)
+    }
+}
+
+/// Reads a required integer field (see [`Integer`]).
+fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Spanned<i64>, D::Error> {
+    let integer = Spanned::<Integer>::deserialize(deserializer)?;
+    Ok(Spanned::new(integer.value.0, integer.span))
+}
+
+/// Reads an optional integer field (see [`Integer`]); `null` is absent.
+fn optional_integer<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Spanned<i64>>, D::Error> {
+    let integer = Option::<Spanned<Integer>>::deserialize(deserializer)?;
+    Ok(integer.map(|integer| Spanned::new(integer.value.0, integer.span)))
+}
 
 /// Labels: keys and values both keep their spans.
 pub type RawLabels = BTreeMap<Spanned<String>, Spanned<String>>;
@@ -101,13 +160,17 @@ pub struct RawLifecycle {
     pub prevent_destroy: Option<Spanned<bool>>,
 }
 
+// Required fields of the small structs below are `Option`s (required in the schema) so that
+// `normalize` reports every missing one: serde stops at the first.
 /// A member binding: a subject and its role.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMember {
     /// `userAccount:ID`, `serviceAccount:ID`, `federatedUser:ID`, `group:ID` or `system:ID`.
-    pub subject: Spanned<String>,
-    pub role: Spanned<Role>,
+    #[schemars(with = "Spanned<String>")]
+    pub subject: Option<Spanned<String>>,
+    #[schemars(with = "Spanned<Role>")]
+    pub role: Option<Spanned<Role>>,
 }
 
 /// `spec` of the Organization.
@@ -145,7 +208,7 @@ pub struct CommunitySpec {
     /// Billing account id: write-only, sent on create only.
     pub billing_account: Option<Spanned<String>>,
     /// When given, the community's bindings become exactly this list.
-    pub members: Option<Spanned<Vec<RawMember>>>,
+    pub members: Option<Spanned<Vec<Spanned<RawMember>>>>,
 }
 
 /// `spec` of a Project.
@@ -156,10 +219,11 @@ pub struct ProjectSpec {
     pub settings: Option<RawSettings>,
     pub limits: Option<RawLimits>,
     /// Unit balance.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub balance: Option<Spanned<i64>>,
-    pub members: Option<Spanned<Vec<RawMember>>>,
+    pub members: Option<Spanned<Vec<Spanned<RawMember>>>>,
     /// Shared resources added into this project.
-    pub uses: Option<Vec<RawUse>>,
+    pub uses: Option<Vec<Spanned<RawUse>>>,
 }
 
 /// `spec.settings` of a Project.
@@ -200,7 +264,9 @@ impl StaleExecTimeout {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawLimits {
+    #[serde(default, deserialize_with = "optional_integer")]
     pub max_units_per_hour: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub max_units_per_execution: Option<Spanned<i64>>,
 }
 
@@ -208,10 +274,12 @@ pub struct RawLimits {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUse {
-    pub kind: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub kind: Option<Spanned<String>>,
     /// `community/project/name` of a resource published to this project's community.
     #[serde(rename = "ref")]
-    pub reference: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub reference: Option<Spanned<String>>,
 }
 
 /// A `publish` target: a community name managed here, or `{id: ...}` of one that is not.
@@ -258,6 +326,7 @@ pub type RawPublish = Option<Vec<Spanned<RawPublishTarget>>>;
 pub struct DatasetSpec {
     pub description: Option<Spanned<String>>,
     /// Size in whole GB (1 to 4096).
+    #[serde(deserialize_with = "integer")]
     pub size_gb: Spanned<i64>,
     /// The notebook code that fills the dataset when it is initialized.
     pub init_code: Option<Spanned<String>>,
@@ -338,15 +407,20 @@ pub struct SecretSpec {
     pub publish: RawPublish,
 }
 
+// The required fields are `Option`s (required in the schema) so that `normalize` reports every
+// missing one: serde stops at the first.
 /// `spec` of a DockerImage. Images are immutable: a change of build inputs replaces the image.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DockerImageSpec {
     pub description: Option<Spanned<String>>,
-    pub repository: Spanned<String>,
-    pub tag: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub repository: Option<Spanned<String>>,
+    #[schemars(with = "Spanned<String>")]
+    pub tag: Option<Spanned<String>>,
     /// Dockerfile text.
-    pub dockerfile: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub dockerfile: Option<Spanned<String>>,
     /// Build path inside the project (`.` is the root).
     pub build_path: Option<Spanned<String>>,
     /// The project's environment.
@@ -377,16 +451,21 @@ pub struct RawSecretRef {
     pub secret: Spanned<String>,
 }
 
+// Required fields are `Option`s, as in `DockerImageSpec`.
 /// `spec` of an S3Connection.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct S3ConnectionSpec {
     pub description: Option<Spanned<String>>,
-    pub endpoint: Spanned<String>,
-    pub bucket: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub endpoint: Option<Spanned<String>>,
+    #[schemars(with = "Spanned<String>")]
+    pub bucket: Option<Spanned<String>>,
     pub mount_name: Option<Spanned<String>>,
-    pub access_key_id: Spanned<String>,
-    pub secret_key: RawSecretRef,
+    #[schemars(with = "Spanned<String>")]
+    pub access_key_id: Option<Spanned<String>>,
+    #[schemars(with = "RawSecretRef")]
+    pub secret_key: Option<RawSecretRef>,
     pub mode: Option<Spanned<S3Mode>>,
     pub active: Option<Spanned<bool>>,
     pub publish: RawPublish,
@@ -413,8 +492,10 @@ pub struct RawNodeSource {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInstances {
-    pub min: Spanned<i64>,
-    pub max: Spanned<i64>,
+    #[schemars(with = "Spanned<i64>")]
+    pub min: Option<Spanned<Integer>>,
+    #[schemars(with = "Spanned<i64>")]
+    pub max: Option<Spanned<Integer>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -437,8 +518,10 @@ impl Protocol {
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
     #[serde(rename = "type")]
-    pub protocol: Spanned<Protocol>,
-    pub port: Spanned<i64>,
+    #[schemars(with = "Spanned<Protocol>")]
+    pub protocol: Option<Spanned<Protocol>>,
+    #[schemars(with = "Spanned<i64>")]
+    pub port: Option<Spanned<Integer>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -447,12 +530,17 @@ pub struct RawHealthCheck {
     #[serde(rename = "type")]
     pub protocol: Option<Spanned<Protocol>>,
     pub path: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub port: Option<Spanned<i64>>,
     /// Seconds.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub timeout: Option<Spanned<i64>>,
     /// Seconds.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub interval: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub fails_threshold: Option<Spanned<i64>>,
+    #[serde(default, deserialize_with = "optional_integer")]
     pub passes_threshold: Option<Spanned<i64>>,
 }
 
@@ -471,7 +559,7 @@ pub struct NodeSpec {
     pub acl: Option<Spanned<Vec<String>>>,
     /// Names of secrets exposed to the node as environment variables.
     pub env: Option<Vec<Spanned<String>>>,
-    pub endpoint: Option<RawEndpoint>,
+    pub endpoint: Option<Spanned<RawEndpoint>>,
     pub health_check: Option<RawHealthCheck>,
     pub publish: RawPublish,
 }
@@ -479,9 +567,11 @@ pub struct NodeSpec {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
-    pub node: Spanned<String>,
+    #[schemars(with = "Spanned<String>")]
+    pub node: Option<Spanned<String>>,
     /// Percentage of requests; the weights of an alias sum to 100.
-    pub weight: Spanned<i64>,
+    #[schemars(with = "Spanned<i64>")]
+    pub weight: Option<Spanned<Integer>>,
 }
 
 /// `spec` of an Alias.
@@ -489,7 +579,7 @@ pub struct RawBackend {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AliasSpec {
     pub description: Option<Spanned<String>>,
-    pub backends: Spanned<Vec<RawBackend>>,
+    pub backends: Spanned<Vec<Spanned<RawBackend>>>,
     pub folder: Option<Spanned<String>>,
     pub acl: Option<Spanned<Vec<String>>>,
     pub publish: RawPublish,
@@ -519,6 +609,8 @@ pub struct RawDocument {
     pub metadata: RawMetadata,
     /// `None` when the document has no `spec` (allowed for kinds whose spec is all optional).
     pub spec: Option<RawSpec>,
+    /// Where the `spec` key is: what a missing required field of the spec points at.
+    pub spec_key: Span,
 }
 
 const DOCUMENT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
@@ -543,8 +635,9 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         let mut kind: Option<Spanned<String>> = None;
         let mut metadata: Option<RawMetadata> = None;
         let mut spec: Option<RawSpec> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        let mut spec_key = Span::default();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            match key.value.as_str() {
                 "apiVersion" => api_version = Some(map.next_value()?),
                 "kind" => {
                     let value: Spanned<String> = map.next_value()?;
@@ -555,6 +648,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 }
                 "metadata" => metadata = Some(map.next_value()?),
                 "spec" => {
+                    spec_key = key.span;
                     let Some(kind) = &kind else {
                         return Err(de::Error::custom(
                             "`kind` must come before `spec` in a manifest document",
@@ -577,9 +671,22 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 other => return Err(de::Error::unknown_field(other, DOCUMENT_FIELDS)),
             }
         }
+        // Every missing field at once (the loader turns this message into `missing_field`).
+        let missing: Vec<String> = [
+            ("apiVersion", api_version.is_none()),
+            ("kind", kind.is_none()),
+            ("metadata", metadata.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(field, _)| format!("`{field}`"))
+        .collect();
+        if missing.len() > 1 {
+            return Err(de::Error::custom(format!("missing fields {}", missing.join(", "))));
+        }
         let api_version = api_version.ok_or_else(|| de::Error::missing_field("apiVersion"))?;
         let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
         let metadata = metadata.ok_or_else(|| de::Error::missing_field("metadata"))?;
-        Ok(RawDocument { api_version, kind, metadata, spec })
+        Ok(RawDocument { api_version, kind, metadata, spec, spec_key })
     }
 }

@@ -1,7 +1,11 @@
 //! Source positions: every value read from YAML keeps where it came from, so that every
 //! diagnostic can point into the user's file.
 
-use std::{fmt, path::PathBuf, sync::Arc};
+use std::{
+    fmt,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
@@ -19,15 +23,32 @@ pub struct Span {
     pub column: u32,
 }
 
+thread_local! {
+    /// Where the text being parsed starts in its file (byte offset, lines before it), when a
+    /// file is parsed one document at a time: see [`Span::shifted`].
+    static SHIFT: std::cell::Cell<(usize, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 impl Span {
     pub(crate) fn from_location(location: serde_saphyr::Location) -> Self {
         let span = location.span();
+        let (offset, lines) = SHIFT.with(std::cell::Cell::get);
+        let line = u32::try_from(location.line()).unwrap_or(0);
         Span {
-            offset: usize::try_from(span.byte_offset().unwrap_or(0)).unwrap_or(0),
+            offset: usize::try_from(span.byte_offset().unwrap_or(0)).unwrap_or(0) + offset,
             len: usize::try_from(span.byte_len().unwrap_or(0)).unwrap_or(0),
-            line: u32::try_from(location.line()).unwrap_or(0),
+            line: if line > 0 { line + lines } else { 0 },
             column: u32::try_from(location.column()).unwrap_or(0),
         }
+    }
+
+    /// Runs `parse` on a piece of a file that starts at byte `offset`, after `lines` lines:
+    /// every span read meanwhile is a span in the whole file.
+    pub(crate) fn shifted<R>(offset: usize, lines: u32, parse: impl FnOnce() -> R) -> R {
+        let previous = SHIFT.with(|shift| shift.replace((offset, lines)));
+        let result = parse();
+        SHIFT.with(|shift| shift.set(previous));
+        result
     }
 }
 
@@ -118,6 +139,34 @@ pub struct SourceFile {
     pub name: String,
     pub path: PathBuf,
     pub text: Arc<str>,
+    /// The text that diagnostics show: `text` with every secret value masked, made on first use
+    /// (a run without diagnostics never pays for it).
+    shown: OnceLock<Arc<str>>,
+    /// The length in bytes of the file's longest line, found on first use.
+    longest_line: OnceLock<usize>,
+}
+
+impl SourceFile {
+    /// Returns a source file; its secret values are masked when it is first shown.
+    pub fn new(name: String, path: PathBuf, text: Arc<str>) -> Self {
+        SourceFile { name, path, text, shown: OnceLock::new(), longest_line: OnceLock::new() }
+    }
+
+    /// The text to show in a diagnostic: the file's text with the whole extent of every secret
+    /// value (`spec.value`) replaced by `*`, same length and line breaks, so every span holds.
+    pub fn shown_text(&self) -> &Arc<str> {
+        self.shown.get_or_init(|| match super::mask::mask_secret_values(&self.text) {
+            Some(masked) => Arc::from(masked),
+            None => Arc::clone(&self.text),
+        })
+    }
+}
+
+impl SourceFile {
+    /// The length in bytes of the longest line: diagnostics clip long lines.
+    pub fn longest_line(&self) -> usize {
+        *self.longest_line.get_or_init(|| self.text.split('\n').map(str::len).max().unwrap_or(0))
+    }
 }
 
 /// Every manifest file of a run, indexed by [`FileId`].
@@ -145,38 +194,19 @@ impl Sources {
         self.files.is_empty()
     }
 
-    pub fn named_source(&self, id: FileId) -> miette::NamedSource<Arc<str>> {
+    /// The name, the text to show (secrets masked) and the longest line's length of a file,
+    /// for diagnostics.
+    pub fn shown(&self, id: FileId) -> (&str, &Arc<str>, usize) {
         let file = self.get(id);
-        miette::NamedSource::new(&file.name, Arc::clone(&file.text)).with_language("yaml")
+        (&file.name, file.shown_text(), file.longest_line())
     }
 
-    /// Masks the text at a location, keeping its length and line breaks (so that every other
-    /// span stays valid): for secret values written into a manifest, which no rendering may show.
-    pub fn redact(&mut self, location: Location) {
-        let Some(file) = self.files.get_mut(location.file.0 as usize) else { return };
-        let text = &file.text;
-        let start = location.span.offset.min(text.len());
-        let end = start.saturating_add(location.span.len).min(text.len());
-        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
-            return;
-        }
-        // A block scalar's span runs on to the next key's indentation: leave that alone.
-        let end = start + text[start..end].trim_end().len();
-        let mut masked = String::with_capacity(text.len());
-        masked.push_str(&text[..start]);
-        // Line breaks and the indentation after them are the YAML's, not the secret's.
-        let mut indentation = false;
-        for c in text[start..end].chars() {
-            if matches!(c, '\n' | '\r') || (indentation && matches!(c, ' ' | '\t')) {
-                indentation = true;
-                masked.push(c);
-            } else {
-                indentation = false;
-                masked.extend(std::iter::repeat_n('*', c.len_utf8()));
-            }
-        }
-        masked.push_str(&text[end..]);
-        file.text = Arc::from(masked);
+    /// Whether a location starts inside a masked secret value.
+    pub fn is_masked(&self, location: Location) -> bool {
+        let Some(file) = self.files.get(location.file.0 as usize) else { return false };
+        let offset = location.span.offset;
+        let shown = file.shown_text().as_bytes().get(offset);
+        shown == Some(&b'*') && file.text.as_bytes().get(offset) != Some(&b'*')
     }
 
     /// The file name and line of a location, for plan JSON's `source`.
@@ -190,19 +220,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_masks_a_block_scalar_but_keeps_offsets_and_layout() {
-        let text = "value: |\n  pässword 1\n  second line\nnext: 1\n";
+    fn shown_text_masks_secret_values_but_keeps_offsets_and_layout() {
+        let text =
+            "kind: Secret\nspec:\n  value: |\n    pässword 1\n    second line\n  publish: []\n";
         let mut sources = Sources::default();
-        let file = sources.add(SourceFile {
-            name: "secret.yaml".to_owned(),
-            path: PathBuf::from("secret.yaml"),
-            text: Arc::from(text),
-        });
-        let offset = text.find("pässword").expect("the secret is in the text");
-        let len = text.find("next").expect("the next key is in the text") - offset;
-        sources.redact(Location { file, span: Span { offset, len, line: 2, column: 3 } });
-        let masked = &sources.get(file).text;
-        assert_eq!(&**masked, "value: |\n  ***********\n  ***********\nnext: 1\n");
-        assert_eq!(masked.len(), text.len());
+        let file = sources.add(SourceFile::new(
+            "secret.yaml".to_owned(),
+            PathBuf::from("secret.yaml"),
+            Arc::from(text),
+        ));
+        let (_, shown, _) = sources.shown(file);
+        assert_eq!(
+            &**shown,
+            "kind: Secret\nspec:\n  value: *\n    ***********\n    ***********\n  publish: []\n"
+        );
+        assert_eq!(shown.len(), text.len());
     }
 }

@@ -8,13 +8,15 @@
 //! Snapshots live in `tests/cli/snapshots/`. After a deliberate change, rewrite them with
 //! `INSTA_UPDATE=always cargo test --test cli` and read the diff before committing it.
 
+mod files;
 mod graph;
 mod usage;
 mod validate;
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
 /// The crate root: tests run there, so fixture paths in output are relative and stable.
@@ -70,7 +72,8 @@ impl Run {
         self
     }
 
-    fn output(&self) -> Output {
+    /// The command, with its hermetic environment.
+    fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
         let cwd = self.temp.as_deref().unwrap_or(root());
         command.args(&self.args).current_dir(cwd).env_clear();
@@ -78,13 +81,51 @@ impl Run {
             command.env("PATH", path);
         }
         command.env("NO_COLOR", "1").env("COLUMNS", "100");
-        let output = command.output().expect("the spherectl binary runs");
+        command
+    }
+
+    fn output(&self) -> Output {
+        let output = self.command().output().expect("the spherectl binary runs");
+        self.collect(output.status.code(), &output.stdout, &output.stderr)
+    }
+
+    /// Like [`Run::output`], but fails the test (after killing the process) when the command
+    /// has not ended within `limit`: for inputs that could make it block forever.
+    fn output_within(&self, limit: Duration) -> Output {
+        let spool = tempfile::tempdir().expect("a temporary directory");
+        let stdout_path = spool.path().join("stdout");
+        let stderr_path = spool.path().join("stderr");
+        let create = |path: &Path| std::fs::File::create(path).expect("create an output file");
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(create(&stdout_path))
+            .stderr(create(&stderr_path))
+            .spawn()
+            .expect("the spherectl binary starts");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for spherectl") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`spherectl {}` did not end within {limit:?}", self.args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let read = |path: &Path| std::fs::read(path).expect("read an output file");
+        self.collect(status.code(), &read(&stdout_path), &read(&stderr_path))
+    }
+
+    fn collect(&self, code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Output {
         let clean = |bytes: &[u8]| self.hide_temp(&String::from_utf8_lossy(bytes));
         Output {
             command: self.hide_temp(&format!("spherectl {}", self.args.join(" "))),
-            code: output.status.code(),
-            stdout: clean(&output.stdout),
-            stderr: clean(&output.stderr),
+            code,
+            stdout: clean(stdout),
+            stderr: clean(stderr),
         }
     }
 

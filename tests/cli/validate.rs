@@ -85,6 +85,18 @@ fixture_tests! {
     alias_weights_overflow,
     /// Issue 7: a weight too large for any integer type the manifest reads.
     alias_weight_too_large,
+    /// Issue 7: an invalid project (and community) name is reported once, not again as "not
+    /// declared" for every object under it or naming it.
+    invalid_parent_name,
+    /// Issue 7: a tab in the indentation is shown at the tab, with help.
+    tab_indentation,
+    /// Issue 7: a document that does not parse no longer hides the other documents' problems
+    /// in the same file.
+    broken_document_among_others,
+    /// Issue 7: every missing required field of a document, not only the first.
+    missing_fields,
+    /// Issue 7: `sizeGb: "10"` (and every other integer field, quoted) is refused.
+    quoted_integers,
 }
 
 /// Fixtures that have a test of their own below.
@@ -218,4 +230,70 @@ fn quickstart_example() {
 fn multi_team_example() {
     let output = assert_cli_snapshot!(spherectl(["validate", "examples/multi-team"]));
     assert_eq!(output.code, Some(0));
+}
+
+/// The Organization, Community and Project that the generated Secret cases below belong to.
+const SECRET_HOME: &str = "apiVersion: spherectl/v1\nkind: Organization\nmetadata: {name: acme}\n\
+    spec: {id: bpf0000000000000acme}\n---\napiVersion: spherectl/v1\nkind: Community\n\
+    metadata: {name: research}\n---\napiVersion: spherectl/v1\nkind: Project\n\
+    metadata: {name: fraud, community: research}\n---\n";
+
+/// Issue 7: no byte of a secret's `value` reaches any output, whatever the error and wherever
+/// the snippet falls (the value is the error's place, or context of an error next to it; the
+/// document parses, or it does not).
+#[test]
+fn secret_values_never_shown() {
+    let secret = "Zq7-hunter2-SECRET";
+    let cases = [
+        format!("  value: [{secret}]\n"),
+        format!("  value: {{fromEnv: A, extra: {secret}}}\n"),
+        format!("  value: {{fromEnv: A, {secret}: 1}}\n"),
+        format!("  value: {{fromFile: {{nested: {secret}}}}}\n"),
+        format!("  value: {secret}\n  valeu: 1\n"),
+        format!("  description: hi\n  value: {secret}\n"),
+        format!("  value: |\n    {secret}\n  publsh: [research]\n"),
+        format!("  value: [{secret}, {{\n  bad\n"),
+        format!("  bad: [\n  value: {secret}\n"),
+        format!("  description: &s {secret}\n  value: *s\n"),
+    ];
+    for case in &cases {
+        let (temp, dir) = temp_manifests();
+        let manifest = format!(
+            "{SECRET_HOME}apiVersion: spherectl/v1\nkind: Secret\n\
+             metadata: {{name: db, project: research/fraud}}\nspec:\n{case}"
+        );
+        std::fs::write(dir.join("secret.yaml"), manifest).expect("write a manifest");
+        for command in ["validate", "plan"] {
+            let output = spherectl([command, "manifests"]).in_temp(temp.path()).output();
+            assert_eq!(output.code, Some(1), "{command} on {case:?}:\n{}", output.stderr);
+            assert!(output.stderr.contains("spherectl::manifest::"), "{}", output.stderr);
+            for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+                assert!(
+                    !text.contains(secret) && !text.contains("hunter2"),
+                    "{command} shows the secret of {case:?} on {stream}:\n{text}"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 7: an error on a line longer than 65,535 characters made the renderer panic (exit
+/// 101). The snippet shows a window of the line; the header keeps the real column.
+#[test]
+fn long_line_is_clipped() {
+    let (temp, dir) = temp_manifests();
+    let manifest = format!(
+        "{SECRET_HOME}apiVersion: spherectl/v1\nkind: Dataset\n\
+         metadata: {{name: logs, project: research/fraud}}\n\
+         spec: {{description: \"{}\", sizeGb: ten}}\n",
+        "a".repeat(70_000)
+    );
+    std::fs::write(dir.join("long.yaml"), manifest).expect("write a manifest");
+    for command in ["validate", "plan"] {
+        let output = spherectl([command, "manifests"]).in_temp(temp.path()).output();
+        assert_eq!(output.code, Some(1), "{command}:\n{}", output.stderr);
+        assert!(output.stderr.contains("long.yaml:17:70033]"), "{}", output.stderr);
+        assert!(output.stderr.contains("…aaaa"), "{}", output.stderr);
+        assert!(output.stderr.lines().all(|line| line.chars().count() < 400));
+    }
 }
