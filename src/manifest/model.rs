@@ -210,9 +210,6 @@ pub struct Field {
     pub path: String,
     pub value: serde_json::Value,
     pub location: Location,
-    pub mode: FieldMode,
-    /// The value names other objects by address (translated to platform ids when applied).
-    pub reference: bool,
 }
 
 /// A member binding on a community or project.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{
     model::{
-        Address, Dependency, EdgeKind, Field, FieldMode, Kind, Member, Model, Object, Organization,
+        Address, Dependency, EdgeKind, Field, Kind, Member, Model, Object, Organization,
         Publication, PublishTarget, SecretSource,
     },
     raw::{self, API_VERSION, RawDocument, RawMember, RawMetadata, RawSpec},
@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     diagnostics::Problem,
+    fields,
     rules::{self, DEFAULT_ZONE, SharingRoles},
 };
 
@@ -523,29 +524,24 @@ impl Builder<'_, '_> {
         loc(self.file, span)
     }
 
-    fn push(&mut self, path: &str, value: Value, span: Span, mode: FieldMode) {
-        self.object.fields.push(Field {
-            path: path.to_owned(),
-            value,
-            location: self.at(span),
-            mode,
-            reference: false,
-        });
+    /// Adds a managed field. How it behaves (mode, references) is the field schema's
+    /// (`crate::fields`), never decided here.
+    fn push(&mut self, path: &str, value: Value, span: Span) {
+        debug_assert!(
+            fields::lookup(self.address.kind, path).is_some(),
+            "{} {path} is not in the field schema",
+            self.address.kind
+        );
+        self.object.fields.push(Field { path: path.to_owned(), value, location: self.at(span) });
     }
 
-    fn push_text(&mut self, path: &str, value: Option<&Spanned<String>>, mode: FieldMode) {
+    fn push_text(&mut self, path: &str, value: Option<&Spanned<String>>) {
         if let Some(value) = value {
-            self.push(path, Value::String(value.value.clone()), value.span, mode);
+            self.push(path, Value::String(value.value.clone()), value.span);
         }
     }
 
-    fn push_int(
-        &mut self,
-        path: &str,
-        value: Option<&Spanned<i64>>,
-        range: (i64, i64),
-        mode: FieldMode,
-    ) {
+    fn push_int(&mut self, path: &str, value: Option<&Spanned<i64>>, range: (i64, i64)) {
         if let Some(value) = value {
             if value.value < range.0 || value.value > range.1 {
                 let problem = Problem::error(
@@ -555,7 +551,7 @@ impl Builder<'_, '_> {
                 .at(self.at(value.span), "out of range");
                 self.cx.error(problem);
             }
-            self.push(path, json!(value.value), value.span, mode);
+            self.push(path, json!(value.value), value.span);
         }
     }
 
@@ -563,7 +559,7 @@ impl Builder<'_, '_> {
         if let Some(description) = description {
             check_description(self.cx, self.file, description);
         }
-        self.push_text("spec.description", description, FieldMode::Mutable);
+        self.push_text("spec.description", description);
     }
 
     fn depend(&mut self, target: Address, kind: EdgeKind, span: Span) {
@@ -758,43 +754,39 @@ impl Builder<'_, '_> {
         self.push_description(spec.description.as_ref());
         let zone = spec.zone.as_ref();
         match zone {
-            Some(zone) => self.push_text("spec.zone", Some(zone), FieldMode::Immutable),
+            Some(zone) => self.push_text("spec.zone", Some(zone)),
             None => {
                 let span = self.object.location.span;
-                self.push("spec.zone", json!(DEFAULT_ZONE), span, FieldMode::Immutable);
+                self.push("spec.zone", json!(DEFAULT_ZONE), span);
             }
         }
-        self.push_text("spec.billingAccount", spec.billing_account.as_ref(), FieldMode::WriteOnly);
+        self.push_text("spec.billingAccount", spec.billing_account.as_ref());
         self.members(spec.members.as_ref());
     }
 
     fn project(&mut self, spec: &raw::ProjectSpec) {
         self.push_description(spec.description.as_ref());
         if let Some(settings) = &spec.settings {
-            let m = FieldMode::Mutable;
-            self.push_text("spec.settings.serviceAccount", settings.service_account.as_ref(), m);
-            self.push_text("spec.settings.defaultFolder", settings.default_folder.as_ref(), m);
-            self.push_text("spec.settings.subnet", settings.subnet.as_ref(), m);
+            self.push_text("spec.settings.serviceAccount", settings.service_account.as_ref());
+            self.push_text("spec.settings.defaultFolder", settings.default_folder.as_ref());
+            self.push_text("spec.settings.subnet", settings.subnet.as_ref());
             if let Some(timeout) = &settings.stale_exec_timeout {
                 self.push(
                     "spec.settings.staleExecTimeout",
                     json!(timeout.value.as_str()),
                     timeout.span,
-                    m,
                 );
             }
             if let Some(groups) = &settings.security_groups {
                 let mut sorted = groups.value.clone();
                 sorted.sort();
                 sorted.dedup();
-                self.push("spec.settings.securityGroups", json!(sorted), groups.span, m);
+                self.push("spec.settings.securityGroups", json!(sorted), groups.span);
             }
-            self.push_text("spec.settings.dataProcCluster", settings.data_proc_cluster.as_ref(), m);
+            self.push_text("spec.settings.dataProcCluster", settings.data_proc_cluster.as_ref());
             if let Some(timeout) = &settings.vm_inactivity_timeout {
                 match parse_duration(&timeout.value) {
-                    Some(_) => {
-                        self.push_text("spec.settings.vmInactivityTimeout", Some(timeout), m)
-                    }
+                    Some(_) => self.push_text("spec.settings.vmInactivityTimeout", Some(timeout)),
                     None => {
                         let problem = Problem::error(
                             "spherectl::manifest::invalid_duration",
@@ -809,25 +801,18 @@ impl Builder<'_, '_> {
             self.push_text(
                 "spec.settings.defaultDedicatedSpec",
                 settings.default_dedicated_spec.as_ref(),
-                m,
             );
             if let Some(early) = &settings.early_access {
-                self.push("spec.settings.earlyAccess", json!(early.value), early.span, m);
+                self.push("spec.settings.earlyAccess", json!(early.value), early.span);
             }
         }
         if let Some(limits) = &spec.limits {
             let range = (0, i64::MAX);
-            self.push_int(
-                "spec.limits.maxUnitsPerHour",
-                limits.max_units_per_hour.as_ref(),
-                range,
-                FieldMode::Mutable,
-            );
+            self.push_int("spec.limits.maxUnitsPerHour", limits.max_units_per_hour.as_ref(), range);
             self.push_int(
                 "spec.limits.maxUnitsPerExecution",
                 limits.max_units_per_execution.as_ref(),
                 range,
-                FieldMode::Mutable,
             );
         }
         if let Some(balance) = &spec.balance {
@@ -1056,17 +1041,10 @@ impl Builder<'_, '_> {
         path: &str,
         kind: Kind,
         reference: &Spanned<String>,
-        mode: FieldMode,
     ) -> Option<Address> {
         let target = self.resolve(kind, reference, path)?;
         self.check_shared(&target, reference.span, false);
-        self.object.fields.push(Field {
-            path: path.to_owned(),
-            value: Value::String(target.to_string()),
-            location: self.at(reference.span),
-            mode,
-            reference: true,
-        });
+        self.push(path, Value::String(target.to_string()), reference.span);
         self.depend(target.clone(), EdgeKind::Reference, reference.span);
         Some(target)
     }
@@ -1164,10 +1142,10 @@ impl Builder<'_, '_> {
 
     fn dataset(&mut self, spec: &raw::DatasetSpec) {
         self.push_description(spec.description.as_ref());
-        self.push_int("spec.sizeGb", Some(&spec.size_gb), (1, 4096), FieldMode::Immutable);
-        self.push_text("spec.initCode", spec.init_code.as_ref(), FieldMode::Immutable);
-        self.push_text("spec.zone", spec.zone.as_ref(), FieldMode::Immutable);
-        self.push_text("spec.mountPath", spec.mount_path.as_ref(), FieldMode::Immutable);
+        self.push_int("spec.sizeGb", Some(&spec.size_gb), (1, 4096));
+        self.push_text("spec.initCode", spec.init_code.as_ref());
+        self.push_text("spec.zone", spec.zone.as_ref());
+        self.push_text("spec.mountPath", spec.mount_path.as_ref());
         self.active(spec.active.as_ref());
         self.publish(&spec.publish, None);
     }
@@ -1232,26 +1210,24 @@ impl Builder<'_, '_> {
 
     fn docker_image(&mut self, spec: &raw::DockerImageSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
-        let i = FieldMode::Immutable;
         let repository = self.require(spec.repository.as_ref(), "spec.repository", spec_key);
         let tag = self.require(spec.tag.as_ref(), "spec.tag", spec_key);
         let dockerfile = self.require(spec.dockerfile.as_ref(), "spec.dockerfile", spec_key);
-        self.push_text("spec.repository", repository, i);
-        self.push_text("spec.tag", tag, i);
-        self.push_text("spec.dockerfile", dockerfile, i);
-        self.push_text("spec.buildPath", spec.build_path.as_ref(), i);
+        self.push_text("spec.repository", repository);
+        self.push_text("spec.tag", tag);
+        self.push_text("spec.dockerfile", dockerfile);
+        self.push_text("spec.buildPath", spec.build_path.as_ref());
         self.active(spec.active.as_ref());
         self.publish(&spec.publish, None);
     }
 
     fn s3_connection(&mut self, spec: &raw::S3ConnectionSpec, spec_key: Span) {
         self.push_description(spec.description.as_ref());
-        let m = FieldMode::Mutable;
         let endpoint = self.require(spec.endpoint.as_ref(), "spec.endpoint", spec_key);
         let bucket = self.require(spec.bucket.as_ref(), "spec.bucket", spec_key);
         let access_key_id = self.require(spec.access_key_id.as_ref(), "spec.accessKeyId", spec_key);
         let secret_key = self.require(spec.secret_key.as_ref(), "spec.secretKey", spec_key);
-        self.push_text("spec.endpoint", endpoint, m);
+        self.push_text("spec.endpoint", endpoint);
         if let Some(bucket) = bucket
             && (bucket.value.contains('.') || bucket.value.is_empty())
         {
@@ -1263,14 +1239,14 @@ impl Builder<'_, '_> {
             .help("DataSphere mounts only buckets whose names have no `.`");
             self.cx.error(problem);
         }
-        self.push_text("spec.bucket", bucket, m);
-        self.push_text("spec.mountName", spec.mount_name.as_ref(), m);
-        self.push_text("spec.accessKeyId", access_key_id, m);
+        self.push_text("spec.bucket", bucket);
+        self.push_text("spec.mountName", spec.mount_name.as_ref());
+        self.push_text("spec.accessKeyId", access_key_id);
         if let Some(secret_key) = secret_key {
-            self.reference_field("spec.secretKey.secret", Kind::Secret, &secret_key.secret, m);
+            self.reference_field("spec.secretKey.secret", Kind::Secret, &secret_key.secret);
         }
         if let Some(mode) = &spec.mode {
-            self.push("spec.mode", json!(mode.value.as_str()), mode.span, m);
+            self.push("spec.mode", json!(mode.value.as_str()), mode.span);
         }
         self.active(spec.active.as_ref());
         self.publish(&spec.publish, None);
@@ -1280,7 +1256,7 @@ impl Builder<'_, '_> {
         self.push_description(spec.description.as_ref());
         let pinned = spec.pinned.as_ref().is_some_and(|p| p.value);
         if let Some(p) = &spec.pinned {
-            self.push("spec.pinned", json!(p.value), p.span, FieldMode::Mutable);
+            self.push("spec.pinned", json!(p.value), p.span);
         }
         self.publish(&spec.publish, Some(pinned));
     }
@@ -1290,20 +1266,12 @@ impl Builder<'_, '_> {
         let source = &spec.source;
         match (&source.value.docker_image, &source.value.checkpoint) {
             (Some(image), None) => {
-                self.reference_field(
-                    "spec.source.dockerImage",
-                    Kind::DockerImage,
-                    image,
-                    FieldMode::Immutable,
-                );
+                self.reference_field("spec.source.dockerImage", Kind::DockerImage, image);
             }
             (None, Some(checkpoint)) => {
-                if let Some(target) = self.reference_field(
-                    "spec.source.checkpoint",
-                    Kind::Checkpoint,
-                    checkpoint,
-                    FieldMode::Immutable,
-                ) && let Some(RawSpec::Checkpoint(target_spec)) = self.spec_of.get(&target)
+                if let Some(target) =
+                    self.reference_field("spec.source.checkpoint", Kind::Checkpoint, checkpoint)
+                    && let Some(RawSpec::Checkpoint(target_spec)) = self.spec_of.get(&target)
                     && !target_spec.pinned.as_ref().is_some_and(|p| p.value)
                 {
                     let problem = Problem::error(
@@ -1329,8 +1297,7 @@ impl Builder<'_, '_> {
                 self.cx.error(problem);
             }
         }
-        let m = FieldMode::Mutable;
-        self.push_text("spec.instanceType", spec.instance_type.as_ref(), m);
+        self.push_text("spec.instanceType", spec.instance_type.as_ref());
         let instances = spec.instances.as_ref().and_then(|instances| {
             let at = instances.span;
             let min = self.require(instances.value.min.as_ref(), "spec.instances.min", at);
@@ -1351,14 +1318,14 @@ impl Builder<'_, '_> {
                 );
                 self.cx.error(problem);
             }
-            self.push("spec.instances.min", json!(min.value), min.span, m);
-            self.push("spec.instances.max", json!(max.value), max.span, m);
+            self.push("spec.instances.min", json!(min.value), min.span);
+            self.push("spec.instances.max", json!(max.value), max.span);
         }
-        self.push_text("spec.zone", spec.zone.as_ref(), m);
-        self.push_text("spec.subnet", spec.subnet.as_ref(), m);
-        self.push_text("spec.folder", spec.folder.as_ref(), m);
+        self.push_text("spec.zone", spec.zone.as_ref());
+        self.push_text("spec.subnet", spec.subnet.as_ref());
+        self.push_text("spec.folder", spec.folder.as_ref());
         if let Some(acl) = &spec.acl {
-            self.push("spec.acl", json!(acl.value), acl.span, m);
+            self.push("spec.acl", json!(acl.value), acl.span);
         }
         if let Some(env) = &spec.env {
             let mut targets = Vec::new();
@@ -1374,8 +1341,6 @@ impl Builder<'_, '_> {
                 path: "spec.env".to_owned(),
                 value: Value::Array(targets),
                 location: self.at(span),
-                mode: m,
-                reference: true,
             });
         }
         if let Some(endpoint) = &spec.endpoint {
@@ -1384,34 +1349,27 @@ impl Builder<'_, '_> {
             let port = self.require(endpoint.value.port.as_ref(), "spec.endpoint.port", at);
             let port = port.map(Spanned::to_i64);
             if let Some(protocol) = protocol {
-                self.push("spec.endpoint.type", json!(protocol.value.as_str()), protocol.span, m);
+                self.push("spec.endpoint.type", json!(protocol.value.as_str()), protocol.span);
             }
-            self.push_int("spec.endpoint.port", port.as_ref(), (1, 65535), m);
+            self.push_int("spec.endpoint.port", port.as_ref(), (1, 65535));
         }
         if let Some(check) = &spec.health_check {
             if let Some(protocol) = &check.protocol {
-                self.push(
-                    "spec.healthCheck.type",
-                    json!(protocol.value.as_str()),
-                    protocol.span,
-                    m,
-                );
+                self.push("spec.healthCheck.type", json!(protocol.value.as_str()), protocol.span);
             }
-            self.push_text("spec.healthCheck.path", check.path.as_ref(), m);
-            self.push_int("spec.healthCheck.port", check.port.as_ref(), (1, 65535), m);
-            self.push_int("spec.healthCheck.timeout", check.timeout.as_ref(), (1, 3600), m);
-            self.push_int("spec.healthCheck.interval", check.interval.as_ref(), (1, 3600), m);
+            self.push_text("spec.healthCheck.path", check.path.as_ref());
+            self.push_int("spec.healthCheck.port", check.port.as_ref(), (1, 65535));
+            self.push_int("spec.healthCheck.timeout", check.timeout.as_ref(), (1, 3600));
+            self.push_int("spec.healthCheck.interval", check.interval.as_ref(), (1, 3600));
             self.push_int(
                 "spec.healthCheck.failsThreshold",
                 check.fails_threshold.as_ref(),
                 (1, 100),
-                m,
             );
             self.push_int(
                 "spec.healthCheck.passesThreshold",
                 check.passes_threshold.as_ref(),
                 (1, 100),
-                m,
             );
         }
         self.publish(&spec.publish, None);
@@ -1468,12 +1426,10 @@ impl Builder<'_, '_> {
             path: "spec.backends".to_owned(),
             value: Value::Array(values),
             location: self.at(backends.span),
-            mode: FieldMode::Mutable,
-            reference: true,
         });
-        self.push_text("spec.folder", spec.folder.as_ref(), FieldMode::Mutable);
+        self.push_text("spec.folder", spec.folder.as_ref());
         if let Some(acl) = &spec.acl {
-            self.push("spec.acl", json!(acl.value), acl.span, FieldMode::Mutable);
+            self.push("spec.acl", json!(acl.value), acl.span);
         }
         self.publish(&spec.publish, None);
     }

@@ -117,7 +117,7 @@ impl Planner<'_> {
                 }
                 for field in &object.fields {
                     let spec = fields::lookup(object.address.kind, &field.path);
-                    let mode = spec.map_or(field.mode, |s| s.mode);
+                    let mode = spec.map_or(FieldMode::Mutable, |s| s.mode);
                     if mode == FieldMode::WriteOnly {
                         continue;
                     }
