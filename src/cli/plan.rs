@@ -26,7 +26,7 @@ use crate::{
     printer::{Color, Printer},
 };
 
-use super::GlobalArgs;
+use super::{GlobalArgs, error::CliError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum PlanFormat {
@@ -137,39 +137,33 @@ pub(super) enum Access {
     Write,
 }
 
-/// Why the platform could not be opened, and the exit status for it.
-pub(super) struct OpenError {
-    pub(super) status: ExitStatus,
-    pub(super) message: String,
-}
-
 /// Opens the platform named by `--platform` (default: the sandbox beside the manifests).
 pub(super) fn open_platform(
     global: &GlobalArgs,
     base_dir: &Path,
     access: Access,
-) -> Result<Box<dyn Platform>, OpenError> {
-    let usage = |message: String| OpenError { status: ExitStatus::Usage, message };
-    let failure = |message: String| OpenError { status: ExitStatus::Failure, message };
+) -> Result<Box<dyn Platform>, CliError> {
     let actor = std::env::var("SPHERECTL_ACTOR")
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
     let path = match (
-        sandbox_path(global.platform.as_deref(), base_dir).map_err(usage)?,
+        sandbox_path(global.platform.as_deref(), base_dir).map_err(CliError::usage)?,
         global.platform.as_deref(),
     ) {
         (Some(path), _) => path,
         (None, Some(text)) if text.starts_with("http://") || text.starts_with("https://") => {
-            return Err(failure(format!(
-                "platform `{text}`: the HTTP platform is not available in this build yet; use the embedded sandbox (`--platform sandbox:PATH`)"
-            )));
+            return Err(CliError::failure(format!(
+                "platform `{text}`: the HTTP platform is not available in this build yet"
+            ))
+            .help("use the embedded sandbox: `--platform sandbox:PATH`"));
         }
         (None, text) => {
-            return Err(failure(format!(
-                "unknown platform `{}`: expected `sandbox:PATH` or `http(s)://HOST[:PORT]`",
+            return Err(CliError::usage(format!(
+                "unknown platform `{}`",
                 text.unwrap_or_default()
-            )));
+            ))
+            .help("expected `sandbox:PATH` or `http(s)://HOST[:PORT]`"));
         }
     };
     let sandbox = match access {
@@ -177,7 +171,7 @@ pub(super) fn open_platform(
         Access::ReadAndSave => Sandbox::open_read_only(&path, &actor, KeyUse::Persist),
         Access::Write => Sandbox::open(&path, &actor),
     };
-    sandbox.map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| failure(e.message))
+    sandbox.map(|s| Box::new(s) as Box<dyn Platform>).map_err(|e| CliError::failure(e.message))
 }
 
 /// A `fromFile` secret larger than this is an error: secrets are short, and a path to a device
@@ -283,26 +277,18 @@ fn make_plan(
         let here =
             Destination { platform: &platform, organization_id: &loaded.model.organization.id };
         if let Err(message) = saved.check_target(&here) {
-            printer.err(&format!("{} {message}\n", printer.paint_err("error:", Color::Red)));
-            return Err(ExitStatus::Failure);
+            return Err(CliError::failure(message).report(printer));
         }
     }
-    let platform = open_platform(global, &loaded.base_dir, access).map_err(|error| {
-        printer.err(&format!("{} {}\n", printer.paint_err("error:", Color::Red), error.message));
-        error.status
-    })?;
+    let platform =
+        open_platform(global, &loaded.base_dir, access).map_err(|error| error.report(printer))?;
     let (secrets, problems) = read_secrets(&loaded);
     if !problems.is_empty() {
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
     }
     let live = platform.read(&loaded.model.organization.id).map_err(|error| {
-        printer.err(&format!(
-            "{} cannot read the platform: {}\n",
-            printer.paint_err("error:", Color::Red),
-            error.message
-        ));
-        ExitStatus::Failure
+        CliError::failure(format!("cannot read the platform: {}", error.message)).report(printer)
     })?;
     let digest = |value: &SecretValue| platform.secret_digest(value);
     let input = PlanInput {
@@ -360,13 +346,13 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
         let text = match serde_json::to_string_pretty(&saved) {
             Ok(text) => text,
             Err(error) => {
-                printer.err(&format!("error: cannot serialize the plan: {error}\n"));
-                return ExitStatus::Failure;
+                return CliError::failure(format!("cannot serialize the plan: {error}"))
+                    .report(printer);
             }
         };
         if let Err(error) = std::fs::write(out, text + "\n") {
-            printer.err(&format!("error: cannot write `{}`: {error}\n", out.display()));
-            return ExitStatus::Failure;
+            return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
+                .report(printer);
         }
         printer.err(&format!(
             "plan saved to `{}`; apply it with `spherectl apply --plan {}`\n",
@@ -410,12 +396,11 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
             {
                 Ok(saved) => saved,
                 Err(error) => {
-                    printer.err(&format!(
-                        "{} cannot use the saved plan `{}`: {error}\n",
-                        printer.paint_err("error:", Color::Red),
+                    return CliError::failure(format!(
+                        "cannot use the saved plan `{}`: {error}",
                         file.display()
-                    ));
-                    return ExitStatus::Failure;
+                    ))
+                    .report(printer);
                 }
             };
             let paths =
@@ -439,18 +424,15 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         let digest = |value: &SecretValue| planned.platform.secret_digest(value);
         let reasons = saved.stale_reasons(&planned.plan, &planned.live, &planned.secrets, &digest);
         if !reasons.is_empty() {
-            let mut message = format!(
-                "{} the saved plan is stale: the platform or the manifests changed since it was made\n",
-                printer.paint_err("error:", Color::Red)
-            );
+            let mut message =
+                "the saved plan is stale: the platform or the manifests changed since it was made"
+                    .to_owned();
             for reason in &reasons {
-                message.push_str(&format!("  - {reason}\n"));
+                message.push_str(&format!("\n  - {reason}"));
             }
-            message.push_str(
-                "  help: run `spherectl plan --out FILE` again and review the new plan\n",
-            );
-            printer.err(&message);
-            return ExitStatus::Failure;
+            return CliError::failure(message)
+                .help("run `spherectl plan --out FILE` again and review the new plan")
+                .report(printer);
         }
         // Apply exactly what was reviewed: changes that appeared since wait for the next plan.
         let dropped = saved.restrict(&mut planned.plan);
@@ -480,8 +462,11 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
     if !args.yes {
         // A saved plan is no exception: without `--yes` a non-terminal is refused (issue 7).
         if !printer.stdin_is_terminal() {
-            printer.err("error: refusing to apply without confirmation: stdin is not a terminal\n  help: review the plan, then pass `--yes`\n");
-            return ExitStatus::Failure;
+            return CliError::failure(
+                "refusing to apply without confirmation: stdin is not a terminal",
+            )
+            .help("review the plan, then pass `--yes`")
+            .report(printer);
         }
         printer.err(&format!(
             "Apply these {} changes? Only `yes` is accepted: ",

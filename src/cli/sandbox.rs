@@ -7,7 +7,7 @@ use crate::{
     rules,
 };
 
-use super::GlobalArgs;
+use super::{GlobalArgs, error::CliError};
 
 /// Administer the embedded sandbox (the one `--platform` names)
 #[derive(Debug, clap::Args)]
@@ -38,21 +38,16 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
         Ok(Some(path)) => path,
         Ok(None) => {
             let text = global.platform.as_deref().unwrap_or_default();
-            printer
-                .err(&format!("error: `sandbox` commands need a sandbox platform, not `{text}`\n"));
-            return ExitStatus::Usage;
+            return CliError::usage(format!(
+                "`sandbox` commands need a sandbox platform, not `{text}`"
+            ))
+            .report(printer);
         }
-        Err(message) => {
-            printer.err(&format!("error: {message}\n"));
-            return ExitStatus::Usage;
-        }
+        Err(message) => return CliError::usage(message).report(printer),
     };
     let sandbox = match Sandbox::open(&path, LOCAL_ADMIN) {
         Ok(sandbox) => sandbox,
-        Err(error) => {
-            printer.err(&format!("error: {}\n", error.message));
-            return ExitStatus::Failure;
-        }
+        Err(error) => return CliError::failure(error.message).report(printer),
     };
     let SandboxCommand::Quota { settings, unlimited } = &args.command;
     let mut updates = Vec::new();
@@ -61,8 +56,7 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
     }
     for setting in settings {
         let Some((name, value)) = setting.split_once('=') else {
-            printer.err(&format!("error: `{setting}` is not NAME=VALUE\n"));
-            return ExitStatus::Usage;
+            return CliError::usage(format!("`{setting}` is not NAME=VALUE")).report(printer);
         };
         let value = if value == "unlimited" {
             None
@@ -70,8 +64,10 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
             match value.parse::<i64>() {
                 Ok(v) if v >= 0 => Some(v),
                 _ => {
-                    printer.err(&format!("error: quota `{name}`: `{value}` is not a non-negative number or `unlimited`\n"));
-                    return ExitStatus::Usage;
+                    return CliError::usage(format!(
+                        "quota `{name}`: `{value}` is not a non-negative number or `unlimited`"
+                    ))
+                    .report(printer);
                 }
             }
         };
@@ -80,8 +76,7 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
     if !updates.is_empty()
         && let Err(error) = sandbox.set_quotas(&updates)
     {
-        printer.err(&format!("error: {}\n", error.message));
-        return ExitStatus::Usage;
+        return CliError::usage(error.message).report(printer);
     }
     match sandbox.quotas() {
         Ok(quotas) => {
@@ -95,9 +90,6 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
             printer.out(&out);
             ExitStatus::Success
         }
-        Err(error) => {
-            printer.err(&format!("error: {}\n", error.message));
-            ExitStatus::Failure
-        }
+        Err(error) => CliError::failure(error.message).report(printer),
     }
 }

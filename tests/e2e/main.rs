@@ -558,8 +558,9 @@ fn a_rename_with_renamed_from_updates_in_place() {
 fn unknown_platforms_are_usage_errors_with_help() {
     let case = Case::example("quickstart");
     let run = case.run(&["plan", ".", "--platform", "ftp://x"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("unknown platform `ftp://x`"), "{}", run.stderr);
+    assert_eq!(run.code, 64, "{}", run.stderr);
+    assert!(run.stderr.contains("error: unknown platform `ftp://x`"), "{}", run.stderr);
+    assert!(run.stderr.contains("help: expected `sandbox:PATH`"), "{}", run.stderr);
     let run = case.run(&["plan", ".", "--bogus"]);
     assert_eq!(run.code, 64);
 }
