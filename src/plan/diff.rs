@@ -237,8 +237,7 @@ impl Planner<'_> {
                     .collect();
                 let operation = Operation::Replace {
                     old_id: live.id.clone(),
-                    deactivate: live.active
-                        && matches!(object.address.kind, Kind::Dataset | Kind::S3Connection),
+                    deactivate: live.active && rules::deactivate_before_delete(object.address.kind),
                     publications,
                     uses,
                     create: Box::new(create),

@@ -67,7 +67,7 @@ impl Planner<'_> {
                     self.unuse(&address, object.id.clone(), resource, None);
                 }
             }
-            if object.active && matches!(object.kind, Kind::Dataset | Kind::S3Connection) {
+            if object.active && rules::deactivate_before_delete(object.kind) {
                 let field = FieldChange {
                     path: "spec.active".into(),
                     before: json!(true),

@@ -294,6 +294,50 @@ pub const QUOTAS: &[(&str, i64, &str)] = &[
     ("active-datasets-per-project", 3, "active datasets per project"),
 ];
 
+/// Whether an active resource of this kind must be deactivated before it can be deleted (a
+/// mounted dataset or S3 connection; an image is only the project's environment).
+pub fn deactivate_before_delete(kind: crate::manifest::Kind) -> bool {
+    matches!(kind, crate::manifest::Kind::Dataset | crate::manifest::Kind::S3Connection)
+}
+
+/// What the platform knows about an object it is asked to delete.
+#[derive(Clone, Debug)]
+pub struct DeleteContext<'a> {
+    pub kind: crate::manifest::Kind,
+    pub name: &'a str,
+    /// Projects of a community, resources of a project.
+    pub children: i64,
+    /// Communities a resource is published to.
+    pub publications: i64,
+    /// Projects that use a resource.
+    pub users: i64,
+    pub active: bool,
+}
+
+/// The platform's preconditions for a delete: nothing inside, not published, not used by
+/// another project, not mounted. The planner orders the changes that meet them.
+///
+/// # Errors
+/// The first precondition that does not hold, with what to do first.
+pub fn check_delete(context: &DeleteContext<'_>) -> Result<(), Violation> {
+    let DeleteContext { kind, name, children, publications, users, active } = *context;
+    let refuse = |message: String| Err(Violation { message, help: None });
+    if children > 0 {
+        let what = if kind == crate::manifest::Kind::Community { "projects" } else { "resources" };
+        return refuse(format!("{kind} `{name}` still holds {children} {what}; delete them first"));
+    }
+    if publications > 0 {
+        return refuse(format!("{kind} `{name}` is published to a community; unpublish it first"));
+    }
+    if users > 0 {
+        return refuse(format!("{kind} `{name}` is used by another project; detach it first"));
+    }
+    if active && deactivate_before_delete(kind) {
+        return refuse(format!("{kind} `{name}` is active; deactivate it first"));
+    }
+    Ok(())
+}
+
 /// Returns the default value of a quota, if the name is known.
 pub fn default_quota(name: &str) -> Option<i64> {
     QUOTAS.iter().find(|(n, _, _)| *n == name).map(|(_, v, _)| *v)

@@ -210,36 +210,26 @@ impl Platform for Sandbox {
             let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
             require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
             let children = count(tx, "SELECT count(*) FROM objects WHERE parent_id = ?1", id)?;
-            if children > 0 {
-                let what = if kind == Kind::Community { "projects" } else { "resources" };
-                return Err(rejected(format!(
-                    "{kind} `{}` still holds {children} {what}; delete them first",
-                    row.name
-                )));
-            }
-            if kind.is_resource() {
-                if count(tx, "SELECT count(*) FROM publications WHERE resource_id = ?1", id)? > 0 {
-                    return Err(rejected(format!(
-                        "{kind} `{}` is published to a community; unpublish it first",
-                        row.name
-                    )));
-                }
-                if count(tx, "SELECT count(*) FROM uses WHERE resource_id = ?1", id)? > 0 {
-                    return Err(rejected(format!(
-                        "{kind} `{}` is used by another project; detach it first",
-                        row.name
-                    )));
-                }
-                if row.active && matches!(kind, Kind::Dataset | Kind::S3Connection) {
-                    return Err(rejected(format!(
-                        "{kind} `{}` is active; deactivate it first",
-                        row.name
-                    )));
-                }
-                // Whether the platform refuses to delete a resource that another one references
-                // (an image under a node) is not documented: the sandbox allows it, so that a
-                // replaced image can be rebuilt before its node is updated.
-            }
+            let (publications, users) = if kind.is_resource() {
+                (
+                    count(tx, "SELECT count(*) FROM publications WHERE resource_id = ?1", id)?,
+                    count(tx, "SELECT count(*) FROM uses WHERE resource_id = ?1", id)?,
+                )
+            } else {
+                (0, 0)
+            };
+            // Whether the platform refuses to delete a resource that another one references (an
+            // image under a node) is not documented: the sandbox allows it, so that a replaced
+            // image can be rebuilt before its node is updated.
+            rules::check_delete(&rules::DeleteContext {
+                kind,
+                name: &row.name,
+                children,
+                publications,
+                users,
+                active: row.active,
+            })
+            .map_err(violation)?;
             tx.execute("DELETE FROM bindings WHERE object_id = ?1", [id]).map_err(internal)?;
             tx.execute("DELETE FROM uses WHERE project_id = ?1", [id]).map_err(internal)?;
             tx.execute("DELETE FROM publications WHERE community_id = ?1", [id])
