@@ -9,6 +9,7 @@ mod diff;
 mod matching;
 pub mod order;
 mod prune;
+mod quotas;
 mod relations;
 pub mod render;
 mod roles;
@@ -384,6 +385,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     planner.prune();
     planner.check_mass_delete();
+    planner.check_quotas();
     planner.check_publish_roles();
     planner.link();
     let mut unmanaged: Vec<String> = input

@@ -177,3 +177,27 @@ fn prune_of_most_of_the_set_needs_allow_delete() {
     let plan = planned("", live, true);
     assert!(!plan.is_denied(), "{:?}", plan.findings);
 }
+
+#[test]
+fn quotas_are_checked_in_the_planned_end_state() {
+    let image = |name: &str| {
+        format!(
+            "---\napiVersion: spherectl/v1\nkind: DockerImage\nmetadata: {{name: {name}, project: research/alpha}}\nspec: {{repository: r, tag: t, dockerfile: 'FROM x'}}\n"
+        )
+    };
+    let yaml = format!("{PROJECT}{}{}{}", image("a"), image("b"), image("c"));
+    let quotas: BTreeMap<String, Option<i64>> =
+        rules::QUOTAS.iter().map(|(n, v, _)| ((*n).to_owned(), Some(*v))).collect();
+    let mut live = state(vec![]);
+    live.quotas = Some(quotas);
+    let plan = planned(&yaml, live.clone(), false);
+    assert!(!plan.is_denied(), "three images fit: {:?}", plan.findings);
+    let plan = planned(&format!("{yaml}{}", image("d")), live, false);
+    let finding = plan.findings.iter().find(|f| f.rule == "spherectl::rules::quota").unwrap();
+    assert!(
+        finding.message.contains("at most 3 Docker images per community"),
+        "{}",
+        finding.message
+    );
+    assert!(finding.message.contains("(4 after this plan in `research`)"), "{}", finding.message);
+}

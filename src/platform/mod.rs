@@ -54,6 +54,10 @@ pub struct LiveState {
     /// Communities of other organizations that are known by id (to report cross-organization
     /// publishing precisely): `(community id, organization id, zone)`.
     pub foreign_communities: Vec<(String, String, String)>,
+    /// The organization's quotas by name (`rules::QUOTAS`; `None` = unlimited), or `None` when
+    /// the platform cannot tell (then the planner checks none: a real organization's quotas are
+    /// raised by request and not readable).
+    pub quotas: Option<BTreeMap<String, Option<i64>>>,
 }
 
 /// What a create call carries.

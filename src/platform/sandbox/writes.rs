@@ -14,7 +14,9 @@ impl Platform for Sandbox {
     }
 
     fn read(&self, organization_id: &str) -> PlatformResult<LiveState> {
-        self.read_state(organization_id)
+        let mut state = self.read_state(organization_id)?;
+        state.quotas = Some(self.quotas()?.into_iter().collect());
+        Ok(state)
     }
 
     fn secret_digest(&self, value: &SecretValue) -> Option<String> {
