@@ -21,7 +21,9 @@ use std::{
     sync::Mutex,
 };
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde_json::Value;
 
 use super::{
@@ -199,12 +201,14 @@ impl Sandbox {
         check_path(path)?;
         create_directory(path)?;
         let connection = Connection::open(path).map_err(internal)?;
+        // Before anything that takes a lock: another process may be writing (two teams' CI on
+        // one shared sandbox), and switching to WAL needs an exclusive lock.
+        connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
             )
             .map_err(internal)?;
-        connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
         connection.execute_batch(SCHEMA).map_err(internal)?;
         let secrets = count_secrets(&connection)?;
         let keys = crypto::Keys::load(&key_path(path), path, secrets, crypto::MissingKey::Create)?;
@@ -276,7 +280,15 @@ impl Sandbox {
             .connection
             .lock()
             .map_err(|_| PlatformError::new(ErrorKind::Internal, "sandbox lock poisoned"))?;
-        let transaction = connection.transaction().map_err(internal)?;
+        // A writable sandbox takes the write lock up front: a deferred transaction that reads and
+        // then writes fails at once with `database is locked` when another process wrote in
+        // between, since SQLite cannot wait for it (the busy timeout does not apply).
+        let behavior = if self.read_only {
+            TransactionBehavior::Deferred
+        } else {
+            TransactionBehavior::Immediate
+        };
+        let transaction = connection.transaction_with_behavior(behavior).map_err(internal)?;
         let value = f(&transaction)?;
         transaction.commit().map_err(internal)?;
         Ok(value)
