@@ -253,3 +253,128 @@ fn a_rename_chain_keeps_every_object() {
     assert_eq!(id_of(&case, "b"), a, "`a` was renamed to `b`, keeping its id and data");
     assert_eq!(id_of(&case, "c"), b, "`b` was renamed to `c`, keeping its id and data");
 }
+
+const SHARED_DATASET: &str = "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: analytics}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: alpha, community: research}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: events, project: research/alpha}
+spec: {sizeGb: 5, publish: [analytics]}
+";
+
+/// A console-made project in `analytics` that uses the published dataset: its id.
+fn console_user(case: &Case) -> String {
+    use spherectl::platform::{CreateRequest, Platform as _};
+    let sandbox = case.sandbox();
+    let live = sandbox.read("bpf00000000000000acme").unwrap();
+    let find = |name: &str| live.objects.iter().find(|o| o.name == name).unwrap().id.clone();
+    let project = sandbox
+        .create(&CreateRequest {
+            kind: spherectl::manifest::Kind::Project,
+            parent_id: find("analytics"),
+            name: "console-made".into(),
+            labels: Default::default(),
+            attributes: Default::default(),
+            secret: None,
+        })
+        .unwrap();
+    sandbox.use_resource(&project, spherectl::manifest::Kind::Dataset, &find("events")).unwrap();
+    project
+}
+
+#[test]
+fn a_console_made_projects_use_stops_a_replace_or_a_delete_and_survives_a_rename() {
+    let without_dataset =
+        SHARED_DATASET.split("---\napiVersion: spherectl/v1\nkind: Dataset").next().unwrap();
+    for to in [
+        SHARED_DATASET.replace("sizeGb: 5,", "sizeGb: 6,"),
+        without_dataset.to_owned(),
+        SHARED_DATASET.replace("name: events,", "name: clicks, renamedFrom: events,"),
+    ] {
+        let case = Case::files(&[("org.yaml", SHARED_DATASET)]);
+        applied(&case);
+        console_user(&case);
+        std::fs::write(case.path().join("org.yaml"), &to).unwrap();
+        let run = case.run(&["apply", ".", "--yes", "--allow-delete"]);
+        if to.contains("renamedFrom") {
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            converged(&case);
+        } else {
+            assert_eq!(run.code, 1, "{to}: {}{}", run.stdout, run.stderr);
+            assert!(run.stderr.contains("spherectl::plan::foreign_objects"), "{}", run.stderr);
+            assert!(run.stderr.contains("nothing applied"), "{}", run.stderr);
+        }
+        use spherectl::platform::Platform as _;
+        let live = case.sandbox().read("bpf00000000000000acme").unwrap();
+        assert!(live.objects.iter().any(|o| o.kind == spherectl::manifest::Kind::Dataset));
+    }
+}
+
+#[test]
+#[ignore = "defect: unpublishing a resource that a console-made (or other set's) project uses passes the plan and fails at apply, instead of a `foreign_objects` finding"]
+fn unpublishing_from_a_console_made_user_stops_the_plan() {
+    let case = Case::files(&[("org.yaml", SHARED_DATASET)]);
+    applied(&case);
+    console_user(&case);
+    case.edit("org.yaml", "spec: {sizeGb: 5, publish: [analytics]}", "spec: {sizeGb: 5}");
+    let plan = case.run(&["plan", "."]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("spherectl::plan::foreign_objects"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("Project/analytics/console-made"), "{}", plan.stderr);
+}
+
+fn four(kind: &str) -> String {
+    let mut text = format!(
+        "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research}}\n"
+    );
+    for i in 1..=4 {
+        let spec = if kind == "DockerImage" {
+            format!("{{repository: r{i}, tag: v1, dockerfile: 'FROM x'}}")
+        } else {
+            "{sizeGb: 1, active: true}".to_owned()
+        };
+        text.push_str(&format!(
+            "---\napiVersion: spherectl/v1\nkind: {kind}\nmetadata: {{name: r{i}, project: research/alpha}}\nspec: {spec}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+#[ignore = "defect: a quota the plan can count (4 Docker images in a community, the default quota is 3) passes validate and plan, and apply stops half-way"]
+fn a_quota_the_plan_can_count_stops_the_plan_at_the_line() {
+    let case = Case::files(&[("org.yaml", &four("DockerImage"))]);
+    let plan = case.run(&["plan", "."]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("quota"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("org.yaml:"), "{}", plan.stderr);
+    let apply = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 1);
+    assert!(apply.stderr.contains("nothing applied"), "{}", apply.stderr);
+}
+
+#[test]
+#[ignore = "defect: validate refuses a 4th active dataset by the default quota even when the platform's quota was raised (`sandbox quota --unlimited`)"]
+fn a_raised_quota_is_honoured() {
+    let case = Case::files(&[("org.yaml", &four("Dataset"))]);
+    let platform = format!("sandbox:{}", case.db().display());
+    let quota = case.run(&["--platform", &platform, "sandbox", "quota", "--unlimited"]);
+    assert_eq!(quota.code, 0, "{}", quota.stderr);
+    applied(&case);
+    converged(&case);
+}
