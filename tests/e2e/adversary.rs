@@ -378,3 +378,46 @@ fn a_raised_quota_is_honoured() {
     applied(&case);
     converged(&case);
 }
+
+#[test]
+#[ignore = "defect: adopting `a` by `metadata.id` under the name of a pruned `b`: the rename does not wait for the delete of `b` (both changes have the address `Project/research/b`) and fails with `already exists`"]
+fn a_rename_into_a_name_freed_by_a_delete_applies_the_first_time() {
+    let case = Case::files(&[(
+        "org.yaml",
+        &format!("{ORG}{}{}", project("a", "", "was-a"), project("b", "", "was-b")),
+    )]);
+    applied(&case);
+    let a = id_of(&case, "a");
+    std::fs::write(
+        case.path().join("org.yaml"),
+        format!("{ORG}{}", project("b", &format!(", id: {a}"), "was-a")),
+    )
+    .unwrap();
+    let apply = case.run(&["apply", ".", "--yes", "--allow-delete"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    converged(&case);
+    assert_eq!(id_of(&case, "b"), a);
+}
+
+#[test]
+#[ignore = "defect: swapping the active dataset at the 3-active-per-project quota: the activate does not wait for the deactivate (neighbour of the create-after-delete edge), so it fails or races"]
+fn swapping_the_active_dataset_at_the_quota_applies_the_first_time() {
+    let with = |active: [bool; 4]| {
+        let mut text = format!(
+            "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research}}\n"
+        );
+        for (name, active) in ["a0", "b1", "b2", "z9"].iter().zip(active) {
+            text.push_str(&format!(
+                "---\napiVersion: spherectl/v1\nkind: Dataset\nmetadata: {{name: {name}, project: research/alpha}}\nspec: {{sizeGb: 1, active: {active}}}\n"
+            ));
+        }
+        text
+    };
+    let case = Case::files(&[("org.yaml", &with([false, true, true, true]))]);
+    applied(&case);
+    std::fs::write(case.path().join("org.yaml"), with([true, true, true, false])).unwrap();
+    // One change at a time, in the plan's order: the order the graph allows must be enough.
+    let apply = case.run(&["apply", ".", "--yes", "--parallelism", "1"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    converged(&case);
+}
