@@ -555,3 +555,28 @@ fn a_set_that_omits_the_sharing_rule_leaves_it_alone() {
         assert_eq!(plan.code, 0, "{team}: {}{}", plan.stdout, plan.stderr);
     }
 }
+
+#[test]
+fn absent_optional_fields_never_show_as_drift() {
+    use spherectl::{manifest::Kind, platform::Platform as _};
+    let text = format!(
+        "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research}}\n---\napiVersion: spherectl/v1\nkind: Dataset\nmetadata: {{name: events, project: research/alpha}}\nspec: {{sizeGb: 5}}\n---\napiVersion: spherectl/v1\nkind: Checkpoint\nmetadata: {{name: model, project: research/alpha}}\nspec: {{pinned: false}}\n"
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    let sandbox = case.sandbox();
+    let live = sandbox.read("bpf00000000000000acme").unwrap();
+    for object in &live.objects {
+        let mut request = spherectl::platform::UpdateRequest::default();
+        request.set.insert("spec.description".into(), "set in the console".into());
+        if object.kind == Kind::Project {
+            request.set.insert("spec.limits.maxUnitsPerHour".into(), 7.into());
+            request.set.insert("spec.settings.defaultFolder".into(), "b1g000000000folder".into());
+        }
+        sandbox.update(object.kind, &object.id, &request).unwrap();
+    }
+    drop(sandbox);
+    let plan = case.run(&["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+}
+
