@@ -598,3 +598,18 @@ fn the_actors_own_downgrade_runs_last() {
     let again = case.run_as(&["plan", ".", "--detailed-exitcode"], Some("userAccount:alice"));
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
+
+#[test]
+fn another_sandboxs_key_is_refused_not_read_as_every_secret_changed() {
+    let case = Case::example("quickstart");
+    applied(&case);
+    let other = Case::example("quickstart");
+    applied(&other);
+    let key = case.db().with_extension("db.key");
+    std::fs::copy(other.db().with_extension("db.key"), &key).unwrap();
+    for args in [&["plan", "."][..], &["apply", ".", "--yes"], &["drift", "."]] {
+        let run = case.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("does not belong to the database"), "{}", run.stderr);
+    }
+}

@@ -189,6 +189,28 @@ fn count_secrets(connection: &Connection) -> PlatformResult<i64> {
         .map_err(internal)
 }
 
+/// Refuses a key that cannot read the database's secrets (another sandbox's key, say): with it,
+/// every secret would read as changed and be overwritten, with no word of why.
+fn check_key(connection: &Connection, keys: &crypto::Keys, path: &Path) -> PlatformResult<()> {
+    let sealed: Option<Vec<u8>> = connection
+        .query_row("SELECT secret FROM objects WHERE secret IS NOT NULL LIMIT 1", [], |r| r.get(0))
+        .optional()
+        .map_err(internal)?;
+    match sealed {
+        Some(sealed) if keys.open(&sealed).is_err() => Err(PlatformError::new(
+            ErrorKind::Internal,
+            format!(
+                "sandbox key `{}` does not belong to the database `{}`: it cannot read the secrets stored there\n  \
+                 help: restore this database's own key file; or, to start the sandbox over, delete the database (`rm {}*`)",
+                key_path(path).display(),
+                path.display(),
+                path.display(),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Sandbox {
     /// Opens (creating when absent) the sandbox database at `path`, acting as `actor`.
     ///
@@ -212,6 +234,7 @@ impl Sandbox {
         connection.execute_batch(SCHEMA).map_err(internal)?;
         let secrets = count_secrets(&connection)?;
         let keys = crypto::Keys::load(&key_path(path), path, secrets, crypto::MissingKey::Create)?;
+        check_key(&connection, &keys, path)?;
         Ok(Sandbox {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
@@ -252,6 +275,7 @@ impl Sandbox {
             }
         };
         let keys = crypto::Keys::load(&key_path(path), path, secrets, missing)?;
+        check_key(&connection, &keys, path)?;
         Ok(Sandbox {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
