@@ -613,3 +613,22 @@ fn another_sandboxs_key_is_refused_not_read_as_every_secret_changed() {
         assert!(run.stderr.contains("does not belong to the database"), "{}", run.stderr);
     }
 }
+
+#[test]
+fn labels_that_leave_no_room_for_spherectls_own_are_refused_at_their_line() {
+    let with = |count: usize| {
+        let labels: Vec<String> = (0..count).map(|i| format!("k{i}: v")).collect();
+        format!(
+            "apiVersion: spherectl/v1\nkind: Organization\nmetadata: {{name: acme}}\nspec: {{id: bpf00000000000000acme}}\n---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {{name: research, labels: {{{}}}, lifecycle: {{preventDestroy: true}}}}\n",
+            labels.join(", ")
+        )
+    };
+    let case = Case::files(&[("org.yaml", &with(62))]);
+    let validate = case.run(&["validate", "."]);
+    assert_eq!(validate.code, 1, "{}", validate.stderr);
+    assert!(validate.stderr.contains("62 labels, more than the 61 allowed"), "{}", validate.stderr);
+    assert!(validate.stderr.contains("org.yaml:8:"), "{}", validate.stderr);
+    let case = Case::files(&[("org.yaml", &with(61))]);
+    applied(&case);
+    converged(&case);
+}
