@@ -632,3 +632,22 @@ fn labels_that_leave_no_room_for_spherectls_own_are_refused_at_their_line() {
     applied(&case);
     converged(&case);
 }
+
+#[test]
+fn a_saved_delete_is_refused_once_a_console_made_project_uses_the_resource() {
+    let case = Case::files(&[("org.yaml", SHARED_DATASET)]);
+    applied(&case);
+    let without =
+        SHARED_DATASET.split("---\napiVersion: spherectl/v1\nkind: Dataset").next().unwrap();
+    std::fs::write(case.path().join("org.yaml"), without).unwrap();
+    let plan_file = case.path().join("plan.json");
+    let saved = case.run(&["plan", ".", "--out", plan_file.to_str().unwrap()]);
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    console_user(&case);
+    let apply = case.run(&["apply", "--plan", plan_file.to_str().unwrap(), "--yes"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    use spherectl::platform::Platform as _;
+    let live = case.sandbox().read("bpf00000000000000acme").unwrap();
+    assert!(live.objects.iter().any(|o| o.kind == spherectl::manifest::Kind::Dataset));
+    assert!(!apply.stderr.contains("✓"), "nothing was applied: {}", apply.stderr);
+}
