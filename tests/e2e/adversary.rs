@@ -653,11 +653,13 @@ fn a_saved_delete_is_refused_once_a_console_made_project_uses_the_resource() {
 }
 
 #[test]
-#[ignore = "defect: a community named `team/ml` validates and is created, but no project can ever name it (`community: team/ml` reads as community `team`): refuse `/` in names at their line"]
+/// The platform allows it, but no project could ever name it (`community: team/ml` reads as
+/// community `team`).
 fn a_community_name_with_a_slash_is_refused_where_it_is_written() {
     let text = "apiVersion: spherectl/v1\nkind: Organization\nmetadata: {name: acme}\nspec: {id: bpf00000000000000acme}\n---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {name: \"team/ml\"}\n";
     let case = Case::files(&[("org.yaml", text)]);
     let validate = case.run(&["validate", "."]);
     assert_eq!(validate.code, 1, "{}", validate.stderr);
     assert!(validate.stderr.contains("invalid community name"), "{}", validate.stderr);
+    assert!(validate.stderr.contains("org.yaml:8:"), "{}", validate.stderr);
 }
