@@ -25,8 +25,9 @@ const KINDS_WITHOUT_SECRETS: &[&str] = &[
 
 /// Returns `text` with every secret value masked, or `None` when there is none.
 pub(crate) fn mask_secret_values(text: &str) -> Option<String> {
-    // Cheap and exact pre-check: a file without the word holds no `value` key.
-    if !text.contains("value") {
+    // Cheap pre-check: a file without the word holds no `value` key, unless it is spelt with
+    // escapes in a double-quoted key (`"val\x75e"`, `"val\u0075e"`, a `\` line break).
+    if !text.contains("value") && !text.contains('\\') {
         return None;
     }
     let regions = secret_regions(text);
@@ -100,6 +101,19 @@ struct DocumentState {
 }
 
 impl DocumentState {
+    /// Where the key ends when the parser stopped right after a secret's `value:` key, before
+    /// reading its node.
+    fn pending_value(&self) -> Option<usize> {
+        let [spec, value] = self.stack.as_slice() else { return None };
+        (spec.mapping
+            && spec.key.as_deref() == Some("spec")
+            && value.mapping
+            && !value.expect_key
+            && value.key.as_deref() == Some("value")
+            && self.open.is_none())
+        .then_some(value.key_end)
+    }
+
     fn has_secrets(&self) -> bool {
         !self.kind.as_deref().is_some_and(|kind| KINDS_WITHOUT_SECRETS.contains(&kind))
     }
@@ -121,7 +135,8 @@ fn secret_regions(text: &str) -> Vec<(usize, usize)> {
             None => break,
             Some(Ok((event, span))) => {
                 if matches!(event, Event::DocumentStart(..)) {
-                    document = DocumentState::default();
+                    let start = byte_offset(text, span.start);
+                    document = DocumentState { last_end: start, ..DocumentState::default() };
                 } else if matches!(event, Event::DocumentEnd) {
                     if document.has_secrets() {
                         regions.append(&mut document.regions);
@@ -139,9 +154,19 @@ fn secret_regions(text: &str) -> Vec<(usize, usize)> {
                     if let Some((start, ..)) = document.open {
                         regions.push((start, end));
                     }
-                    // What the parser did not read may hold a secret too.
+                    // A secret's value whose key was read but whose node was not.
+                    if let Some(key_end) = document.pending_value() {
+                        regions.push((after_colon(text, key_end, key_end), end));
+                    }
+                    // What the parser did not read may hold a secret too; a key spelt with
+                    // escapes cannot be recognised unread, so such text is masked whole.
                     let from = text[..failed_at].rfind('\n').map_or(0, |i| i + 1);
-                    regions.extend(value_keys_in(text, from, end));
+                    let unread = document.last_end.min(from);
+                    if text[unread..end].contains('\\') {
+                        regions.push((unread, end));
+                    } else {
+                        regions.extend(value_keys_in(text, from, end));
+                    }
                 }
                 document = DocumentState::default();
                 match parser.proceed_next_document() {

@@ -63,18 +63,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
         );
     }
     let parsed = parse_all(&files);
-    let mut documents = Vec::new();
-    let mut unparsed = false;
+    // Each file's documents and problems, kept apart until the secret files are known.
+    let mut per_file = Vec::new();
     for (path, result) in files.iter().zip(parsed) {
         match result {
             Ok((text, raw_documents)) => {
                 let id = sources.add(SourceFile::new(display_name(path), path.clone(), text));
-                documents.extend(raw_documents.into_iter().map(|raw| Document { file: id, raw }));
+                let documents = raw_documents.into_iter().map(|raw| Document { file: id, raw });
+                per_file.push((path, documents.collect(), Vec::new(), false));
             }
-            Err(FileError::Read(problem)) => {
-                problems.push(problem);
-                unparsed = true;
-            }
+            Err(FileError::Read(problem)) => per_file.push((path, Vec::new(), vec![problem], true)),
             Err(FileError::Parse { text, error }) => {
                 let id = sources.add(SourceFile::new(
                     display_name(path),
@@ -82,13 +80,32 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
                     Arc::clone(&text),
                 ));
                 let (more, parsed) = document_problems(id, &text, &error);
-                problems.extend(more);
                 // The file's other documents are checked too: one broken document must not
                 // hide their problems.
-                documents.extend(parsed.into_iter().map(|raw| Document { file: id, raw }));
-                unparsed = true;
+                let documents = parsed.into_iter().map(|raw| Document { file: id, raw });
+                per_file.push((path, documents.collect(), more, true));
             }
         }
+    }
+    // A `fromFile` secret that is itself named `*.yaml` is a value, not a manifest: it is
+    // neither read as documents nor shown in any diagnostic.
+    let secret_files =
+        secret_files(per_file.iter().flat_map(|(_, documents, ..)| documents), &sources);
+    let mut documents = Vec::new();
+    let mut unparsed = false;
+    for (path, file_documents, file_problems, file_unparsed) in per_file {
+        let declares_it = file_documents
+            .iter()
+            .any(|d: &Document| secret_files.iter().any(|(from, _)| *from == d.file));
+        if !declares_it
+            && !secret_files.is_empty()
+            && canonical(path).is_some_and(|p| secret_files.iter().any(|(_, s)| *s == p))
+        {
+            continue;
+        }
+        documents.extend(file_documents);
+        problems.extend(file_problems);
+        unparsed |= file_unparsed;
     }
     if problems.iter().any(|p| {
         p.code == "spherectl::manifest::no_manifests" || p.code == "spherectl::manifest::io"
@@ -108,6 +125,28 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadFailure> {
             Err(LoadFailure { sources, problems })
         }
     }
+}
+
+/// The canonical paths of the `fromFile` secrets that the documents name, each with the file
+/// that names it.
+fn secret_files<'a>(
+    documents: impl Iterator<Item = &'a Document>,
+    sources: &Sources,
+) -> Vec<(FileId, PathBuf)> {
+    let mut found = Vec::new();
+    for document in documents {
+        let Some(raw::RawSpec::Secret(spec)) = &document.raw.spec else { continue };
+        let raw::RawSecretValue::FromFile(path) = &spec.value.value else { continue };
+        let base = sources.get(document.file).path.parent().map(Path::to_path_buf);
+        if let Some(target) = canonical(&base.unwrap_or_default().join(&path.value)) {
+            found.push((document.file, target));
+        }
+    }
+    found
+}
+
+fn canonical(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok()
 }
 
 /// Problems that a document which failed to read or parse may cause elsewhere.

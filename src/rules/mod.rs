@@ -34,6 +34,8 @@ pub fn is_protected(labels: &std::collections::BTreeMap<String, String>) -> bool
 }
 /// Labels at most per object.
 pub const MAX_LABELS: usize = 64;
+/// Labels at most that a manifest may give an object: spherectl sets its own beside them.
+pub const MAX_USER_LABELS: usize = MAX_LABELS - RESERVED_LABELS.len();
 /// Description length limit (characters).
 pub const MAX_DESCRIPTION: usize = 256;
 

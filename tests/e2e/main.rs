@@ -3,6 +3,7 @@
 //! Each test copies manifests into a temporary directory, so the sandbox database
 //! (`.spherectl/sandbox.db` beside them) is fresh, and drives `spherectl` as a user would.
 
+mod adversary;
 mod converge;
 mod issue7;
 mod rules;

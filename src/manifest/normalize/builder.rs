@@ -106,16 +106,22 @@ impl Builder<'_, '_> {
     pub(super) fn metadata(&mut self, metadata: &RawMetadata) {
         if let Some(labels) = &metadata.labels {
             let mut map = BTreeMap::new();
-            if labels.value.len() > rules::MAX_LABELS {
+            if labels.value.len() > rules::MAX_USER_LABELS {
                 let problem = Problem::error(
                     "spherectl::manifest::invalid_label",
                     format!(
                         "{} labels, more than the {} allowed",
                         labels.value.len(),
-                        rules::MAX_LABELS
+                        rules::MAX_USER_LABELS
                     ),
                 )
-                .at(self.at(labels.span), "too many labels");
+                .at(self.at(labels.span), "too many labels")
+                .help(format!(
+                    "the platform allows {} labels per object, and spherectl sets {} of its own ({})",
+                    rules::MAX_LABELS,
+                    rules::RESERVED_LABELS.len(),
+                    rules::RESERVED_LABELS.join(", ")
+                ));
                 self.cx.error(problem);
             }
             // In the order written, not the map's order, so that problems read top to bottom.

@@ -147,7 +147,17 @@ pub(super) fn address_of(cx: &mut Context<'_>, document: &Document, kind: Kind) 
     let file = document.file;
     let name = &metadata.name;
     let name_check = match kind {
-        Kind::Community => rules::check_community_name(&name.value),
+        Kind::Community => rules::check_community_name(&name.value).and_then(|()| {
+            // The platform allows it, but an address (`team/project/name`) could not name it.
+            if name.value.contains('/') {
+                Err(rules::Violation {
+                    message: format!("invalid community name `{}`", name.value),
+                    help: Some("spherectl addresses projects as `community/project`, so a community it manages cannot have `/` in its name".into()),
+                })
+            } else {
+                Ok(())
+            }
+        }),
         Kind::Project => rules::check_project_name(&name.value),
         _ => rules::check_resource_name(kind.as_str(), &name.value),
     };

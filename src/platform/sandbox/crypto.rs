@@ -111,8 +111,7 @@ impl Keys {
         Ok(out)
     }
 
-    /// Decrypts a value sealed by [`Keys::seal`].
-    #[cfg_attr(not(test), expect(dead_code, reason = "secrets are write-only for spherectl"))]
+    /// Decrypts a value sealed by [`Keys::seal`]: only to check that the key is the database's.
     pub(super) fn open(&self, sealed: &[u8]) -> PlatformResult<SecretValue> {
         if sealed.len() < 12 {
             return Err(PlatformError::new(ErrorKind::Internal, "corrupt secret"));

@@ -21,7 +21,9 @@ use std::{
     sync::Mutex,
 };
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde_json::Value;
 
 use super::{
@@ -187,6 +189,28 @@ fn count_secrets(connection: &Connection) -> PlatformResult<i64> {
         .map_err(internal)
 }
 
+/// Refuses a key that cannot read the database's secrets (another sandbox's key, say): with it,
+/// every secret would read as changed and be overwritten, with no word of why.
+fn check_key(connection: &Connection, keys: &crypto::Keys, path: &Path) -> PlatformResult<()> {
+    let sealed: Option<Vec<u8>> = connection
+        .query_row("SELECT secret FROM objects WHERE secret IS NOT NULL LIMIT 1", [], |r| r.get(0))
+        .optional()
+        .map_err(internal)?;
+    match sealed {
+        Some(sealed) if keys.open(&sealed).is_err() => Err(PlatformError::new(
+            ErrorKind::Internal,
+            format!(
+                "sandbox key `{}` does not belong to the database `{}`: it cannot read the secrets stored there\n  \
+                 help: restore this database's own key file; or, to start the sandbox over, delete the database (`rm {}*`)",
+                key_path(path).display(),
+                path.display(),
+                path.display(),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Sandbox {
     /// Opens (creating when absent) the sandbox database at `path`, acting as `actor`.
     ///
@@ -199,15 +223,18 @@ impl Sandbox {
         check_path(path)?;
         create_directory(path)?;
         let connection = Connection::open(path).map_err(internal)?;
+        // Before anything that takes a lock: another process may be writing (two teams' CI on
+        // one shared sandbox), and switching to WAL needs an exclusive lock.
+        connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
             )
             .map_err(internal)?;
-        connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
         connection.execute_batch(SCHEMA).map_err(internal)?;
         let secrets = count_secrets(&connection)?;
         let keys = crypto::Keys::load(&key_path(path), path, secrets, crypto::MissingKey::Create)?;
+        check_key(&connection, &keys, path)?;
         Ok(Sandbox {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
@@ -248,6 +275,7 @@ impl Sandbox {
             }
         };
         let keys = crypto::Keys::load(&key_path(path), path, secrets, missing)?;
+        check_key(&connection, &keys, path)?;
         Ok(Sandbox {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
@@ -276,7 +304,15 @@ impl Sandbox {
             .connection
             .lock()
             .map_err(|_| PlatformError::new(ErrorKind::Internal, "sandbox lock poisoned"))?;
-        let transaction = connection.transaction().map_err(internal)?;
+        // A writable sandbox takes the write lock up front: a deferred transaction that reads and
+        // then writes fails at once with `database is locked` when another process wrote in
+        // between, since SQLite cannot wait for it (the busy timeout does not apply).
+        let behavior = if self.read_only {
+            TransactionBehavior::Deferred
+        } else {
+            TransactionBehavior::Immediate
+        };
+        let transaction = connection.transaction_with_behavior(behavior).map_err(internal)?;
         let value = f(&transaction)?;
         transaction.commit().map_err(internal)?;
         Ok(value)
