@@ -6,6 +6,7 @@
 mod graph;
 mod plan;
 mod sandbox;
+mod serve;
 mod validate;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -57,6 +58,7 @@ enum Command {
     Drift(plan::DriftArgs),
     Graph(graph::GraphArgs),
     Sandbox(sandbox::SandboxArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -83,6 +85,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
+        Command::Serve(args) => serve::run(&args, &printer),
     }
 }
 

@@ -5,6 +5,7 @@
 //! generic: a kind, a parent, a name, labels and attributes keyed by the manifest's own field
 //! paths (`spec.limits.maxUnitsPerHour`), with references to other objects held as platform ids.
 
+pub mod http;
 pub mod sandbox;
 
 use std::{collections::BTreeMap, fmt};

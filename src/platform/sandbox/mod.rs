@@ -7,6 +7,7 @@
 //! ([`crypto`]). Quotas are a table of their own (`spherectl sandbox quota`).
 
 mod crypto;
+mod lookup;
 
 use std::{
     collections::BTreeMap,

@@ -1,0 +1,3 @@
+//! The DataSphere v2 HTTP platform.
+
+pub mod wire;
