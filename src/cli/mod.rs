@@ -4,6 +4,7 @@
 //! clap types.
 
 mod graph;
+mod http;
 mod plan;
 mod sandbox;
 mod serve;

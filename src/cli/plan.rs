@@ -157,9 +157,7 @@ pub(super) fn open_platform(
     ) {
         (Some(path), _) => path,
         (None, Some(text)) if text.starts_with("http://") || text.starts_with("https://") => {
-            return Err(failure(format!(
-                "platform `{text}`: the HTTP platform is not available in this build yet; use the embedded sandbox (`--platform sandbox:PATH`)"
-            )));
+            return super::http::open(text, &actor).map_err(failure);
         }
         (None, text) => {
             return Err(failure(format!(

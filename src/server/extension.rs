@@ -94,6 +94,7 @@ async fn organization(server: &Arc<Server>, call: &Call) -> Reply {
         },
         "versions": versions,
         "foreignCommunities": foreign,
+        "caller": call.subject,
     }))
 }
 

@@ -1,0 +1,216 @@
+//! The bulk read: everything under an organization with list calls, run concurrently.
+//!
+//! Calls, for C communities and P projects: one list of communities, then per community one
+//! list of projects and one of access bindings, then per project its access bindings and unit
+//! balance; on `spherectl serve` also the organization (sharing rule, versions), its members, and
+//! one list each of resources, publications and uses. That is `2C + 2P + 1` calls (plus 5)
+//! whatever the number of resources, at most [`CONCURRENCY`] at once.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde_json::Value;
+use tokio::{sync::Semaphore, task::JoinSet};
+
+use super::{Inner, transport::Transport, wire};
+use crate::{
+    manifest::Kind,
+    platform::{ErrorKind, LiveObject, LiveState, PlatformError, PlatformResult},
+    rules::{Role, SharingRoles},
+};
+
+/// Calls in flight at once during a read.
+pub(crate) const CONCURRENCY: usize = 16;
+
+/// What one task of the read found.
+enum Found {
+    Projects(Vec<LiveObject>),
+    Members(String, BTreeMap<String, Role>),
+    Balance(String, Option<i64>),
+}
+
+async fn members(transport: &Transport, path: String) -> PlatformResult<BTreeMap<String, Role>> {
+    let bindings = transport.list(&path, &[], "accessBindings").await?;
+    let mut members = BTreeMap::new();
+    for (subject, role) in bindings.iter().filter_map(wire::parse_binding) {
+        let entry = members.entry(subject).or_insert(role);
+        *entry = (*entry).max(role);
+    }
+    Ok(members)
+}
+
+/// Runs the tasks with at most [`CONCURRENCY`] in flight; the first error wins.
+async fn run_all(
+    inner: &Arc<Inner>,
+    tasks: Vec<(Kind, String)>,
+    what: fn(Arc<Inner>, Kind, String) -> TaskFuture,
+) -> PlatformResult<Vec<Found>> {
+    let semaphore = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut set = JoinSet::new();
+    for (kind, id) in tasks {
+        let permit = Arc::clone(&semaphore);
+        let inner = Arc::clone(inner);
+        set.spawn(async move {
+            let _permit = permit.acquire_owned().await;
+            what(inner, kind, id).await
+        });
+    }
+    let mut found = Vec::new();
+    while let Some(result) = set.join_next().await {
+        let result = result.map_err(|e| PlatformError::new(ErrorKind::Internal, e.to_string()))?;
+        found.extend(result?);
+    }
+    Ok(found)
+}
+
+type TaskFuture = std::pin::Pin<Box<dyn Future<Output = PlatformResult<Vec<Found>>> + Send>>;
+
+fn community_task(inner: Arc<Inner>, _kind: Kind, id: String) -> TaskFuture {
+    Box::pin(async move {
+        let transport = &inner.transport;
+        let projects = transport
+            .list("/datasphere/v2/projects", &[("communityId", id.clone())], "projects")
+            .await?;
+        let projects = projects
+            .iter()
+            .map(|p| wire::parse_object(Kind::Project, p))
+            .collect::<PlatformResult<Vec<_>>>()?;
+        let members =
+            members(transport, format!("/datasphere/v2/communities/{id}:accessBindings")).await?;
+        Ok(vec![Found::Projects(projects), Found::Members(id, members)])
+    })
+}
+
+fn project_task(inner: Arc<Inner>, _kind: Kind, id: String) -> TaskFuture {
+    Box::pin(async move {
+        let transport = &inner.transport;
+        let members =
+            members(transport, format!("/datasphere/v2/projects/{id}:accessBindings")).await?;
+        let balance = transport.get(&format!("/datasphere/v2/projects/{id}:unitBalance")).await?;
+        let balance = balance.get("unitBalance").and_then(wire::int64);
+        Ok(vec![Found::Members(id.clone(), members), Found::Balance(id, balance)])
+    })
+}
+
+/// The extension's view of an organization; `None` on the public API (no such endpoint).
+async fn organization(transport: &Transport, id: &str) -> PlatformResult<Option<Value>> {
+    match transport.get(&format!("{}/organizations/{id}", wire::EXTENSION_PREFIX)).await {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Reads everything under an organization.
+pub(crate) async fn read(inner: Arc<Inner>, organization_id: String) -> PlatformResult<LiveState> {
+    let transport = &inner.transport;
+    let org = organization(transport, &organization_id).await?;
+    inner.set_extended(org.is_some());
+    let mut state = LiveState { organization_id: organization_id.clone(), ..LiveState::default() };
+    let mut versions = BTreeMap::new();
+    if let Some(org) = &org {
+        let role = |key: &str| {
+            org.get("sharingRule")
+                .and_then(|r| r.get(key))
+                .and_then(Value::as_str)
+                .and_then(Role::parse)
+                .unwrap_or(Role::Admin)
+        };
+        state.sharing =
+            SharingRoles { project: role("projectRole"), community: role("communityRole") };
+        if let Some(Value::Object(map)) = org.get("versions") {
+            for (id, version) in map {
+                versions.insert(id.clone(), wire::int64(version).unwrap_or(0));
+            }
+        }
+        for community in
+            org.get("foreignCommunities").and_then(Value::as_array).into_iter().flatten()
+        {
+            state.foreign_communities.push((
+                wire::text(community, "id"),
+                wire::text(community, "organizationId"),
+                wire::text(community, "zoneId"),
+            ));
+        }
+        if let Some(caller) = org.get("caller").and_then(Value::as_str) {
+            inner.set_actor(caller);
+        }
+    }
+    let communities = transport
+        .list(
+            "/datasphere/v2/communities",
+            &[("organizationId", organization_id.clone())],
+            "communities",
+        )
+        .await?;
+    for community in &communities {
+        state.objects.push(wire::parse_object(Kind::Community, community)?);
+    }
+    let tasks = state.objects.iter().map(|c| (Kind::Community, c.id.clone())).collect();
+    let mut member_map: BTreeMap<String, BTreeMap<String, Role>> = BTreeMap::new();
+    let mut balances = BTreeMap::new();
+    let mut absorb = |found: Vec<Found>, state: &mut LiveState| {
+        for item in found {
+            match item {
+                Found::Projects(projects) => state.objects.extend(projects),
+                Found::Members(id, members) => {
+                    member_map.insert(id, members);
+                }
+                Found::Balance(id, balance) => {
+                    balances.insert(id, balance);
+                }
+            }
+        }
+    };
+    absorb(run_all(&inner, tasks, community_task).await?, &mut state);
+    let tasks = state
+        .objects
+        .iter()
+        .filter(|o| o.kind == Kind::Project)
+        .map(|p| (Kind::Project, p.id.clone()))
+        .collect();
+    absorb(run_all(&inner, tasks, project_task).await?, &mut state);
+    if org.is_some() {
+        let prefix = wire::EXTENSION_PREFIX;
+        let query = [("organizationId", organization_id.clone())];
+        let path = format!("{prefix}/organizations/{organization_id}:accessBindings");
+        state.organization_members = members(transport, path).await?;
+        for resource in transport.list(&format!("{prefix}/resources"), &query, "resources").await? {
+            let kind = resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .and_then(Kind::from_resource_type)
+                .ok_or_else(|| {
+                    PlatformError::new(
+                        ErrorKind::Internal,
+                        format!("a resource of unknown type: {resource}"),
+                    )
+                })?;
+            state.objects.push(wire::parse_object(kind, &resource)?);
+        }
+        for item in
+            transport.list(&format!("{prefix}/publications"), &query, "publications").await?
+        {
+            state
+                .publications
+                .push((wire::text(&item, "resourceId"), wire::text(&item, "communityId")));
+        }
+        for item in transport.list(&format!("{prefix}/uses"), &query, "uses").await? {
+            state.uses.push((wire::text(&item, "projectId"), wire::text(&item, "resourceId")));
+        }
+    }
+    for object in &mut state.objects {
+        if let Some(members) = member_map.remove(&object.id) {
+            object.members = members;
+        }
+        if let Some(balance) = balances.remove(&object.id) {
+            object.balance = balance;
+        }
+        if let Some(version) = versions.get(&object.id) {
+            object.version = *version;
+        }
+        if object.kind.is_resource() {
+            inner.remember_parent(&object.id, &object.parent_id);
+        }
+    }
+    Ok(state)
+}
