@@ -192,7 +192,24 @@ impl Server {
 
 /// The router: every request goes through [`dispatch`], which matches [`routes::ROUTES`].
 pub fn app(server: Arc<Server>) -> Router {
-    Router::new().fallback(dispatch).with_state(server)
+    Router::new().fallback(answer).with_state(server)
+}
+
+/// Every answer carries an `x-request-id`, as the real gateway's do, for error messages.
+async fn answer(
+    State(server): State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = format!("{:016x}", (server.random() * (u64::MAX as f64)) as u64);
+    let mut response =
+        dispatch(Arc::clone(&server), method, uri, headers, body).await.into_response();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 /// Serves until SIGTERM or Ctrl-C; `on_bound` is told the bound address first.
@@ -244,7 +261,7 @@ fn parse_query(uri: &Uri) -> HashMap<String, String> {
 }
 
 async fn dispatch(
-    State(server): State<Arc<Server>>,
+    server: Arc<Server>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

@@ -137,4 +137,35 @@ mod tests {
         assert!(!find("GET", "/nowhere").unwrap_err());
         assert_eq!(percent_decode("a%3Ab"), "a:b");
     }
+
+    /// `schemas/openapi.yaml` describes exactly the routes the server answers.
+    #[test]
+    fn the_openapi_document_matches_the_route_table() {
+        let document = include_str!("../../schemas/openapi.yaml");
+        let mut documented = Vec::new();
+        let mut path = None;
+        let mut in_paths = false;
+        for line in document.lines() {
+            if !line.starts_with(' ') {
+                in_paths = line == "paths:";
+                continue;
+            }
+            if !in_paths {
+                continue;
+            }
+            if let Some(key) = line.strip_prefix("  \"").and_then(|l| l.strip_suffix("\":")) {
+                path = Some(key.to_owned());
+            } else if let Some(method) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))
+                && !method.starts_with(' ')
+                && let Some(path) = &path
+            {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        let mut routes: Vec<(String, String)> =
+            ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        routes.sort();
+        documented.sort();
+        assert_eq!(documented, routes);
+    }
 }

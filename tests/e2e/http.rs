@@ -207,6 +207,11 @@ fn a_wrong_token_is_a_clear_error_without_the_token() {
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
     assert!(plan.stderr.contains("401 Unauthorized"), "{}", plan.stderr);
     assert!(plan.stderr.contains("SPHERECTL_TOKEN"), "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("GET /datasphere/v2/") && plan.stderr.contains("request id `"),
+        "{}",
+        plan.stderr
+    );
     assert!(!plan.stderr.contains(token) && !plan.stdout.contains(token), "{}", plan.stderr);
 }
 
