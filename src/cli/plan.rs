@@ -273,7 +273,7 @@ fn make_plan(
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
     }
-    let live = platform.read(&loaded.model.organization.id).map_err(|error| {
+    let mut live = platform.read(&loaded.model.organization.id).map_err(|error| {
         printer.err(&format!(
             "{} cannot read the platform: {}\n",
             printer.paint_err("error:", Color::Red),
@@ -281,6 +281,9 @@ fn make_plan(
         ));
         ExitStatus::Failure
     })?;
+    let capabilities = platform.capabilities();
+    plan::capabilities::complete_live(&mut live, &loaded, capabilities);
+    platform.adopt(&live.objects);
     let digest = |value: &SecretValue| platform.secret_digest(value);
     let input = PlanInput {
         loaded: &loaded,
@@ -291,7 +294,11 @@ fn make_plan(
         platform: platform.describe(),
         allow_delete,
     };
-    let plan = plan::plan(&input);
+    let mut plan = plan::plan(&input);
+    plan::capabilities::annotate(&mut plan, &loaded, capabilities);
+    if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
+        printer.err(&note);
+    }
     Ok(Planned { loaded, platform, live, plan, secrets })
 }
 

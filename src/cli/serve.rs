@@ -41,6 +41,9 @@ pub(super) struct ServeArgs {
     /// Milliseconds an operation reports `done: false` before it is done
     #[arg(long, value_name = "MS", default_value_t = 0)]
     operation_delay: u64,
+    /// Answer only the public API's paths, as the real service does (to test adoption)
+    #[arg(long)]
+    public_api_only: bool,
 }
 
 pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
@@ -69,6 +72,7 @@ pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
         latency: Duration::from_millis(args.latency),
         fault_rate: args.fault_rate,
         operation_delay: Duration::from_millis(args.operation_delay),
+        public_only: args.public_api_only,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -149,6 +149,12 @@ pub trait Platform: Send + Sync {
     fn capabilities(&self) -> Capabilities {
         Capabilities::FULL
     }
+    /// Tells the platform about objects it cannot list but the manifests adopt by id (see
+    /// `plan::capabilities`), so that later calls can address them (activation names a
+    /// resource's project). The default ignores them.
+    fn adopt(&self, objects: &[LiveObject]) {
+        let _ = objects;
+    }
     /// Reads everything under an organization in bulk.
     ///
     /// # Errors

@@ -57,6 +57,8 @@ pub struct ServeOptions {
     pub fault_rate: f64,
     /// How long an operation reports `done: false`.
     pub operation_delay: Duration,
+    /// Answer only the public API's paths (404 for the extension), as the real service does.
+    pub public_only: bool,
 }
 
 /// Shared server state.
@@ -303,6 +305,9 @@ async fn dispatch(
             return Reply::status(404, 5, &format!("no endpoint `{} {}`", method, uri.path()));
         }
     };
+    if server.options.public_only && matched.pattern.starts_with(wire::EXTENSION_PREFIX) {
+        return Reply::status(404, 5, &format!("no endpoint `{} {}`", method, uri.path()));
+    }
     // A JSON body is read whatever its Content-Type, as the real gateway does.
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(serde_json::Map::new())

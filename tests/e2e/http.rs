@@ -390,3 +390,60 @@ fn clients_written_against_the_real_api_work_unchanged() {
         405
     );
 }
+
+/// Against the public API (`serve --public-api-only`), resources are adopted by `metadata.id`:
+/// without one the plan says why it cannot create them; with one, only their activation is
+/// planned, marked unverified, and drift lists what it could not check.
+#[test]
+fn the_public_api_adopts_resources_by_id() {
+    let case = Case::example("quickstart");
+    let ids: Vec<(String, String)> = {
+        let server = Server::start(&case.server_db(), &[]);
+        let apply = case.http(&server, &["apply", ".", "--yes"]);
+        assert_eq!(apply.code, 0, "{}", apply.stderr);
+        let list =
+            server.get("/datasphere/v2/spherectl/resources?organizationId=bpf00000000quickstart");
+        list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["name"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let server = Server::start(&case.server_db(), &["--public-api-only"]);
+    let (status, _) = server.raw(
+        "GET",
+        "/datasphere/v2/spherectl/resources?organizationId=x",
+        Some(TOKEN),
+        &[],
+        "",
+    );
+    assert_eq!(status, 404);
+    let plan = case.http(&server, &["plan", "."]);
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("spherectl::plan::cannot_create"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("metadata.id"), "{}", plan.stderr);
+    for (name, id) in &ids {
+        let from = format!("metadata: {{name: {name}, project: research/fraud-detection}}");
+        let to = format!("metadata: {{name: {name}, project: research/fraud-detection, id: {id}}}");
+        case.edit("resources.yaml", &from, &to);
+    }
+    let plan = case.http(&server, &["plan", ".", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let actions: Vec<&str> =
+        json["changes"].as_array().unwrap().iter().map(|c| c["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["activate", "activate", "activate"], "{}", plan.stdout);
+    assert!(plan.stderr.contains("not checked"), "{}", plan.stderr);
+    assert!(
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] == "spherectl::plan::unverified")
+    );
+    let apply = case.http(&server, &["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let drift = case.http(&server, &["drift", "."]);
+    assert!(drift.stderr.contains("secret values"), "{}", drift.stderr);
+}

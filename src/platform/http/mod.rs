@@ -222,6 +222,12 @@ impl Platform for HttpPlatform {
         if self.inner.is_extended() { Capabilities::FULL } else { Capabilities::PUBLIC_API }
     }
 
+    fn adopt(&self, objects: &[super::LiveObject]) {
+        for object in objects.iter().filter(|o| o.kind.is_resource()) {
+            self.inner.remember_parent(&object.id, &object.parent_id);
+        }
+    }
+
     fn read(&self, organization_id: &str) -> PlatformResult<LiveState> {
         self.block_on(read::read(Arc::clone(&self.inner), organization_id.to_owned()))
     }
