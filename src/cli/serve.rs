@@ -44,6 +44,9 @@ pub(super) struct ServeArgs {
     /// Answer only the public API's paths, as the real service does (to test adoption)
     #[arg(long)]
     public_api_only: bool,
+    /// Print one line per request on stderr (method, path, status)
+    #[arg(long)]
+    access_log: bool,
 }
 
 pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
@@ -73,6 +76,7 @@ pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
         fault_rate: args.fault_rate,
         operation_delay: Duration::from_millis(args.operation_delay),
         public_only: args.public_api_only,
+        access_log: args.access_log,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -59,6 +59,8 @@ pub struct ServeOptions {
     pub operation_delay: Duration,
     /// Answer only the public API's paths (404 for the extension), as the real service does.
     pub public_only: bool,
+    /// Print one line per request to stderr: method, path and query, status.
+    pub access_log: bool,
 }
 
 /// Shared server state.
@@ -206,8 +208,13 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     let id = format!("{:016x}", (server.random() * (u64::MAX as f64)) as u64);
+    let line = server.options.access_log.then(|| format!("{method} {uri}"));
     let mut response =
         dispatch(Arc::clone(&server), method, uri, headers, body).await.into_response();
+    if let Some(line) = line {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{line} {}", response.status().as_u16());
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -24,6 +24,11 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, extra: &[&str]) -> Server {
+        Server::start_logging(db, extra, None)
+    }
+
+    /// Starts the server with `--access-log` written to `log` when given.
+    fn start_logging(db: &Path, extra: &[&str], log: Option<&Path>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
         command
             .env_clear()
@@ -35,6 +40,9 @@ impl Server {
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        if let Some(log) = log {
+            command.arg("--access-log").stderr(std::fs::File::create(log).unwrap());
+        }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (send, receive) = mpsc::channel();
@@ -446,4 +454,55 @@ fn the_public_api_adopts_resources_by_id() {
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     let drift = case.http(&server, &["drift", "."]);
     assert!(drift.stderr.contains("secret values"), "{}", drift.stderr);
+}
+
+/// A synthetic organization: `communities` × `projects` × `checkpoints`.
+fn synthetic(communities: usize, projects: usize, checkpoints: usize) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "apiVersion: spherectl/v1\nkind: Organization\nmetadata: {name: synthetic}\nspec: {id: bpf00000000synthetic}\n",
+    );
+    for c in 0..communities {
+        text.push_str(&format!(
+            "---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {{name: team-{c}}}\nspec: {{zone: ru-central1-a}}\n"
+        ));
+        for p in 0..projects {
+            text.push_str(&format!(
+                "---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: project-{p}, community: team-{c}}}\nspec: {{limits: {{maxUnitsPerHour: 10}}}}\n"
+            ));
+            for n in 0..checkpoints {
+                text.push_str(&format!(
+                    "---\napiVersion: spherectl/v1\nkind: Checkpoint\nmetadata: {{name: checkpoint-{n}, project: team-{c}/project-{p}}}\nspec: {{description: model {n}, pinned: true}}\n"
+                ));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("organization.yaml"), text).unwrap();
+    Case { dir, env: Vec::new() }
+}
+
+/// The requests of a no-op plan, from the server's access log.
+fn no_op_plan_requests(case: &Case) -> Vec<String> {
+    {
+        let server = Server::start(&case.server_db(), &[]);
+        let apply = case.http(&server, &["apply", ".", "--yes"]);
+        assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    }
+    let log = case.path().join("access.log");
+    let mut server = Server::start_logging(&case.server_db(), &[], Some(&log));
+    let plan = case.http(&server, &["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    server.kill();
+    std::fs::read_to_string(log).unwrap().lines().map(str::to_owned).collect()
+}
+
+/// A no-op plan's requests grow with communities and projects, not with resources:
+/// `2C + 2P + 6` on `serve` (see BENCHMARKS.md).
+#[test]
+fn a_no_op_plan_makes_requests_per_community_and_project_not_per_resource() {
+    let few = no_op_plan_requests(&synthetic(2, 2, 1));
+    let many = no_op_plan_requests(&synthetic(2, 2, 25));
+    assert_eq!(few.len(), 2 * 2 + 2 * 4 + 6, "{few:#?}");
+    assert_eq!(many.len(), few.len(), "{many:#?}");
+    assert!(few.iter().all(|line| line.ends_with(" 200")), "{few:#?}");
 }
