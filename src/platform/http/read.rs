@@ -1,10 +1,12 @@
 //! The bulk read: everything under an organization with list calls, run concurrently.
 //!
-//! Calls, for C communities and P projects: one list of communities, then per community one
-//! list of projects and one of access bindings, then per project its access bindings and unit
-//! balance; on `spherectl serve` also the organization (sharing rule, versions), its members, and
-//! one list each of resources, publications and uses. That is `2C + 2P + 1` calls (plus 5)
-//! whatever the number of resources, at most [`CONCURRENCY`] at once.
+//! Calls, for C communities and P projects, in four round trips: the extension's organization
+//! (sharing rule, versions; a 404 on the real service); the list of communities, and on
+//! `spherectl serve` the organization's members and one list each of resources, publications and
+//! uses; per community its projects and access bindings; per project its access bindings and unit
+//! balance. That is `2C + 2P + 2` calls on the real API and `2C + 2P + 6` on `serve` (more only
+//! when a list has over 1000 items), whatever the number of resources; at most [`CONCURRENCY`]
+//! per-community or per-project tasks run at once.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -67,15 +69,15 @@ type TaskFuture = std::pin::Pin<Box<dyn Future<Output = PlatformResult<Vec<Found
 fn community_task(inner: Arc<Inner>, _kind: Kind, id: String) -> TaskFuture {
     Box::pin(async move {
         let transport = &inner.transport;
-        let projects = transport
-            .list("/datasphere/v2/projects", &[("communityId", id.clone())], "projects")
-            .await?;
+        let query = [("communityId", id.clone())];
+        let (projects, members) = tokio::try_join!(
+            transport.list("/datasphere/v2/projects", &query, "projects"),
+            members(transport, format!("/datasphere/v2/communities/{id}:accessBindings")),
+        )?;
         let projects = projects
             .iter()
             .map(|p| wire::parse_object(Kind::Project, p))
             .collect::<PlatformResult<Vec<_>>>()?;
-        let members =
-            members(transport, format!("/datasphere/v2/communities/{id}:accessBindings")).await?;
         Ok(vec![Found::Projects(projects), Found::Members(id, members)])
     })
 }
@@ -83,9 +85,11 @@ fn community_task(inner: Arc<Inner>, _kind: Kind, id: String) -> TaskFuture {
 fn project_task(inner: Arc<Inner>, _kind: Kind, id: String) -> TaskFuture {
     Box::pin(async move {
         let transport = &inner.transport;
-        let members =
-            members(transport, format!("/datasphere/v2/projects/{id}:accessBindings")).await?;
-        let balance = transport.get(&format!("/datasphere/v2/projects/{id}:unitBalance")).await?;
+        let balance_path = format!("/datasphere/v2/projects/{id}:unitBalance");
+        let (members, balance) = tokio::try_join!(
+            members(transport, format!("/datasphere/v2/projects/{id}:accessBindings")),
+            transport.get(&balance_path),
+        )?;
         let balance = balance.get("unitBalance").and_then(wire::int64);
         Ok(vec![Found::Members(id.clone(), members), Found::Balance(id, balance)])
     })
@@ -98,6 +102,14 @@ async fn organization(transport: &Transport, id: &str) -> PlatformResult<Option<
         Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// Runs `future` when `wanted`; the default value otherwise.
+async fn optional<T: Default>(
+    wanted: bool,
+    future: impl Future<Output = PlatformResult<T>>,
+) -> PlatformResult<T> {
+    if wanted { future.await } else { Ok(T::default()) }
 }
 
 /// Reads everything under an organization.
@@ -135,16 +147,25 @@ pub(crate) async fn read(inner: Arc<Inner>, organization_id: String) -> Platform
             inner.set_actor(caller);
         }
     }
-    let communities = transport
-        .list(
-            "/datasphere/v2/communities",
-            &[("organizationId", organization_id.clone())],
-            "communities",
-        )
-        .await?;
+    let prefix = wire::EXTENSION_PREFIX;
+    let query = [("organizationId", organization_id.clone())];
+    let extended = org.is_some();
+    // The organization-wide lists do not depend on each other: one round trip for all of them.
+    let resources_path = format!("{prefix}/resources");
+    let publications_path = format!("{prefix}/publications");
+    let uses_path = format!("{prefix}/uses");
+    let members_path = format!("{prefix}/organizations/{organization_id}:accessBindings");
+    let (communities, organization_members, resources, publications, uses) = tokio::try_join!(
+        transport.list("/datasphere/v2/communities", &query, "communities"),
+        optional(extended, members(transport, members_path)),
+        optional(extended, transport.list(&resources_path, &query, "resources")),
+        optional(extended, transport.list(&publications_path, &query, "publications")),
+        optional(extended, transport.list(&uses_path, &query, "uses")),
+    )?;
     for community in &communities {
         state.objects.push(wire::parse_object(Kind::Community, community)?);
     }
+    state.organization_members = organization_members;
     let tasks = state.objects.iter().map(|c| (Kind::Community, c.id.clone())).collect();
     let mut member_map: BTreeMap<String, BTreeMap<String, Role>> = BTreeMap::new();
     let mut balances = BTreeMap::new();
@@ -169,34 +190,26 @@ pub(crate) async fn read(inner: Arc<Inner>, organization_id: String) -> Platform
         .map(|p| (Kind::Project, p.id.clone()))
         .collect();
     absorb(run_all(&inner, tasks, project_task).await?, &mut state);
-    if org.is_some() {
-        let prefix = wire::EXTENSION_PREFIX;
-        let query = [("organizationId", organization_id.clone())];
-        let path = format!("{prefix}/organizations/{organization_id}:accessBindings");
-        state.organization_members = members(transport, path).await?;
-        for resource in transport.list(&format!("{prefix}/resources"), &query, "resources").await? {
-            let kind = resource
-                .get("resourceType")
-                .and_then(Value::as_str)
-                .and_then(Kind::from_resource_type)
-                .ok_or_else(|| {
-                    PlatformError::new(
-                        ErrorKind::Internal,
-                        format!("a resource of unknown type: {resource}"),
-                    )
-                })?;
-            state.objects.push(wire::parse_object(kind, &resource)?);
-        }
-        for item in
-            transport.list(&format!("{prefix}/publications"), &query, "publications").await?
-        {
-            state
-                .publications
-                .push((wire::text(&item, "resourceId"), wire::text(&item, "communityId")));
-        }
-        for item in transport.list(&format!("{prefix}/uses"), &query, "uses").await? {
-            state.uses.push((wire::text(&item, "projectId"), wire::text(&item, "resourceId")));
-        }
+    for resource in resources {
+        let kind = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .and_then(Kind::from_resource_type)
+            .ok_or_else(|| {
+                PlatformError::new(
+                    ErrorKind::Internal,
+                    format!("a resource of unknown type: {resource}"),
+                )
+            })?;
+        state.objects.push(wire::parse_object(kind, &resource)?);
+    }
+    for item in publications {
+        state
+            .publications
+            .push((wire::text(&item, "resourceId"), wire::text(&item, "communityId")));
+    }
+    for item in uses {
+        state.uses.push((wire::text(&item, "projectId"), wire::text(&item, "resourceId")));
     }
     for object in &mut state.objects {
         if let Some(members) = member_map.remove(&object.id) {
