@@ -99,7 +99,8 @@ fn project_task(inner: Arc<Inner>, _kind: Kind, id: String) -> TaskFuture {
 async fn organization(transport: &Transport, id: &str) -> PlatformResult<Option<Value>> {
     match transport.get(&format!("{}/organizations/{id}", wire::EXTENSION_PREFIX)).await {
         Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+        // The real service has no such path: 404 (or 400 / 501 from a gateway).
+        Err(error) if matches!(error.kind, ErrorKind::NotFound | ErrorKind::Rejected) => Ok(None),
         Err(error) => Err(error),
     }
 }

@@ -310,7 +310,7 @@ fn http_error(
         serde_json::from_str::<Value>(body).ok().as_ref().and_then(wire::parse_status);
     let kind = match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorKind::PermissionDenied,
-        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::NOT_FOUND | StatusCode::NOT_IMPLEMENTED => ErrorKind::NotFound,
         StatusCode::CONFLICT => ErrorKind::Conflict,
         StatusCode::TOO_MANY_REQUESTS => ErrorKind::Unavailable,
         status if status.is_server_error() => ErrorKind::Unavailable,
