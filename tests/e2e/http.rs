@@ -239,7 +239,7 @@ fn apply_converges_with_faults_and_latency() {
 #[test]
 fn a_server_killed_mid_apply_then_a_rerun_converges_without_duplicates() {
     let case = Case::example("multi-team");
-    let mut server = Server::start(&case.server_db(), &["--latency", "40"]);
+    let mut server = Server::start(&case.server_db(), &["--latency", "100"]);
     let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
     command
         .env_clear()
@@ -505,4 +505,52 @@ fn a_no_op_plan_makes_requests_per_community_and_project_not_per_resource() {
     assert_eq!(few.len(), 2 * 2 + 2 * 4 + 6, "{few:#?}");
     assert_eq!(many.len(), few.len(), "{many:#?}");
     assert!(few.iter().all(|line| line.ends_with(" 200")), "{few:#?}");
+}
+
+/// A plan saved over HTTP applies, and is refused once the platform changed (object versions
+/// come from the extension).
+#[test]
+fn a_saved_plan_applies_over_http() {
+    let case = Case::example("quickstart");
+    let server = Server::start(&case.server_db(), &[]);
+    let plan = case.http(&server, &["plan", ".", "--out", "plan.json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = case.http(&server, &["apply", "--plan", "plan.json", "--yes"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    case.edit("project.yaml", "maxUnitsPerHour: 100", "maxUnitsPerHour: 200");
+    let plan = case.http(&server, &["plan", ".", "--out", "plan.json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let communities = server.get("/datasphere/v2/communities?organizationId=bpf00000000quickstart");
+    let community = first_id(&communities, "communities");
+    let (status, _) = server.raw(
+        "PATCH",
+        &format!("/datasphere/v2/communities/{community}"),
+        Some(TOKEN),
+        &[],
+        r#"{"updateMask": "description", "description": "changed meanwhile"}"#,
+    );
+    assert_eq!(status, 200);
+    let stale = case.http(&server, &["apply", "--plan", "plan.json", "--yes"]);
+    assert_eq!(stale.code, 1, "{}\n{}", stale.stdout, stale.stderr);
+    assert!(stale.stderr.contains("stale"), "{}", stale.stderr);
+}
+
+/// SIGTERM stops the server gracefully: it exits 0.
+#[cfg(unix)]
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let case = Case::example("quickstart");
+    let mut server = Server::start(&case.server_db(), &[]);
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
 }
