@@ -230,9 +230,22 @@ pub async fn serve(
     listen: &str,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
+    serve_until(server, listen, on_bound, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes (then finishes the requests in flight).
+///
+/// # Errors
+/// When the address cannot be bound or the server fails.
+pub async fn serve_until(
+    server: Arc<Server>,
+    listen: &str,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, app(server)).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, app(server)).with_graceful_shutdown(shutdown).await
 }
 
 async fn shutdown_signal() {

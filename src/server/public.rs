@@ -350,7 +350,9 @@ async fn share(server: &Arc<Server>, call: &Call, kind: Kind, add: bool) -> Repl
             Err(reply) => return reply,
         },
     };
-    if let Err(reply) = locate(server, call, &target, &[target_kind]).await {
+    // Removing from a community or project that is gone is done already (the sandbox drops a
+    // deleted community's publications and a deleted project's uses with it).
+    if add && let Err(reply) = locate(server, call, &target, &[target_kind]).await {
         return reply;
     }
     let metadata = match (kind, add) {

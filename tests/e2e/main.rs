@@ -4,6 +4,7 @@
 //! (`.spherectl/sandbox.db` beside them) is fresh, and drives `spherectl` as a user would.
 
 mod converge;
+mod converge_http;
 mod http;
 mod issue7;
 mod rules;

@@ -319,7 +319,7 @@ impl Platform for HttpPlatform {
     fn unpublish(&self, kind: Kind, resource_id: &str, community_id: &str) -> PlatformResult<()> {
         let body = json!({"communityId": community_id, "resourceType": kind.resource_type(), "resourceId": resource_id});
         let path = format!("/datasphere/v2/communities/{resource_id}:removeResource");
-        self.mutate(Method::POST, &path, &body).map(drop)
+        gone_is_done(self.mutate(Method::POST, &path, &body))
     }
 
     fn use_resource(&self, project_id: &str, kind: Kind, resource_id: &str) -> PlatformResult<()> {
@@ -336,7 +336,7 @@ impl Platform for HttpPlatform {
     ) -> PlatformResult<()> {
         let body = json!({"projectId": project_id, "resourceType": kind.resource_type(), "resourceId": resource_id});
         let path = format!("/datasphere/v2/projects/{resource_id}:removeResource");
-        self.mutate(Method::POST, &path, &body).map(drop)
+        gone_is_done(self.mutate(Method::POST, &path, &body))
     }
 
     fn set_active(&self, kind: Kind, resource_id: &str, active: bool) -> PlatformResult<()> {
@@ -368,6 +368,14 @@ impl Platform for HttpPlatform {
         let body = json!({"projectId": project_id, "unitBalance": balance.to_string()});
         let path = format!("/datasphere/v2/projects/{project_id}:unitBalance");
         self.mutate(Method::POST, &path, &body).map(drop)
+    }
+}
+
+/// A removal whose resource or target no longer exists has nothing left to do.
+fn gone_is_done(result: PlatformResult<Value>) -> PlatformResult<()> {
+    match result {
+        Err(error) if error.kind == ErrorKind::NotFound => Ok(()),
+        other => other.map(drop),
     }
 }
 
