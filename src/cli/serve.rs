@@ -47,6 +47,9 @@ pub(super) struct ServeArgs {
     /// Print one line per request on stderr (method, path, status)
     #[arg(long)]
     access_log: bool,
+    /// Also stop when stdin closes (for supervisors and test harnesses)
+    #[arg(long)]
+    stop_with_stdin: bool,
 }
 
 pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
@@ -86,9 +89,23 @@ pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let server = server::Server::new(options);
-    let result = runtime.block_on(server::serve(server, &args.listen, |address| {
-        printer.out(&format!("listening on http://{address}\n"));
-    }));
+    let stop_with_stdin = args.stop_with_stdin;
+    let shutdown = async move {
+        if stop_with_stdin {
+            tokio::select! {
+                () = server::shutdown_signal() => {},
+                () = server::stdin_closed() => {},
+            }
+        } else {
+            server::shutdown_signal().await;
+        }
+    };
+    let result = runtime.block_on(server::serve_until(
+        server,
+        &args.listen,
+        |address| printer.out(&format!("listening on http://{address}\n")),
+        shutdown,
+    ));
     match result {
         Ok(()) => {
             printer.err("stopped\n");

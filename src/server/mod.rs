@@ -248,7 +248,25 @@ pub async fn serve_until(
     axum::serve(listener, app(server)).with_graceful_shutdown(shutdown).await
 }
 
-async fn shutdown_signal() {
+/// Completes when stdin reaches its end (`serve --stop-with-stdin`): a supervisor, or a test
+/// harness, that holds the pipe stops the server by closing it or by dying.
+pub async fn stdin_closed() {
+    let (closed, wait) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(read) = std::io::Read::read(&mut stdin, &mut sink) {
+            if read == 0 {
+                break;
+            }
+        }
+        let _ = closed.send(());
+    });
+    let _ = wait.await;
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

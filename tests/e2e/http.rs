@@ -554,3 +554,74 @@ fn serve_stops_gracefully_on_sigterm() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Subjects the scenarios act as; over HTTP each has the token `e2e-<subject>`.
+const SUBJECTS: &[&str] =
+    &["userAccount:local-admin", "userAccount:alice", "userAccount:bob", "userAccount:mallory"];
+
+/// Whether `SPHERECTL_E2E_OVER_HTTP` asks every scenario to run over HTTP: then `Case::run`
+/// points `plan`, `apply` and `drift` at a `spherectl serve` of the case's own sandbox database
+/// (`SPHERECTL_E2E_OVER_HTTP=1 cargo test --test e2e`).
+///
+/// The scenarios in [`SANDBOX_ONLY`] check the embedded sandbox itself (its database and key
+/// files, its name in plans and saved plans) and run on it in either mode.
+pub(crate) fn over_http() -> bool {
+    let wanted =
+        std::env::var_os("SPHERECTL_E2E_OVER_HTTP").is_some_and(|v| !v.is_empty() && v != "0");
+    // libtest names each test's thread after the test.
+    let test = std::thread::current().name().unwrap_or_default().to_owned();
+    wanted && !SANDBOX_ONLY.contains(&test.as_str())
+}
+
+/// Scenarios about the embedded sandbox's own files and name, not the core loop.
+const SANDBOX_ONLY: &[&str] = &[
+    // The plan text names the platform (`on sandbox:…`).
+    "first_plan_renders_every_create",
+    // The sandbox's key file and read-only database.
+    "issue7::issue7_a_key_readable_by_others_is_refused",
+    "issue7::issue7_a_missing_key_is_an_error_when_the_database_holds_secrets",
+    "issue7::issue7_plan_against_a_missing_sandbox_creates_nothing",
+    // Saved plans that name a sandbox path, applied from another directory or platform.
+    "issue7::issue7_a_saved_plan_applies_from_another_directory",
+    "issue7::issue7_a_saved_plan_for_another_platform_organization_or_version_is_refused",
+];
+
+/// The token that acts as `actor` (default: the local admin) on [`shared_server`]s.
+pub(crate) fn token_for(actor: Option<&str>) -> String {
+    format!("e2e-{}", actor.unwrap_or("userAccount:local-admin"))
+}
+
+/// The URL of a `spherectl serve` of `db`, started on first use. It runs with
+/// `--stop-with-stdin` and this process holds its stdin, so it stops when the tests end.
+pub(crate) fn shared_server(db: &Path) -> String {
+    type Running = std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, (Child, String)>>;
+    static SERVERS: std::sync::OnceLock<Running> = std::sync::OnceLock::new();
+    let mut servers = SERVERS.get_or_init(Running::default).lock().unwrap();
+    if let Some((_, url)) = servers.get(db) {
+        return url.clone();
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
+    command
+        .env_clear()
+        .args(["serve", "--stop-with-stdin", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for subject in SUBJECTS {
+        command.args(["--token", &format!("{}={subject}", token_for(Some(subject)))]);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = send.send(line);
+    });
+    let line = receive.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_default().to_owned();
+    assert!(url.starts_with("http://"), "spherectl serve did not start: {line:?}");
+    servers.insert(db.to_path_buf(), (child, url.clone()));
+    url
+}

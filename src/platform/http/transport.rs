@@ -219,9 +219,11 @@ impl Transport {
         loop {
             if operation.get("done").and_then(Value::as_bool) == Some(true) {
                 if let Some(error) = operation.get("error").and_then(wire::parse_status) {
+                    // The platform's reason first: it is what the user acts on.
+                    let id = wire::text(&operation, "id");
                     return Err(PlatformError::new(
                         error.kind,
-                        format!("{method} {path}: {}", error.message),
+                        format!("{} (operation `{id}` of {method} {path})", error.message),
                     ));
                 }
                 return Ok(operation.get("response").cloned().unwrap_or(Value::Null));
