@@ -535,6 +535,35 @@ fn a_saved_plan_applies_over_http() {
     assert!(stale.stderr.contains("stale"), "{}", stale.stderr);
 }
 
+/// An operation that is not done within `SPHERECTL_OPERATION_TIMEOUT` fails the change, says
+/// so, and a later run converges.
+#[test]
+fn an_operation_that_never_finishes_times_out() {
+    let case = Case::example("quickstart");
+    let server = Server::start(&case.server_db(), &["--operation-delay", "60000"]);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
+    command
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .env("SPHERECTL_TOKEN", TOKEN)
+        .env("SPHERECTL_OPERATION_TIMEOUT", "1")
+        .current_dir(case.path())
+        .args(["apply", ".", "--yes", "--platform", &server.url]);
+    for (name, value) in &case.env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not done after 1s"), "{stderr}");
+    drop(server);
+    let server = Server::start(&case.server_db(), &[]);
+    let apply = case.http(&server, &["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let plan = case.http(&server, &["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+}
+
 /// SIGTERM stops the server gracefully: it exits 0.
 #[cfg(unix)]
 #[test]

@@ -290,15 +290,21 @@ impl Transport {
     }
 }
 
-/// A reqwest error without its URL's query (which never holds the token, but keep it short).
+/// A transport error by its causes (the method and path are said already; the URL and its
+/// headers, never the token, are left out).
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
+    let mut causes = Vec::new();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
+        causes.push(cause.to_string());
         source = cause.source();
     }
-    text
+    match causes.last() {
+        Some(root) if error.is_timeout() => format!("timed out ({root})"),
+        Some(root) => root.clone(),
+        None if error.is_timeout() => "timed out".to_owned(),
+        None => error.to_string(),
+    }
 }
 
 fn http_error(
