@@ -356,6 +356,16 @@ mod tests {
     }
 
     #[test]
+    fn the_real_service_polls_operations_on_its_operation_host() {
+        let token = || Token::new("t".into());
+        let real = Transport::new("https://datasphere.api.cloud.yandex.net/", token()).unwrap();
+        assert_eq!(real.base, "https://datasphere.api.cloud.yandex.net");
+        assert_eq!(real.operations_base, "https://operation.api.cloud.yandex.net");
+        let serve = Transport::new("http://127.0.0.1:8080", token()).unwrap();
+        assert_eq!(serve.operations_base, "http://127.0.0.1:8080");
+    }
+
+    #[test]
     fn errors_name_the_call_and_never_the_token() {
         let token = Token::new("t1.secret".into());
         assert_eq!(format!("{token:?}"), "Token(***)");
