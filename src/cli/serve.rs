@@ -35,7 +35,8 @@ pub(super) struct ServeArgs {
     /// Milliseconds added to every answer
     #[arg(long, value_name = "MS", default_value_t = 0)]
     latency: u64,
-    /// Share of requests answered 429 or 503 with `Retry-After` (0 to 1)
+    /// Share of requests answered 429 or 503 with `Retry-After` (0 to 1); a write's 503 comes
+    /// after the write half the time
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     fault_rate: f64,
     /// Milliseconds an operation reports `done: false` before it is done

@@ -11,8 +11,9 @@
 //! so two requests with one `Idempotency-Key` never both write.
 //!
 //! For tests and pipelines, `--latency` delays every answer, `--fault-rate` answers a share of
-//! requests 429 or 503 (with `Retry-After`) before doing anything, and `--operation-delay`
-//! reports operations done only after a delay (their write has happened already).
+//! requests 429 or 503 (with `Retry-After`; a mutation's 503 comes after its write half the
+//! time, the answer lost), and `--operation-delay` reports operations done only after a delay
+//! (their write has happened already).
 
 mod extension;
 mod operations;
@@ -323,18 +324,21 @@ async fn dispatch(
         };
         return Reply::status(401, 16, message);
     };
+    // An injected fault: 429 before anything happens, or 503; a mutation's 503 comes after the
+    // write half the time (the answer is lost, as on a real network), which a client survives
+    // only by retrying with the same `Idempotency-Key`.
+    let mut lose_answer = false;
     if server.options.fault_rate > 0.0 && server.random() < server.options.fault_rate {
-        return if server.random() < 0.5 {
-            Reply {
+        if server.random() < 0.5 {
+            return Reply {
                 retry_after: Some(1),
                 ..Reply::status(429, 8, "too many requests (injected by --fault-rate)")
-            }
-        } else {
-            Reply {
-                retry_after: Some(0),
-                ..Reply::status(503, 14, "service unavailable (injected by --fault-rate)")
-            }
-        };
+            };
+        }
+        if method == Method::GET || server.random() < 0.5 {
+            return unavailable();
+        }
+        lose_answer = true;
     }
     let matched = match routes::find(method.as_str(), uri.path()) {
         Ok(matched) => matched,
@@ -366,13 +370,25 @@ async fn dispatch(
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
     };
-    if let Some(reply) = public::handle(&server, matched.pattern, &call).await {
-        return reply;
+    let reply = match public::handle(&server, matched.pattern, &call).await {
+        Some(reply) => reply,
+        None => match extension::handle(&server, matched.pattern, &call).await {
+            Some(reply) => reply,
+            None => Reply::status(
+                501,
+                12,
+                &format!("`{} {}` is not implemented", method, matched.pattern),
+            ),
+        },
+    };
+    if lose_answer { unavailable() } else { reply }
+}
+
+fn unavailable() -> Reply {
+    Reply {
+        retry_after: Some(0),
+        ..Reply::status(503, 14, "service unavailable (injected by --fault-rate)")
     }
-    if let Some(reply) = extension::handle(&server, matched.pattern, &call).await {
-        return reply;
-    }
-    Reply::status(501, 12, &format!("`{} {}` is not implemented", method, matched.pattern))
 }
 
 /// One page of a list: `pageSize` (default 100, at most 1000) items from `pageToken` (an offset).
