@@ -14,6 +14,7 @@ pub mod platform;
 pub(crate) mod printer;
 pub mod rules;
 pub mod schema;
+pub mod server;
 
 use std::{ffi::OsString, process::ExitCode};
 

@@ -5,8 +5,10 @@
 
 mod error;
 mod graph;
+mod http;
 mod plan;
 mod sandbox;
+mod serve;
 mod validate;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -58,6 +60,7 @@ enum Command {
     Drift(plan::DriftArgs),
     Graph(graph::GraphArgs),
     Sandbox(sandbox::SandboxArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -84,6 +87,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
+        Command::Serve(args) => serve::run(&args, &printer),
     }
 }
 

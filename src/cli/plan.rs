@@ -153,10 +153,7 @@ pub(super) fn open_platform(
     ) {
         (Some(path), _) => path,
         (None, Some(text)) if text.starts_with("http://") || text.starts_with("https://") => {
-            return Err(CliError::failure(format!(
-                "platform `{text}`: the HTTP platform is not available in this build yet"
-            ))
-            .help("use the embedded sandbox: `--platform sandbox:PATH`"));
+            return super::http::open(text, &actor).map_err(CliError::failure);
         }
         (None, text) => {
             return Err(CliError::usage(format!(
@@ -287,9 +284,12 @@ fn make_plan(
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
     }
-    let live = platform.read(&loaded.model.organization.id).map_err(|error| {
+    let mut live = platform.read(&loaded.model.organization.id).map_err(|error| {
         CliError::failure(format!("cannot read the platform: {}", error.message)).report(printer)
     })?;
+    let capabilities = platform.capabilities();
+    plan::capabilities::complete_live(&mut live, &loaded, capabilities);
+    platform.adopt(&live.objects);
     let digest = |value: &SecretValue| platform.secret_digest(value);
     let input = PlanInput {
         loaded: &loaded,
@@ -300,7 +300,11 @@ fn make_plan(
         platform: platform.describe(),
         allow_delete,
     };
-    let plan = plan::plan(&input);
+    let mut plan = plan::plan(&input);
+    plan::capabilities::annotate(&mut plan, &loaded, capabilities);
+    if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
+        printer.err(&note);
+    }
     Ok(Planned { loaded, platform, live, plan, secrets })
 }
 

@@ -5,6 +5,7 @@
 //! Every change carries the operation that applies it and the keys of the changes it must
 //! follow, so the applier can walk the plan as a DAG.
 
+pub mod capabilities;
 mod diff;
 mod matching;
 pub mod order;

@@ -5,7 +5,11 @@
 //! generic: a kind, a parent, a name, labels and attributes keyed by the manifest's own field
 //! paths (`spec.limits.maxUnitsPerHour`), with references to other objects held as platform ids.
 
+mod capabilities;
+pub mod http;
 pub mod sandbox;
+
+pub use capabilities::Capabilities;
 
 use std::{collections::BTreeMap, fmt};
 
@@ -145,6 +149,16 @@ pub trait Platform: Send + Sync {
     fn describe(&self) -> String;
     /// The acting subject (`userAccount:local-admin`).
     fn actor(&self) -> &str;
+    /// What the platform can read and write (default: everything, as the sandbox).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FULL
+    }
+    /// Tells the platform about objects it cannot list but the manifests adopt by id (see
+    /// `plan::capabilities`), so that later calls can address them (activation names a
+    /// resource's project). The default ignores them.
+    fn adopt(&self, objects: &[LiveObject]) {
+        let _ = objects;
+    }
     /// Reads everything under an organization in bulk.
     ///
     /// # Errors

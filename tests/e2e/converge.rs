@@ -78,7 +78,7 @@ impl ProjectSpec {
 }
 
 #[derive(Clone, Debug)]
-struct OrgSpec {
+pub(super) struct OrgSpec {
     communities: Vec<Vec<ProjectSpec>>,
 }
 
@@ -125,7 +125,7 @@ fn project_strategy() -> impl Strategy<Value = ProjectSpec> {
         )
 }
 
-fn org_strategy() -> impl Strategy<Value = OrgSpec> {
+pub(super) fn org_strategy() -> impl Strategy<Value = OrgSpec> {
     proptest::collection::vec(proptest::collection::vec(project_strategy(), 0..4), 1..4)
         .prop_map(|communities| OrgSpec { communities })
 }
@@ -309,12 +309,25 @@ fn apply_text(
 
 /// How generated cases ended: applied (the property was checked) or rejected by validation.
 #[derive(Default)]
-struct Tally {
-    applied: std::sync::atomic::AtomicUsize,
-    rejected: std::sync::atomic::AtomicUsize,
+pub(super) struct Tally {
+    pub(super) applied: std::sync::atomic::AtomicUsize,
+    pub(super) rejected: std::sync::atomic::AtomicUsize,
 }
 
-fn check_case(prior: &OrgSpec, target: &OrgSpec, tally: &Tally) -> Result<(), TestCaseError> {
+/// Applies a manifest text with its secrets to the platform of `db`; the plan made after it.
+pub(super) type ApplyText = fn(
+    &std::path::Path,
+    &std::path::Path,
+    &str,
+    &[(String, Vec<u8>)],
+) -> Result<plan::Plan, String>;
+
+pub(super) fn check_case(
+    prior: &OrgSpec,
+    target: &OrgSpec,
+    tally: &Tally,
+    apply_text: ApplyText,
+) -> Result<(), TestCaseError> {
     use std::sync::atomic::Ordering::Relaxed;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state").join("sandbox.db");
@@ -372,7 +385,7 @@ fn after_apply_the_next_plan_is_empty() {
     let mut runner = proptest::test_runner::TestRunner::new(config);
     let tally = Tally::default();
     let result = runner.run(&(org_strategy(), org_strategy()), |(prior, target)| {
-        check_case(&prior, &target, &tally)
+        check_case(&prior, &target, &tally, apply_text)
     });
     if let Err(error) = result {
         panic!("{error}");

@@ -5,6 +5,8 @@
 
 mod adversary;
 mod converge;
+mod converge_http;
+mod http;
 mod issue7;
 mod rules;
 mod safety;
@@ -74,6 +76,19 @@ impl Case {
 
     pub(crate) fn run_as(&self, args: &[&str], actor: Option<&str>) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
+        // `SPHERECTL_E2E_OVER_HTTP=1`: the same scenario over HTTP (see `http::over_http`).
+        let url;
+        let mut token = None;
+        let mut args = args.to_vec();
+        if http::over_http()
+            && matches!(args.first(), Some(&("plan" | "apply" | "drift")))
+            && !args.contains(&"--platform")
+        {
+            url = http::shared_server(&self.db());
+            args.extend(["--platform", &url]);
+            token = Some(http::token_for(actor));
+        }
+        let args = args.as_slice();
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -86,6 +101,9 @@ impl Case {
         }
         if let Some(actor) = actor {
             command.env("SPHERECTL_ACTOR", actor);
+        }
+        if let Some(token) = token {
+            command.env("SPHERECTL_TOKEN", token);
         }
         let output: Output = command.output().unwrap();
         let run = Run {

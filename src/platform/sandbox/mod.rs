@@ -8,6 +8,7 @@
 
 mod checks;
 mod crypto;
+mod lookup;
 mod read;
 mod store;
 mod writes;

@@ -1,0 +1,276 @@
+//! Extension endpoints under `/datasphere/v2/spherectl`: what the public API lacks, in its style.
+//!
+//! Create, list, get, update and delete of the resource kinds (`/{collection}` with
+//! `collection` one of `datasets`, `secrets`, `dockerImages`, `s3Connections`, `checkpoints`,
+//! `nodes`, `aliases`); a bulk list of every resource, publication and use of an organization
+//! (`/resources`, `/publications`, `/uses`); the organization's sharing rule, object versions
+//! and members (`/organizations/{id}`); a keyed digest of a secret value, so that a client can
+//! compare secrets without reading them (`/secrets:digest`); and deactivating a Docker image.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{
+    Call, Reply, Server, page,
+    public::{activate, bindings_reply, locate, read_object, state},
+};
+use crate::{
+    manifest::Kind,
+    platform::{Platform, http::wire},
+    rules::{Role, SharingRoles},
+};
+
+/// Answers an extension endpoint; `None` when `pattern` is not one.
+pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> Option<Reply> {
+    let rest = pattern.strip_prefix(wire::EXTENSION_PREFIX)?;
+    Some(match rest {
+        "/organizations/{organizationId}" => organization(server, call).await,
+        "/organizations/{organizationId}:accessBindings" => {
+            match state(server, call, call.param(0)).await {
+                Ok(state) => bindings_reply(Kind::Organization, &state.organization_members, call),
+                Err(reply) => reply,
+            }
+        }
+        "/organizations/{organizationId}:setSharingRule" => set_sharing(server, call).await,
+        "/resources" => resources(server, call, None).await,
+        "/publications" | "/uses" => pairs(server, call, rest == "/uses").await,
+        "/secrets:digest" => digest(server, call).await,
+        "/docker/deactivate" => activate(server, call, Kind::DockerImage, false).await,
+        "/{collection}" | "/{collection}/{resourceId}" => {
+            let Some(kind) = wire::kind_of_collection(call.param(0)) else {
+                return Some(Reply::status(
+                    404,
+                    5,
+                    &format!("no resource collection `{}`", call.param(0)),
+                ));
+            };
+            match (rest, call.method.as_str()) {
+                ("/{collection}", "POST") => create(server, call, kind).await,
+                ("/{collection}", _) => resources(server, call, Some(kind)).await,
+                (_, "PATCH") => update(server, call, kind).await,
+                (_, "DELETE") => delete(server, call, kind).await,
+                _ => get(server, call, kind).await,
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn organization_of(call: &Call) -> Result<String, Reply> {
+    call.query
+        .get("organizationId")
+        .filter(|id| !id.is_empty())
+        .cloned()
+        .ok_or_else(|| Reply::invalid("`organizationId` is required"))
+}
+
+/// `GET /organizations/{id}`: the sharing rule, the versions of communities and projects (the
+/// public messages have none), and the communities of other organizations known by id.
+async fn organization(server: &Arc<Server>, call: &Call) -> Reply {
+    let id = call.param(0);
+    let state = match state(server, call, id).await {
+        Ok(state) => state,
+        Err(reply) => return reply,
+    };
+    let versions: serde_json::Map<String, Value> = state
+        .objects
+        .iter()
+        .filter(|o| !o.kind.is_resource())
+        .map(|o| (o.id.clone(), Value::String(o.version.to_string())))
+        .collect();
+    let foreign: Vec<Value> = state
+        .foreign_communities
+        .iter()
+        .map(|(id, organization, zone)| {
+            json!({"id": id, "organizationId": organization, "zoneId": zone})
+        })
+        .collect();
+    Reply::ok(json!({
+        "id": id,
+        "sharingRule": {
+            "projectRole": state.sharing.project.as_str(),
+            "communityRole": state.sharing.community.as_str(),
+        },
+        "versions": versions,
+        "foreignCommunities": foreign,
+        // Quota name → limit (int64 as a string; `null` = unlimited), so plans check them too.
+        "quotas": state.quotas.as_ref().map(|quotas| {
+            quotas
+                .iter()
+                .map(|(name, limit)| (name.clone(), limit.map_or(Value::Null, |l| Value::String(l.to_string()))))
+                .collect::<serde_json::Map<String, Value>>()
+        }),
+        "caller": call.subject,
+    }))
+}
+
+async fn set_sharing(server: &Arc<Server>, call: &Call) -> Reply {
+    let id = call.param(0).to_owned();
+    let role = |key: &str| call.body.get(key).and_then(Value::as_str).and_then(Role::parse);
+    let (Some(project), Some(community)) = (role("projectRole"), role("communityRole")) else {
+        return Reply::invalid("`projectRole` and `communityRole` are required roles");
+    };
+    server
+        .mutate(
+            call,
+            ("SetSharingRuleMetadata", json!({"organizationId": id.clone()})),
+            move |sandbox| {
+                sandbox.set_sharing(&id, SharingRoles { project, community })?;
+                Ok(None)
+            },
+        )
+        .await
+}
+
+/// Lists resources (of one kind, or all) by `organizationId` or `projectId`.
+async fn resources(server: &Arc<Server>, call: &Call, kind: Option<Kind>) -> Reply {
+    let project = call.query.get("projectId").filter(|p| !p.is_empty()).cloned();
+    let organization = match &project {
+        Some(project) => match locate(server, call, project, &[Kind::Project]).await {
+            Ok((_, organization)) => organization,
+            Err(reply) => return reply,
+        },
+        None => match organization_of(call) {
+            Ok(organization) => organization,
+            Err(_) => return Reply::invalid("`organizationId` or `projectId` is required"),
+        },
+    };
+    let state = match state(server, call, &organization).await {
+        Ok(state) => state,
+        Err(reply) => return reply,
+    };
+    let mut objects: Vec<_> = state
+        .objects
+        .iter()
+        .filter(|o| o.kind.is_resource())
+        .filter(|o| kind.is_none_or(|kind| o.kind == kind))
+        .filter(|o| project.as_ref().is_none_or(|p| &o.parent_id == p))
+        .collect();
+    objects.sort_by(|a, b| a.id.cmp(&b.id));
+    let items = objects.iter().map(|o| wire::object_json(o, &organization)).collect();
+    let (items, next) = match page(items, call) {
+        Ok(page) => page,
+        Err(reply) => return reply,
+    };
+    let key = kind.and_then(wire::collection).unwrap_or("resources");
+    Reply::ok(json!({ key: items, "nextPageToken": next }))
+}
+
+/// `GET /publications` (`{resourceId, communityId}`) and `GET /uses` (`{projectId,
+/// resourceId}`) of an organization.
+async fn pairs(server: &Arc<Server>, call: &Call, uses: bool) -> Reply {
+    let organization = match organization_of(call) {
+        Ok(organization) => organization,
+        Err(reply) => return reply,
+    };
+    let state = match state(server, call, &organization).await {
+        Ok(state) => state,
+        Err(reply) => return reply,
+    };
+    let mut items: Vec<Value> = if uses {
+        state.uses.iter().map(|(p, r)| json!({"projectId": p, "resourceId": r})).collect()
+    } else {
+        state.publications.iter().map(|(r, c)| json!({"resourceId": r, "communityId": c})).collect()
+    };
+    items.sort_by_key(ToString::to_string);
+    let (items, next) = match page(items, call) {
+        Ok(page) => page,
+        Err(reply) => return reply,
+    };
+    let key = if uses { "uses" } else { "publications" };
+    Reply::ok(json!({ key: items, "nextPageToken": next }))
+}
+
+/// `POST /secrets:digest` `{content}` → `{digest}`: the sandbox's keyed digest of a value.
+async fn digest(server: &Arc<Server>, call: &Call) -> Reply {
+    let Some(content) = call.body.get("content").and_then(Value::as_str) else {
+        return Reply::invalid("`content` (base64) is required");
+    };
+    let value = match wire::decode_secret(content) {
+        Ok(value) => value,
+        Err(error) => return Reply::invalid(&error.message),
+    };
+    match server.call(&call.subject, move |_, sandbox| Ok(sandbox.secret_digest(&value))).await {
+        Ok(Some(digest)) => Reply::ok(json!({"digest": digest})),
+        Ok(None) => Reply::status(501, 12, "this sandbox cannot digest secrets"),
+        Err(error) => Reply::error(&error),
+    }
+}
+
+fn response_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Dataset => "yandex.cloud.datasphere.v2.spherectl.Dataset",
+        Kind::Secret => "yandex.cloud.datasphere.v2.spherectl.Secret",
+        Kind::DockerImage => "yandex.cloud.datasphere.v2.spherectl.DockerImage",
+        Kind::S3Connection => "yandex.cloud.datasphere.v2.spherectl.S3Connection",
+        Kind::Checkpoint => "yandex.cloud.datasphere.v2.spherectl.Checkpoint",
+        Kind::Node => "yandex.cloud.datasphere.v2.spherectl.Node",
+        _ => "yandex.cloud.datasphere.v2.spherectl.Alias",
+    }
+}
+
+async fn create(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
+    let request = match wire::parse_create(kind, &call.body) {
+        Ok(request) => request,
+        Err(error) => return Reply::invalid(&error.message),
+    };
+    let reply = server
+        .mutate(call, ("CreateResourceMetadata", json!({"resourceId": ""})), move |sandbox| {
+            let id = sandbox.create(&request)?;
+            let (object, organization) = read_object(sandbox, &id)?;
+            Ok(Some((response_type(kind), wire::object_json(&object, &organization))))
+        })
+        .await;
+    reply.with_metadata_id("resourceId")
+}
+
+async fn get(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
+    let id = call.param(1).to_owned();
+    if let Err(reply) = locate(server, call, &id, &[kind]).await {
+        return reply;
+    }
+    match server.call(&call.subject, move |_, sandbox| read_object(sandbox, &id)).await {
+        Ok((object, organization)) => Reply::ok(wire::object_json(&object, &organization)),
+        Err(error) => Reply::error(&error),
+    }
+}
+
+async fn update(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
+    let id = call.param(1).to_owned();
+    if let Err(reply) = locate(server, call, &id, &[kind]).await {
+        return reply;
+    }
+    let request = match wire::parse_update(kind, &call.body) {
+        Ok(request) => request,
+        Err(error) => return Reply::invalid(&error.message),
+    };
+    server
+        .mutate(
+            call,
+            ("UpdateResourceMetadata", json!({"resourceId": id.clone()})),
+            move |sandbox| {
+                sandbox.update(kind, &id, &request)?;
+                let (object, organization) = read_object(sandbox, &id)?;
+                Ok(Some((response_type(kind), wire::object_json(&object, &organization))))
+            },
+        )
+        .await
+}
+
+async fn delete(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
+    let id = call.param(1).to_owned();
+    if let Err(reply) = locate(server, call, &id, &[kind]).await {
+        return reply;
+    }
+    server
+        .mutate(
+            call,
+            ("DeleteResourceMetadata", json!({"resourceId": id.clone()})),
+            move |sandbox| {
+                sandbox.delete(kind, &id)?;
+                Ok(None)
+            },
+        )
+        .await
+}

@@ -1,0 +1,183 @@
+//! Long-running operations: every mutation answers with one, polled at `/operations/{id}`.
+//!
+//! The write happens when the request is handled; the operation reports `done: false` until
+//! `--operation-delay` has passed, so clients exercise their polling. The same `Idempotency-Key`
+//! from the same subject returns the same operation without writing again.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Map, Value, json};
+
+use super::{Call, Reply, Server};
+use crate::platform::{ErrorKind, PlatformResult, http::wire, sandbox::Sandbox};
+
+struct Record {
+    /// The finished operation (`done: true`, with its response or error).
+    finished: Value,
+    done_at: Instant,
+}
+
+/// Every operation the server started (kept in memory, for the server's lifetime).
+#[derive(Default)]
+pub(crate) struct Operations {
+    by_id: HashMap<String, Record>,
+    by_key: HashMap<(String, String), String>,
+    counter: u64,
+}
+
+impl Operations {
+    /// The operation as a poll sees it now.
+    pub(crate) fn view(&self, id: &str) -> Option<Value> {
+        let record = self.by_id.get(id)?;
+        if Instant::now() >= record.done_at {
+            return Some(record.finished.clone());
+        }
+        let mut pending = record.finished.clone();
+        if let Value::Object(map) = &mut pending {
+            map.insert("done".into(), Value::Bool(false));
+            map.remove("response");
+            map.remove("error");
+        }
+        Some(pending)
+    }
+}
+
+/// `2026-11-29T14:42:43Z`.
+pub(crate) fn timestamp(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// What a mutation's write returns: the `@type` and fields of the operation's response
+/// (`None`: `google.protobuf.Empty`).
+pub(crate) type Response = Option<(&'static str, Value)>;
+
+impl Server {
+    /// Runs a mutation and answers with its Operation.
+    ///
+    /// A permission or not-found error answers 403 / 404 at once, as the gateway checks them
+    /// before starting an operation; any other error of the write is the operation's `error`.
+    pub(crate) async fn mutate(
+        self: &Arc<Server>,
+        call: &Call,
+        metadata: (&'static str, Value),
+        write: impl FnOnce(&Sandbox) -> PlatformResult<Response> + Send + 'static,
+    ) -> Reply {
+        let key = call.idempotency_key.clone().map(|key| (call.subject.clone(), key));
+        let subject = call.subject.clone();
+        let result = self
+            .call(&call.subject, move |server, sandbox| {
+                let mut operations =
+                    server.operations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(key) = &key
+                    && let Some(id) = operations.by_key.get(key)
+                    && let Some(existing) = operations.view(id)
+                {
+                    return Ok(existing);
+                }
+                let outcome = match write(sandbox) {
+                    Err(error)
+                        if matches!(
+                            error.kind,
+                            ErrorKind::PermissionDenied | ErrorKind::NotFound
+                        ) =>
+                    {
+                        return Err(error);
+                    }
+                    outcome => outcome,
+                };
+                operations.counter += 1;
+                let id = format!(
+                    "spherectl{:012}{:04x}",
+                    operations.counter,
+                    std::process::id() & 0xffff
+                );
+                let now = timestamp(SystemTime::now());
+                let mut finished = Map::new();
+                finished.insert("id".into(), Value::from(id.clone()));
+                finished
+                    .insert("description".into(), Value::from(metadata.0.replace("Metadata", "")));
+                finished.insert("createdAt".into(), Value::from(now.clone()));
+                finished.insert("createdBy".into(), Value::from(subject));
+                finished.insert("modifiedAt".into(), Value::from(now));
+                finished.insert("done".into(), Value::Bool(true));
+                finished.insert(
+                    "metadata".into(),
+                    wire::any(&format!("yandex.cloud.datasphere.v2.{}", metadata.0), metadata.1),
+                );
+                match outcome {
+                    Ok(Some((type_name, message))) => {
+                        finished.insert("response".into(), wire::any(type_name, message));
+                    }
+                    Ok(None) => {
+                        finished.insert(
+                            "response".into(),
+                            wire::any("google.protobuf.Empty", json!({})),
+                        );
+                    }
+                    Err(error) => {
+                        let (code, _) = wire::error_code(error.kind);
+                        finished.insert("error".into(), wire::status_json(code, &error.message));
+                    }
+                }
+                let done_at = Instant::now() + server.options.operation_delay;
+                operations
+                    .by_id
+                    .insert(id.clone(), Record { finished: Value::Object(finished), done_at });
+                if let Some(key) = key {
+                    operations.by_key.insert(key, id.clone());
+                }
+                Ok(operations.view(&id).unwrap_or_default())
+            })
+            .await;
+        match result {
+            Ok(operation) => Reply::ok(operation),
+            Err(error) => Reply::error(&error),
+        }
+    }
+
+    /// `GET /operations/{id}`.
+    pub(crate) fn operation(&self, id: &str) -> Reply {
+        let operations = self.operations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match operations.view(id) {
+            Some(operation) => Reply::ok(operation),
+            None => Reply::status(404, 5, &format!("operation `{id}` not found")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let time = UNIX_EPOCH + Duration::from_secs(1_795_963_363);
+        assert_eq!(timestamp(time), "2026-11-29T14:42:43Z");
+    }
+}
