@@ -7,7 +7,7 @@
 //! live), then the address itself. A document whose address names a live object that another
 //! document renames away is a new object, created after the rename.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Planner;
 use crate::{
@@ -68,29 +68,109 @@ impl<'a> Planner<'a> {
                     self.claim(&mut claims, object, found, Claim::Adopt);
                 }
             }
-            for object in &declared {
-                if object.adopt_id.is_some() || natural.contains_key(&object.address) {
-                    continue;
-                }
-                let Some(old) = &object.renamed_from else { continue };
-                let parent =
-                    object.address.parent().map(|p| format!("{}/", p.path)).unwrap_or_default();
-                let old_address = Address::new(kind, format!("{parent}{old}"));
-                if let Some(found) = natural.get(&old_address).copied() {
+            // Renames, to a fixed point: a document may take its `renamedFrom` object when its
+            // own name is free, or is being vacated by another rename (a chain `b renamedFrom a`,
+            // `c renamedFrom b` renames b to c and then a to b).
+            let mut vacated: HashSet<&'a str> = claims.keys().copied().collect();
+            loop {
+                let mut progress = false;
+                for object in &declared {
+                    if object.adopt_id.is_some() || self.matched.contains_key(&object.address) {
+                        continue;
+                    }
+                    let Some(old) = &object.renamed_from else { continue };
+                    if let Some(holder) = natural.get(&object.address)
+                        && !vacated.contains(holder.id.as_str())
+                    {
+                        continue;
+                    }
+                    let old_address = sibling(&object.address, old);
+                    let Some(found) = natural.get(&old_address).copied() else { continue };
+                    if claims.contains_key(found.id.as_str()) {
+                        continue;
+                    }
                     if self.claim(&mut claims, object, found, Claim::Rename) {
                         self.renamed_away.insert(old_address, object.address.clone());
+                        vacated.insert(&found.id);
+                        progress = true;
                     }
                 }
+                if !progress {
+                    break;
+                }
             }
+            self.refuse_rename_cycles(&declared, &natural);
             for object in &declared {
                 if object.adopt_id.is_some() {
                     continue;
                 }
                 let Some(found) = natural.get(&object.address).copied() else { continue };
+                if self.matched.contains_key(&object.address) {
+                    continue;
+                }
                 // Renamed away by another document: this one is a new object with the old name.
                 if !matches!(claims.get(found.id.as_str()), Some((_, Claim::Rename))) {
                     self.claim(&mut claims, object, found, Claim::Address);
                 }
+            }
+        }
+    }
+
+    /// Renames that go round in a circle (`a renamedFrom: b` and `b renamedFrom: a`, both live)
+    /// cannot be done in place: each name is taken until the other is free. They are refused,
+    /// never read as "keep both" (which would swap the documents' contents).
+    fn refuse_rename_cycles(
+        &mut self,
+        declared: &[&'a Object],
+        natural: &HashMap<Address, &'a LiveObject>,
+    ) {
+        let by_address: HashMap<&Address, &'a Object> =
+            declared.iter().map(|o| (&o.address, *o)).collect();
+        let mut reported: HashSet<&Address> = HashSet::new();
+        for start in declared {
+            // Only documents whose own name is live and that no rename matched.
+            if reported.contains(&start.address)
+                || self.matched.contains_key(&start.address)
+                || !natural.contains_key(&start.address)
+            {
+                continue;
+            }
+            let mut cycle = vec![*start];
+            let mut current = *start;
+            while let Some(old) = &current.renamed_from {
+                let old_address = sibling(&current.address, old);
+                if !natural.contains_key(&old_address) {
+                    break;
+                }
+                let Some(next) = by_address.get(&old_address).copied() else { break };
+                if next.address == start.address {
+                    let names: Vec<String> = cycle
+                        .iter()
+                        .map(|o| {
+                            format!(
+                                "`{}` (renamedFrom `{}`)",
+                                o.name,
+                                o.renamed_from.as_deref().unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    let mut problem = Problem::error(
+                        "spherectl::plan::rename_cycle",
+                        format!("these renames go round in a circle: {}", names.join(", ")),
+                    )
+                    .help("names cannot be swapped in place: rename one object to a temporary name and apply, then finish the renames");
+                    for object in &cycle {
+                        problem = problem.at(object.location, "part of the circle");
+                    }
+                    self.finding(problem, Some(&start.address));
+                    reported.extend(cycle.iter().map(|o| &o.address));
+                    break;
+                }
+                if cycle.iter().any(|o| o.address == next.address) || cycle.len() > declared.len() {
+                    break;
+                }
+                cycle.push(next);
+                current = next;
             }
         }
     }
@@ -204,4 +284,10 @@ impl<'a> Planner<'a> {
         self.matched_ids.insert(&found.id);
         true
     }
+}
+
+/// The address of `name` under the same parent as `address`.
+fn sibling(address: &Address, name: &str) -> Address {
+    let parent = address.parent().map(|p| format!("{}/", p.path)).unwrap_or_default();
+    Address::new(address.kind, format!("{parent}{name}"))
 }

@@ -22,14 +22,29 @@ impl Planner<'_> {
         }
         let model = &self.input.loaded.model;
         // Live parent/child and reference relations among deleted objects.
-        let deleted: HashMap<&str, &Address> = self
+        // Deleted live id → the key of its delete.
+        let deleted: HashMap<&str, &str> = self
             .changes
             .iter()
             .filter_map(|c| match &c.operation {
-                Operation::Delete { id, .. } => Some((id.as_str(), &c.object)),
+                Operation::Delete { id, .. } => Some((id.as_str(), c.address.as_str())),
                 _ => None,
             })
             .collect();
+        // Live id → the keys of the changes that unpublish or deactivate it.
+        let mut released: HashMap<&str, Vec<&str>> = HashMap::new();
+        for change in &self.changes {
+            let id = match &change.operation {
+                Operation::Unpublish { resource_id, .. } => resource_id.as_str(),
+                Operation::SetActive { resource: Target::Id(id), active: false, .. } => id.as_str(),
+                _ => continue,
+            };
+            released.entry(id).or_default().push(change.address.as_str());
+        }
+        let mut deletes_at: HashMap<Address, Vec<String>> = HashMap::new();
+        for change in self.changes.iter().filter(|c| c.action == Action::Delete) {
+            deletes_at.entry(change.object.clone()).or_default().push(change.address.clone());
+        }
         let mut unuses_of: HashMap<&str, Vec<&str>> = HashMap::new();
         for other in &self.changes {
             if let Operation::Unuse { resource_id, project_id, .. } = &other.operation {
@@ -78,11 +93,18 @@ impl Planner<'_> {
                             }
                         }
                     }
-                    // A new object that takes the old name of a renamed one waits for the rename.
-                    if change.action == Action::Create
-                        && let Some(renamed) = self.renamed_away.get(&change.object)
+                    // An object that takes the name of a renamed one (a new object, or the next
+                    // rename of a chain) waits for that rename; one that takes the name of a
+                    // deleted one waits for the delete.
+                    if let Some(renamed) = self.renamed_away.get(&change.object)
+                        && *renamed != change.object
                     {
                         depends.extend(object_change(renamed));
+                    }
+                    for key in deletes_at.get(&change.object).into_iter().flatten() {
+                        if *key != change.address {
+                            depends.insert(key.clone());
+                        }
                     }
                     if change.kind != Kind::Organization {
                         let organization =
@@ -172,23 +194,21 @@ impl Planner<'_> {
                 }
                 Action::Delete => {
                     if let Operation::Delete { id, .. } = &change.operation {
-                        for (key, action) in by_object.get(&change.object).into_iter().flatten() {
-                            if matches!(action, Action::Unpublish | Action::Deactivate) {
-                                depends.insert(key.clone());
-                            }
+                        for key in released.get(id.as_str()).into_iter().flatten() {
+                            depends.insert((*key).to_owned());
                         }
                         for key in unuses_of.get(id.as_str()).into_iter().flatten() {
                             depends.insert((*key).to_owned());
                         }
                         // Children go first; so do the changes of objects that reference this one.
                         for child in self.children_of.get(id.as_str()).into_iter().flatten() {
-                            if let Some(address) = deleted.get(child.id.as_str()) {
-                                depends.insert(address.to_string());
+                            if let Some(key) = deleted.get(child.id.as_str()) {
+                                depends.insert((*key).to_owned());
                             }
                         }
                         for live in referrers.get(id.as_str()).into_iter().flatten() {
-                            if let Some(address) = deleted.get(live.id.as_str()) {
-                                depends.insert(address.to_string());
+                            if let Some(key) = deleted.get(live.id.as_str()) {
+                                depends.insert((*key).to_owned());
                             } else if let Some(address) = self.resolved.get(live.id.as_str()) {
                                 depends.extend(object_change(address));
                             }

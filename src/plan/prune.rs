@@ -115,9 +115,18 @@ impl Planner<'_> {
                 after: Value::Null,
                 sensitive: false,
             }];
+            // A declared document took this address (it adopts or renames another object into
+            // it): the delete gets a key of its own, and that change waits for it.
+            let suffix = self
+                .input
+                .loaded
+                .model
+                .get(&address)
+                .is_some()
+                .then(|| format!("delete:{}", object.id));
             self.push(
                 &address,
-                None,
+                suffix,
                 Action::Delete,
                 fields,
                 None,

@@ -198,7 +198,6 @@ fn adopting_another_sets_object_is_an_error() {
 }
 
 #[test]
-#[ignore = "defect: a swap `a renamedFrom: b` + `b renamedFrom: a` ignores both renames and swaps the projects' contents instead (each keeps the other's notebooks), with no error"]
 fn swapping_two_names_with_renamed_from_never_swaps_contents() {
     let case = Case::files(&[(
         "org.yaml",
@@ -230,7 +229,6 @@ fn swapping_two_names_with_renamed_from_never_swaps_contents() {
 }
 
 #[test]
-#[ignore = "defect: a rename chain (`b renamedFrom: a`, `c renamedFrom: b`) deletes project `a` and its data and creates an empty `b`; the hint asks for the `renamedFrom: a` that is already there"]
 fn a_rename_chain_keeps_every_object() {
     let case = Case::files(&[(
         "org.yaml",
@@ -355,7 +353,6 @@ fn four(kind: &str) -> String {
 }
 
 #[test]
-#[ignore = "defect: a quota the plan can count (4 Docker images in a community, the default quota is 3) passes validate and plan, and apply stops half-way"]
 fn a_quota_the_plan_can_count_stops_the_plan_at_the_line() {
     let case = Case::files(&[("org.yaml", &four("DockerImage"))]);
     let plan = case.run(&["plan", "."]);
@@ -379,7 +376,6 @@ fn a_raised_quota_is_honoured() {
 }
 
 #[test]
-#[ignore = "defect: adopting `a` by `metadata.id` under the name of a pruned `b`: the rename does not wait for the delete of `b` (both changes have the address `Project/research/b`) and fails with `already exists`"]
 fn a_rename_into_a_name_freed_by_a_delete_applies_the_first_time() {
     let case = Case::files(&[(
         "org.yaml",
