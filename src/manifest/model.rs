@@ -333,7 +333,9 @@ pub struct Organization {
     pub name: String,
     /// The platform id.
     pub id: String,
-    pub sharing: SharingRoles,
+    /// `spec.sharing.requiredRoles` when given (then managed); `None` leaves the platform's rule
+    /// alone (another set, or the console, may own it).
+    pub sharing: Option<SharingRoles>,
     pub location: Location,
 }
 

@@ -11,29 +11,29 @@ impl Planner<'_> {
     pub(super) fn organization(&mut self) {
         let organization = &self.input.loaded.model.organization;
         let live = self.input.live.sharing;
-        if live != organization.sharing {
+        // Not given in the manifests: the platform's rule is not this set's to change.
+        let Some(sharing) = organization.sharing else { return };
+        if live != sharing {
             let address = Address::new(Kind::Organization, organization.name.clone());
             let mut fields = Vec::new();
-            if live.project != organization.sharing.project {
+            if live.project != sharing.project {
                 fields.push(FieldChange {
                     path: "spec.sharing.requiredRoles.project".into(),
                     before: json!(live.project.as_str()),
-                    after: json!(organization.sharing.project.as_str()),
+                    after: json!(sharing.project.as_str()),
                     sensitive: false,
                 });
             }
-            if live.community != organization.sharing.community {
+            if live.community != sharing.community {
                 fields.push(FieldChange {
                     path: "spec.sharing.requiredRoles.community".into(),
                     before: json!(live.community.as_str()),
-                    after: json!(organization.sharing.community.as_str()),
+                    after: json!(sharing.community.as_str()),
                     sensitive: false,
                 });
             }
-            let operation = Operation::SetSharing {
-                organization_id: organization.id.clone(),
-                sharing: organization.sharing,
-            };
+            let operation =
+                Operation::SetSharing { organization_id: organization.id.clone(), sharing };
             self.push(
                 &address,
                 None,
@@ -215,6 +215,15 @@ impl Planner<'_> {
                     self.foreign_problem(
                         &object.address,
                         "must be replaced, which would detach it from",
+                        &foreign,
+                        Some(object.location),
+                    );
+                }
+                let foreign = self.foreign_referrers(&live.id);
+                if !foreign.is_empty() {
+                    self.foreign_problem(
+                        &object.address,
+                        "must be replaced, which would delete it under",
                         &foreign,
                         Some(object.location),
                     );

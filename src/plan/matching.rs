@@ -197,6 +197,25 @@ impl<'a> Planner<'a> {
             self.finding(problem, Some(&object.address));
             return None;
         }
+        // Another set's object is never taken over silently: its own plans would then fight
+        // over it (each relabelling it as its own).
+        if let Some(owner) = live.labels.get(rules::LABEL_SET).filter(|owner| {
+            live.labels.get(rules::LABEL_MANAGED_BY).map(String::as_str)
+                == Some(rules::MANAGED_BY_VALUE)
+                && owner.as_str() != self.set_name
+        }) {
+            let problem = Problem::error(
+                "spherectl::plan::adopt_foreign",
+                format!("{} adopts `{id}`, which belongs to the manifest set `{owner}`", object.address),
+            )
+            .at(object.location, "another set's object")
+            .help(format!(
+                "to hand it over, the set `{owner}` must let go first: remove its `{}` label on the platform (without deleting the object), then adopt it here",
+                rules::LABEL_SET
+            ));
+            self.finding(problem, Some(&object.address));
+            return None;
+        }
         let expected_parent = match object.address.parent() {
             Some(parent) => self.matched.get(&parent).map(|p| p.id.as_str()),
             None => Some(self.organization_id),
@@ -267,12 +286,19 @@ impl<'a> Planner<'a> {
                     format!("{} already exists and is not managed by spherectl", object.address)
                 }
             };
+            let help = match owner {
+                Some(owner) => format!(
+                    "it is managed by the set `{owner}`: rename this one, or have `{owner}` let go of it (remove its `{}` label on the platform) and then adopt it with `metadata.id: {}`",
+                    rules::LABEL_SET,
+                    found.id
+                ),
+                None => {
+                    format!("to manage the existing object, adopt it: `metadata.id: {}`", found.id)
+                }
+            };
             let problem = Problem::error("spherectl::plan::not_owned", message)
                 .at(object.location, "exists already")
-                .help(format!(
-                    "to manage the existing object, adopt it: `metadata.id: {}`",
-                    found.id
-                ));
+                .help(help);
             self.finding(problem, Some(&object.address));
             self.matched_ids.insert(&found.id);
             claims.insert(&found.id, (object, how));

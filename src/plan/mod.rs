@@ -334,6 +334,9 @@ struct Planner<'a> {
     users_of: HashMap<&'a str, Vec<&'a str>>,
     /// Parent id → live children.
     children_of: HashMap<&'a str, Vec<&'a LiveObject>>,
+    /// Live id → the live objects that reference it (built on first use: most plans replace
+    /// nothing).
+    referrers: Option<HashMap<String, Vec<&'a LiveObject>>>,
 }
 
 fn source_of(sources: &Sources, location: Location) -> SourceRef {
@@ -362,6 +365,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         uses_of: HashMap::new(),
         users_of: HashMap::new(),
         children_of: HashMap::new(),
+        referrers: None,
     };
     for (resource, community) in &input.live.publications {
         planner.publications_of.entry(resource).or_default().push(community);
@@ -465,6 +469,17 @@ impl<'a> Planner<'a> {
             (None, Some(object)) => format!("{} `{id}`", object.kind),
             (None, None) => format!("`{id}`"),
         }
+    }
+
+    /// The live objects that reference live object `id` and are not this set's.
+    fn foreign_referrers(&mut self, id: &str) -> Vec<String> {
+        let live = self.input.live;
+        let referrers = self.referrers.get_or_insert_with(|| {
+            let all: HashSet<&str> = live.objects.iter().map(|o| o.id.as_str()).collect();
+            prune::referrers_of(live, &all)
+        });
+        let found: Vec<&LiveObject> = referrers.get(id).cloned().unwrap_or_default();
+        found.iter().filter(|r| !self.is_this_sets(&r.id)).map(|r| self.name_of(&r.id)).collect()
     }
 
     /// A change that would touch other sets' objects: the plan stops (DESIGN §3).

@@ -50,6 +50,27 @@ impl Planner<'_> {
             if !foreign.is_empty() {
                 self.foreign_problem(&address, "is used by", &foreign, None);
             }
+            // A community's deletion drops what other sets published into it.
+            if object.kind == Kind::Community {
+                let foreign: Vec<String> = live
+                    .publications
+                    .iter()
+                    .filter(|(resource, community)| {
+                        *community == object.id
+                            && !doomed_ids.contains(resource.as_str())
+                            && !self.is_this_sets(resource)
+                    })
+                    .map(|(resource, _)| self.name_of(resource))
+                    .collect();
+                if !foreign.is_empty() {
+                    self.foreign_problem(
+                        &address,
+                        "has resources published into it by",
+                        &foreign,
+                        None,
+                    );
+                }
+            }
             let foreign: Vec<String> = referrers
                 .get(object.id.as_str())
                 .into_iter()

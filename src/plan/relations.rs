@@ -229,6 +229,28 @@ impl Planner<'_> {
                 .map(|c| (*c).to_owned())
                 .collect();
             for community_id in stale {
+                // A project of that community that uses the resource loses it: if the project
+                // is another set's, the plan stops instead (this set's projects detach in their
+                // own `uses`).
+                let foreign: Vec<String> = self
+                    .users_of
+                    .get(live.id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| {
+                        self.by_id.get(**p).is_some_and(|project| project.parent_id == community_id)
+                            && !self.is_this_sets(p)
+                    })
+                    .map(|p| self.name_of(p))
+                    .collect();
+                if !foreign.is_empty() {
+                    self.foreign_problem(
+                        &object.address,
+                        "would be unpublished from a community where it is used by",
+                        &foreign,
+                        Some(object.location),
+                    );
+                }
                 self.unpublish(
                     &object.address,
                     object.address.kind,

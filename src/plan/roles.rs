@@ -25,7 +25,8 @@ impl Planner<'_> {
         if self.input.live.organization_members.get(self.input.actor) == Some(&Role::Admin) {
             return;
         }
-        let required = self.input.loaded.model.organization.sharing;
+        let required =
+            self.input.loaded.model.organization.sharing.unwrap_or(self.input.live.sharing);
         let mut problems = Vec::new();
         for change in self.changes.iter().filter(|c| c.action == Action::Publish) {
             let Operation::Publish { community, .. } = &change.operation else { continue };

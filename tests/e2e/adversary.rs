@@ -152,7 +152,6 @@ fn four_sets_applied_at_once_on_one_shared_sandbox_all_succeed() {
 }
 
 #[test]
-#[ignore = "defect: `metadata.id` adopts another manifest set's object and relabels it as this set's, with no finding"]
 fn adopting_another_sets_object_is_an_error() {
     let team = |set: &str, body: &str| {
         format!(
@@ -323,7 +322,6 @@ fn a_console_made_projects_use_stops_a_replace_or_a_delete_and_survives_a_rename
 }
 
 #[test]
-#[ignore = "defect: unpublishing a resource that a console-made (or other set's) project uses passes the plan and fails at apply, instead of a `foreign_objects` finding"]
 fn unpublishing_from_a_console_made_user_stops_the_plan() {
     let case = Case::files(&[("org.yaml", SHARED_DATASET)]);
     applied(&case);
@@ -418,7 +416,6 @@ fn swapping_the_active_dataset_at_the_quota_applies_the_first_time() {
 }
 
 #[test]
-#[ignore = "defect: deleting a community silently drops another set's publications into it (team b's dataset published by `{id}`), with no finding"]
 fn deleting_a_community_another_set_publishes_to_is_a_finding() {
     let case = Case::files(&[]);
     for dir in ["a", "b"] {
@@ -471,7 +468,6 @@ fn an_actor_without_rights_is_stopped_by_the_plan_not_half_way() {
 /// Deleting the image (prune) is stopped; replacing it is not (issue 7 #6 fixed the prune path
 /// and the replace path's users, not the replace path's referrers).
 #[test]
-#[ignore = "defect: replacing an image that a console-made (or other set's) node references passes the plan, and apply deletes the image under the node (left dangling)"]
 fn a_console_made_node_on_a_replaced_image_stops_the_plan() {
     use spherectl::{
         manifest::Kind,
@@ -522,7 +518,6 @@ fn a_console_made_node_on_a_replaced_image_stops_the_plan() {
 }
 
 #[test]
-#[ignore = "defect: a set that omits `spec.sharing` resets the organization's sharing rule another set chose (absent shows as drift), so two sets on one organization flip-flop it forever"]
 fn a_set_that_omits_the_sharing_rule_leaves_it_alone() {
     let case = Case::files(&[]);
     for dir in ["a", "b"] {

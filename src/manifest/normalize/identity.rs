@@ -250,15 +250,16 @@ pub(super) fn organization_of(cx: &mut Context<'_>, document: &Document) -> Opti
     if let Some(description) = &spec.description {
         check_description(cx, file, description);
     }
-    let mut sharing = SharingRoles::default();
-    if let Some(roles) = spec.sharing.as_ref().and_then(|s| s.required_roles.as_ref()) {
+    let sharing = spec.sharing.as_ref().and_then(|s| s.required_roles.as_ref()).map(|roles| {
+        let mut sharing = SharingRoles::default();
         if let Some(project) = &roles.project {
             sharing.project = project.value;
         }
         if let Some(community) = &roles.community {
             sharing.community = community.value;
         }
-    }
+        sharing
+    });
     Some(Organization {
         name: metadata.name.value.clone(),
         id: spec.id.value.clone(),
