@@ -41,6 +41,30 @@ impl Planner<'_> {
             };
             released.entry(id).or_default().push(change.address.as_str());
         }
+        // The acting subject's own role changes that lower it.
+        let downgrades: HashSet<String> = self
+            .changes
+            .iter()
+            .filter(|c| match &c.operation {
+                Operation::AddMember { subject, role, .. } if subject == self.input.actor => self
+                    .matched
+                    .get(&c.object)
+                    .and_then(|live| live.members.get(subject))
+                    .is_some_and(|current| current > role),
+                _ => false,
+            })
+            .map(|c| c.address.clone())
+            .collect();
+        // Project → the dataset deactivations in it.
+        let mut unmounts: HashMap<Address, Vec<String>> = HashMap::new();
+        for change in &self.changes {
+            if change.action == Action::Deactivate
+                && change.kind == Kind::Dataset
+                && let Some(project) = change.object.parent()
+            {
+                unmounts.entry(project).or_default().push(change.address.clone());
+            }
+        }
         let mut deletes_at: HashMap<Address, Vec<String>> = HashMap::new();
         for change in self.changes.iter().filter(|c| c.action == Action::Delete) {
             deletes_at.entry(change.object.clone()).or_default().push(change.address.clone());
@@ -113,6 +137,26 @@ impl Planner<'_> {
                     }
                     // An update that drops a reference to a deleted object comes before that delete (below).
                 }
+                Action::AddMember if downgrades.contains(&change.address) => {
+                    // The acting subject lowers its own role last, like a removal: every other
+                    // change may need the role it has now.
+                    depends.extend(
+                        self.changes
+                            .iter()
+                            .filter(|c| {
+                                c.action != Action::RemoveMember && !downgrades.contains(&c.address)
+                            })
+                            .map(|c| c.address.clone()),
+                    );
+                }
+                Action::Activate if change.kind == Kind::Dataset => {
+                    depends.extend(object_change(&change.object));
+                    // Mounting waits for the unmounts in the same project: swapping the active
+                    // dataset at the project's quota works the first time.
+                    if let Some(project) = change.object.parent() {
+                        depends.extend(unmounts.get(&project).into_iter().flatten().cloned());
+                    }
+                }
                 Action::AddMember | Action::Activate | Action::Deactivate | Action::SetBalance => {
                     depends.extend(object_change(&change.object));
                 }
@@ -137,7 +181,7 @@ impl Planner<'_> {
                     }
                     for scope in scopes {
                         for (key, action) in by_object.get(&scope).into_iter().flatten() {
-                            if *action == Action::AddMember {
+                            if *action == Action::AddMember && !downgrades.contains(key) {
                                 depends.insert(key.clone());
                             }
                         }

@@ -201,3 +201,27 @@ fn quotas_are_checked_in_the_planned_end_state() {
     );
     assert!(finding.message.contains("(4 after this plan in `research`)"), "{}", finding.message);
 }
+
+#[test]
+fn active_datasets_count_against_the_platforms_quota_not_a_default() {
+    let dataset = |name: &str| {
+        format!(
+            "---\napiVersion: spherectl/v1\nkind: Dataset\nmetadata: {{name: {name}, project: research/alpha}}\nspec: {{sizeGb: 1, active: true}}\n"
+        )
+    };
+    let yaml = format!("{PROJECT}{}{}{}{}", dataset("a"), dataset("b"), dataset("c"), dataset("d"));
+    let mut quotas: BTreeMap<String, Option<i64>> =
+        rules::QUOTAS.iter().map(|(n, v, _)| ((*n).to_owned(), Some(*v))).collect();
+    let mut live = state(vec![]);
+    live.quotas = Some(quotas.clone());
+    let plan = planned(&yaml, live.clone(), false);
+    let finding = plan.findings.iter().find(|f| f.rule == "spherectl::rules::quota").unwrap();
+    assert!(
+        finding.message.contains("at most 3 active datasets per project"),
+        "{}",
+        finding.message
+    );
+    quotas.insert("active-datasets-per-project".into(), None);
+    live.quotas = Some(quotas);
+    assert!(!planned(&yaml, live, false).is_denied());
+}

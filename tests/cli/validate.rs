@@ -74,8 +74,6 @@ fixture_tests! {
     dependency_cycle,
     /// Issue 7: two `active: true` images in one project, which flip-flopped on every apply.
     two_active_images,
-    /// Issue 7: a fourth active dataset in one project (the platform allows three).
-    too_many_active_datasets,
     /// Issue 7: a node's `source` and `env`, an alias backend and an S3 `secretKey` naming
     /// resources of another project that are not published to this one's community, or not in
     /// its `spec.uses`; the published and used secret and the same-project one are fine.

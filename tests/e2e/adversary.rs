@@ -363,7 +363,6 @@ fn a_quota_the_plan_can_count_stops_the_plan_at_the_line() {
 }
 
 #[test]
-#[ignore = "defect: validate refuses a 4th active dataset by the default quota even when the platform's quota was raised (`sandbox quota --unlimited`)"]
 fn a_raised_quota_is_honoured() {
     let case = Case::files(&[("org.yaml", &four("Dataset"))]);
     let platform = format!("sandbox:{}", case.db().display());
@@ -393,7 +392,6 @@ fn a_rename_into_a_name_freed_by_a_delete_applies_the_first_time() {
 }
 
 #[test]
-#[ignore = "defect: swapping the active dataset at the 3-active-per-project quota: the activate does not wait for the deactivate (neighbour of the create-after-delete edge), so it fails or races"]
 fn swapping_the_active_dataset_at_the_quota_applies_the_first_time() {
     let with = |active: [bool; 4]| {
         let mut text = format!(
@@ -572,7 +570,6 @@ fn absent_optional_fields_never_show_as_drift() {
 }
 
 #[test]
-#[ignore = "defect: the acting subject's own downgrade (admin -> viewer) is not ordered last like its removal: it runs first and every other change in the community fails, locking the actor out half-way"]
 fn the_actors_own_downgrade_runs_last() {
     let base =
         format!("{ORG}spec:\n  members: [{{subject: \"userAccount:alice\", role: admin}}]\n");

@@ -5,49 +5,30 @@
 use super::*;
 
 /// Checks what each project holds active at once, in the order the documents are read: one
-/// Docker image (its environment, [`rules::check_project_environment`]) and at most the default
-/// quota of active datasets. A live image that the manifests do not declare does not count:
-/// activating a declared one switches the environment to it.
+/// Docker image (its environment, [`rules::check_project_environment`]). A live image that the
+/// manifests do not declare does not count: activating a declared one switches the environment
+/// to it. How many datasets may be active is a quota, which only the platform knows (it may be
+/// raised): the planner checks it (`plan/quotas.rs`).
 pub(super) fn check_active(cx: &mut Context<'_>, objects: &[Object]) {
     let mut images: HashMap<Address, Vec<&Object>> = HashMap::new();
-    let mut datasets: HashMap<Address, usize> = HashMap::new();
     for object in objects {
         let Some((true, location)) = object.active else { continue };
         let Some(project) = object.address.parent() else { continue };
-        match object.address.kind {
-            Kind::DockerImage => {
-                let active = images.entry(project.clone()).or_default();
-                active.push(object);
-                let names: Vec<String> = active.iter().map(|o| o.address.to_string()).collect();
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                if let Err(violation) = rules::check_project_environment(&project.path, &names) {
-                    let first = active[0].active.map_or(active[0].location, |(_, at)| at);
-                    cx.error(
-                        Problem::error("spherectl::rules::one_environment", violation.message)
-                            .at(location, "a second active image in this project")
-                            .at(first, "the project's active image")
-                            .maybe_help(violation.help),
-                    );
-                    active.pop();
-                }
+        if object.address.kind == Kind::DockerImage {
+            let active = images.entry(project.clone()).or_default();
+            active.push(object);
+            let names: Vec<String> = active.iter().map(|o| o.address.to_string()).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            if let Err(violation) = rules::check_project_environment(&project.path, &names) {
+                let first = active[0].active.map_or(active[0].location, |(_, at)| at);
+                cx.error(
+                    Problem::error("spherectl::rules::one_environment", violation.message)
+                        .at(location, "a second active image in this project")
+                        .at(first, "the project's active image")
+                        .maybe_help(violation.help),
+                );
+                active.pop();
             }
-            Kind::Dataset => {
-                const QUOTA: &str = "active-datasets-per-project";
-                let count = datasets.entry(project.clone()).or_default();
-                *count += 1;
-                let count_after = i64::try_from(*count).unwrap_or(i64::MAX);
-                if let Err(violation) =
-                    rules::check_quota(QUOTA, count_after, rules::default_quota(QUOTA))
-                {
-                    cx.error(
-                        Problem::error("spherectl::rules::active_datasets", violation.message)
-                            .at(location, format!("active dataset number {count} of project `{}`", project.path))
-                            .help("a project can have at most this many datasets active at once: set `active: false` on the others"),
-                    );
-                    *count -= 1;
-                }
-            }
-            _ => {}
         }
     }
 }
