@@ -91,22 +91,27 @@ pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
     };
     let server = server::Server::new(options);
     let stop_with_stdin = args.stop_with_stdin;
-    let shutdown = async move {
-        if stop_with_stdin {
-            tokio::select! {
-                () = server::shutdown_signal() => {},
-                () = server::stdin_closed() => {},
+    let result = runtime.block_on(async move {
+        // Installed before the address is announced (see `server::shutdown_signal`).
+        let signal = server::shutdown_signal();
+        let shutdown = async move {
+            if stop_with_stdin {
+                tokio::select! {
+                    () = signal => {},
+                    () = server::stdin_closed() => {},
+                }
+            } else {
+                signal.await;
             }
-        } else {
-            server::shutdown_signal().await;
-        }
-    };
-    let result = runtime.block_on(server::serve_until(
-        server,
-        &args.listen,
-        |address| printer.out(&format!("listening on http://{address}\n")),
-        shutdown,
-    ));
+        };
+        server::serve_until(
+            server,
+            &args.listen,
+            |address| printer.out(&format!("listening on http://{address}\n")),
+            shutdown,
+        )
+        .await
+    });
     match result {
         Ok(()) => {
             printer.err("stopped\n");
