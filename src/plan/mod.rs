@@ -391,6 +391,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     planner.prune();
     planner.check_mass_delete();
     planner.check_quotas();
+    planner.check_permissions();
     planner.check_publish_roles();
     planner.link();
     let mut unmanaged: Vec<String> = input

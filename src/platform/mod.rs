@@ -50,6 +50,10 @@ pub struct LiveState {
     pub sharing: SharingRoles,
     /// Organization-level bindings.
     pub organization_members: BTreeMap<String, Role>,
+    /// Whether `organization_members` was read (the public API cannot: its organization access
+    /// bindings live in another service); when not, the planner cannot tell the actor's roles
+    /// and leaves their check to the platform.
+    pub organization_members_known: bool,
     pub objects: Vec<LiveObject>,
     /// `(resource id, community id)`.
     pub publications: Vec<(String, String)>,

@@ -296,6 +296,61 @@ pub const QUOTAS: &[(&str, i64, &str)] = &[
     ("active-datasets-per-project", 3, "active datasets per project"),
 ];
 
+/// What a call does, for the roles it needs ([`needed_role`]). Publishing needs the
+/// organization's sharing roles ([`check_publish_roles`]) and is not here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    SetSharing,
+    Create,
+    Update,
+    Delete,
+    /// Add, change or remove a member.
+    Members,
+    /// Add a shared resource into a project, or remove it.
+    Use,
+    /// Activate or deactivate a resource in its project.
+    Activate,
+    SetBalance,
+}
+
+/// Where the role an [`Act`] needs is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Organization,
+    /// The object's parent (the community of a new project, the project of a resource).
+    Parent,
+    /// The object itself (the project, for `Use` and `SetBalance`).
+    Object,
+}
+
+/// The role an act on an object of `kind` needs, where, and how messages describe it. Roles are
+/// inherited downwards: organization admin is admin everywhere, a community role holds in its
+/// projects, a project role for its resources.
+pub fn needed_role(act: Act, kind: crate::manifest::Kind) -> (Scope, Role, &'static str) {
+    use crate::manifest::Kind;
+    let resource = kind.is_resource();
+    match act {
+        Act::SetSharing => {
+            (Scope::Organization, Role::Admin, "change the organization's sharing rule")
+        }
+        Act::Create => match kind {
+            Kind::Organization | Kind::Community => {
+                (Scope::Organization, Role::Editor, "create communities in the organization")
+            }
+            Kind::Project => (Scope::Parent, Role::Developer, "create projects in the community"),
+            _ => (Scope::Parent, Role::Developer, "create resources in the project"),
+        },
+        Act::Update if resource => (Scope::Object, Role::Developer, "change resources"),
+        Act::Update => (Scope::Object, Role::Editor, "change it"),
+        Act::Delete if resource => (Scope::Object, Role::Developer, "delete resources"),
+        Act::Delete => (Scope::Object, Role::Editor, "delete it"),
+        Act::Members => (Scope::Object, Role::Admin, "manage its members"),
+        Act::Use => (Scope::Object, Role::Developer, "add or remove shared resources"),
+        Act::Activate => (Scope::Parent, Role::Developer, "activate resources in the project"),
+        Act::SetBalance => (Scope::Object, Role::Editor, "set the project's balance"),
+    }
+}
+
 /// Whether an active resource of this kind must be deactivated before it can be deleted (a
 /// mounted dataset or S3 connection; an image is only the project's environment).
 pub fn deactivate_before_delete(kind: crate::manifest::Kind) -> bool {

@@ -445,7 +445,6 @@ fn deleting_a_community_another_set_publishes_to_is_a_finding() {
 }
 
 #[test]
-#[ignore = "defect: an actor without the role to create a community passes the plan; apply creates what it may and fails on the rest (half-done), though the plan reads every role it needs"]
 fn an_actor_without_rights_is_stopped_by_the_plan_not_half_way() {
     let base =
         format!("{ORG}spec:\n  members: [{{subject: \"userAccount:alice\", role: admin}}]\n");

@@ -498,15 +498,19 @@ fn a_failing_change_skips_exactly_its_dependents() {
 }
 
 #[test]
-fn a_subject_without_rights_is_refused_by_the_platform() {
+fn a_subject_without_rights_is_refused_before_anything_is_applied() {
     let case = Case::example("quickstart");
     let apply = case.run_as(&["apply", ".", "--yes"], Some("userAccount:mallory"));
     assert_eq!(apply.code, 1);
     assert!(
-        apply.stderr.contains("permission denied: `userAccount:mallory` needs `editor`"),
+        apply.stderr.contains("`userAccount:mallory` needs `editor` on organization"),
         "{}",
         apply.stderr
     );
+    assert!(apply.stderr.contains("spherectl::rules::permission"), "{}", apply.stderr);
+    // Nothing was applied: the admin's plan still creates everything.
+    let plan = case.plan_json();
+    assert!(actions(&plan).iter().any(|(a, o)| a == "create" && o == "Community/research"));
 }
 
 #[test]

@@ -172,6 +172,7 @@ pub(crate) async fn read(inner: Arc<Inner>, organization_id: String) -> Platform
         state.objects.push(wire::parse_object(Kind::Community, community)?);
     }
     state.organization_members = organization_members;
+    state.organization_members_known = extended;
     let tasks = state.objects.iter().map(|c| (Kind::Community, c.id.clone())).collect();
     let mut member_map: BTreeMap<String, BTreeMap<String, Role>> = BTreeMap::new();
     let mut balances = BTreeMap::new();

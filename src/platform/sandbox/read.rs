@@ -35,6 +35,7 @@ impl Sandbox {
                 members.entry(object).or_default().insert(subject, role);
             }
             state.organization_members = members.remove(organization_id).unwrap_or_default();
+            state.organization_members_known = true;
             if virtual_organization {
                 state.organization_members.insert(LOCAL_ADMIN.to_owned(), Role::Admin);
             }

@@ -26,7 +26,8 @@ impl Platform for Sandbox {
     fn set_sharing(&self, organization_id: &str, sharing: SharingRoles) -> PlatformResult<()> {
         self.write(|tx| {
             Sandbox::ensure_organization(tx, organization_id)?;
-            require(tx, &self.actor, organization_id, Role::Admin, "change the organization's sharing rule")?;
+            let (_, needed, what) = rules::needed_role(rules::Act::SetSharing, Kind::Organization);
+            require(tx, &self.actor, organization_id, needed, what)?;
             tx.execute(
                 "UPDATE organizations SET sharing_project = ?2, sharing_community = ?3 WHERE id = ?1",
                 params![organization_id, sharing.project.as_str(), sharing.community.as_str()],
@@ -51,7 +52,8 @@ impl Platform for Sandbox {
                     if exists == 0 {
                         return Err(not_found(Kind::Organization, &request.parent_id));
                     }
-                    require(tx, &self.actor, &request.parent_id, Role::Editor, "create communities in the organization")?;
+                    let (_, needed, what) = rules::needed_role(rules::Act::Create, kind);
+                    require(tx, &self.actor, &request.parent_id, needed, what)?;
                     // A community's parent is its organization: this reads the (kind, parent_id)
                     // index instead of every object of the organization.
                     let communities = count(
@@ -65,7 +67,8 @@ impl Platform for Sandbox {
                 }
                 Kind::Project => {
                     let community = load_kind(tx, Kind::Community, &request.parent_id)?;
-                    require(tx, &self.actor, &request.parent_id, Role::Developer, "create projects in the community")?;
+                    let (_, needed, what) = rules::needed_role(rules::Act::Create, kind);
+                    require(tx, &self.actor, &request.parent_id, needed, what)?;
                     let projects = count(tx, "SELECT count(*) FROM objects WHERE kind = 'Project' AND parent_id = ?1", &request.parent_id)?;
                     rules::check_quota("projects-per-community", checked_sum(projects, 1)?, quota(tx, "projects-per-community")?)
                         .map_err(violation)?;
@@ -73,7 +76,8 @@ impl Platform for Sandbox {
                 }
                 _ => {
                     let project = load_kind(tx, Kind::Project, &request.parent_id)?;
-                    require(tx, &self.actor, &request.parent_id, Role::Developer, "create resources in the project")?;
+                    let (_, needed, what) = rules::needed_role(rules::Act::Create, kind);
+                    require(tx, &self.actor, &request.parent_id, needed, what)?;
                     let quota_name = match kind {
                         Kind::DockerImage => Some("docker-images-per-community"),
                         Kind::Dataset => Some("datasets-per-community"),
@@ -152,7 +156,7 @@ impl Platform for Sandbox {
     fn update(&self, kind: Kind, id: &str, request: &UpdateRequest) -> PlatformResult<()> {
         self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
-            let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
+            let (_, needed, _) = rules::needed_role(rules::Act::Update, kind);
             require(tx, &self.actor, id, needed, &format!("change {kind} `{}`", row.name))?;
             if let Some(zone) = request.set.get("spec.zone")
                 && kind == Kind::Community
@@ -209,7 +213,7 @@ impl Platform for Sandbox {
     fn delete(&self, kind: Kind, id: &str) -> PlatformResult<()> {
         self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
-            let needed = if kind.is_resource() { Role::Developer } else { Role::Editor };
+            let (_, needed, _) = rules::needed_role(rules::Act::Delete, kind);
             require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
             let children = count(tx, "SELECT count(*) FROM objects WHERE parent_id = ?1", id)?;
             let (publications, users) = if kind.is_resource() {
@@ -245,7 +249,8 @@ impl Platform for Sandbox {
         self.write(|tx| {
             let row = load_kind(tx, kind, id)?;
             rules::check_subject(subject).map_err(violation)?;
-            require(tx, &self.actor, id, Role::Admin, &format!("manage access to {kind} `{}`", row.name))?;
+            let (_, needed, _) = rules::needed_role(rules::Act::Members, kind);
+            require(tx, &self.actor, id, needed, &format!("manage access to {kind} `{}`", row.name))?;
             tx.execute(
                 "INSERT OR REPLACE INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?2, ?3, ?4)",
                 params![id, row.organization_id, subject, role.as_str()],
@@ -262,7 +267,7 @@ impl Platform for Sandbox {
                 tx,
                 &self.actor,
                 id,
-                Role::Admin,
+                rules::needed_role(rules::Act::Members, kind).1,
                 &format!("manage access to {kind} `{}`", row.name),
             )?;
             tx.execute(
@@ -341,7 +346,8 @@ impl Platform for Sandbox {
         self.write(|tx| {
             let project = load_kind(tx, Kind::Project, project_id)?;
             let resource = load_kind(tx, kind, resource_id)?;
-            require(tx, &self.actor, project_id, Role::Developer, &format!("add resources to project `{}`", project.name))?;
+            let (_, needed, _) = rules::needed_role(rules::Act::Use, Kind::Project);
+            require(tx, &self.actor, project_id, needed, &format!("add resources to project `{}`", project.name))?;
             if project.organization_id != resource.organization_id {
                 return Err(rejected("resources are never shared across organizations"));
             }
@@ -370,7 +376,7 @@ impl Platform for Sandbox {
                 tx,
                 &self.actor,
                 project_id,
-                Role::Developer,
+                rules::needed_role(rules::Act::Use, Kind::Project).1,
                 &format!("remove {kind} from project `{}`", project.name),
             )?;
             tx.execute(
@@ -388,7 +394,8 @@ impl Platform for Sandbox {
                 return Err(rejected(format!("{kind} cannot be activated")));
             }
             let resource = load_kind(tx, kind, resource_id)?;
-            require(tx, &self.actor, &resource.parent_id, Role::Developer, &format!("activate {kind} `{}`", resource.name))?;
+            let (_, needed, _) = rules::needed_role(rules::Act::Activate, kind);
+            require(tx, &self.actor, &resource.parent_id, needed, &format!("activate {kind} `{}`", resource.name))?;
             if active && kind == Kind::Dataset {
                 let active_now = count(
                     tx,
@@ -418,7 +425,7 @@ impl Platform for Sandbox {
                 tx,
                 &self.actor,
                 project_id,
-                Role::Editor,
+                rules::needed_role(rules::Act::SetBalance, Kind::Project).1,
                 &format!("set the balance of project `{}`", project.name),
             )?;
             if balance < 0 {
