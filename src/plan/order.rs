@@ -55,6 +55,16 @@ impl Planner<'_> {
             })
             .map(|c| c.address.clone())
             .collect();
+        // Community or project → the plan's grants of roles to the acting subject there.
+        let mut grants: HashMap<Address, Vec<String>> = HashMap::new();
+        for change in &self.changes {
+            if let Operation::AddMember { subject, .. } = &change.operation
+                && subject == self.input.actor
+                && !downgrades.contains(&change.address)
+            {
+                grants.entry(change.object.clone()).or_default().push(change.address.clone());
+            }
+        }
         // Project → the dataset deactivations in it.
         let mut unmounts: HashMap<Address, Vec<String>> = HashMap::new();
         for change in &self.changes {
@@ -258,6 +268,15 @@ impl Planner<'_> {
                             }
                         }
                     }
+                }
+            }
+            // The roles the plan grants the acting subject on a community or project come
+            // before every change inside it (the planner checked roles in that order).
+            if !matches!(change.action, Action::AddMember | Action::RemoveMember) {
+                let mut scope = change.object.parent();
+                while let Some(address) = scope {
+                    depends.extend(grants.get(&address).into_iter().flatten().cloned());
+                    scope = address.parent();
                 }
             }
             depends.remove(&change.address);
