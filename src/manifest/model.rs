@@ -302,7 +302,9 @@ pub struct Object {
     pub adopt_id: Option<String>,
     /// `metadata.renamedFrom`.
     pub renamed_from: Option<String>,
-    pub prevent_destroy: bool,
+    /// `metadata.lifecycle.preventDestroy` when given. Absent keeps what the platform records
+    /// (label `spherectl-protect`): only an explicit `false` lifts a protection.
+    pub prevent_destroy: Option<bool>,
     /// Managed attributes in manifest order.
     pub fields: Vec<Field>,
     /// Members when `spec.members` is given (then authoritative).

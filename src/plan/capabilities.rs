@@ -60,7 +60,7 @@ pub fn complete_live(live: &mut LiveState, loaded: &Loaded, capabilities: Capabi
         let mut labels = object.labels.clone().unwrap_or_default();
         labels.insert(rules::LABEL_MANAGED_BY.into(), rules::MANAGED_BY_VALUE.into());
         labels.insert(rules::LABEL_SET.into(), model.organization.name.clone());
-        if object.prevent_destroy {
+        if object.prevent_destroy == Some(true) {
             labels.insert(rules::LABEL_PROTECT.into(), "true".into());
         }
         added.push(LiveObject {

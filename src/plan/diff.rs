@@ -189,7 +189,7 @@ impl Planner<'_> {
             }
             (Some(live), Some(reason)) => {
                 let create = create(true);
-                if object.prevent_destroy || rules::is_protected(&live.labels) {
+                if object.prevent_destroy == Some(true) || rules::is_protected(&live.labels) {
                     let problem = Problem::error("spherectl::plan::prevent_destroy", format!("{} must be replaced, but `preventDestroy` is set", object.address))
                         .at(object.location, format!("`{reason}` cannot change in place"))
                         .help("revert the change; to allow the replacement, first apply `metadata.lifecycle: {preventDestroy: false}` on its own, then make the change");

@@ -554,10 +554,18 @@ impl<'a> Planner<'a> {
         };
         labels.insert(rules::LABEL_MANAGED_BY.into(), rules::MANAGED_BY_VALUE.into());
         labels.insert(rules::LABEL_SET.into(), self.set_name.to_owned());
-        if object.prevent_destroy {
-            labels.insert(rules::LABEL_PROTECT.into(), "true".into());
-        } else {
-            labels.remove(rules::LABEL_PROTECT);
+        // Only an explicit `preventDestroy: false` lifts a recorded protection.
+        let recorded = live.and_then(|l| l.labels.get(rules::LABEL_PROTECT)).cloned();
+        match (object.prevent_destroy, recorded) {
+            (Some(true), _) => {
+                labels.insert(rules::LABEL_PROTECT.into(), "true".into());
+            }
+            (None, Some(value)) => {
+                labels.insert(rules::LABEL_PROTECT.into(), value);
+            }
+            (Some(false), _) | (None, None) => {
+                labels.remove(rules::LABEL_PROTECT);
+            }
         }
         labels
     }

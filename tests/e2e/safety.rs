@@ -451,3 +451,19 @@ spec: {{source: {{dockerImage: image}}, publish: [research]}}
     let again = case.run(&["plan", ".", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
+
+#[test]
+fn removing_the_lifecycle_key_keeps_the_protection_only_false_lifts_it() {
+    let protected = format!(
+        "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research, lifecycle: {{preventDestroy: true}}}}\n"
+    );
+    let case = Case::files(&[("org.yaml", &protected)]);
+    applied(&case);
+    // The key is gone, the document stays: nothing to change, the protection stays.
+    std::fs::write(case.path().join("org.yaml"), format!("{ORG}{}", project("alpha", ""))).unwrap();
+    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    std::fs::write(case.path().join("org.yaml"), ORG).unwrap();
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 1, "still protected: {}{}", run.stdout, run.stderr);
+}

@@ -178,8 +178,7 @@ impl Builder<'_, '_> {
             self.object.renamed_from = Some(old.value.clone());
         }
         if let Some(lifecycle) = &metadata.lifecycle {
-            self.object.prevent_destroy =
-                lifecycle.prevent_destroy.as_ref().is_some_and(|p| p.value);
+            self.object.prevent_destroy = lifecycle.prevent_destroy.as_ref().map(|p| p.value);
         }
         for entry in metadata.depends_on.iter().flatten() {
             match Address::parse(&entry.value) {

@@ -294,7 +294,7 @@ pub(super) fn empty_object(address: &Address, document: &Document) -> Object {
         labels: None,
         adopt_id: None,
         renamed_from: None,
-        prevent_destroy: false,
+        prevent_destroy: None,
         fields: Vec::new(),
         members: None,
         publish: Vec::new(),
