@@ -2,7 +2,7 @@
 
 use crate::{
     ExitStatus,
-    platform::sandbox::{LOCAL_ADMIN, Sandbox},
+    platform::sandbox::{KeyUse, LOCAL_ADMIN, Sandbox},
     printer::Printer,
     rules,
 };
@@ -45,10 +45,6 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
         }
         Err(message) => return CliError::usage(message).report(printer),
     };
-    let sandbox = match Sandbox::open(&path, LOCAL_ADMIN) {
-        Ok(sandbox) => sandbox,
-        Err(error) => return CliError::failure(error.message).report(printer),
-    };
     let SandboxCommand::Quota { settings, unlimited } = &args.command;
     let mut updates = Vec::new();
     if *unlimited {
@@ -73,6 +69,23 @@ pub(super) fn run(args: &SandboxArgs, global: &GlobalArgs, printer: &Printer) ->
         };
         updates.push((name.to_owned(), value));
     }
+    // Every setting is checked before the sandbox is opened: a usage error creates nothing, and
+    // only a change creates the database (listing reads it, or the defaults, read-only).
+    if let Some((name, _)) = updates.iter().find(|(name, _)| rules::default_quota(name).is_none()) {
+        let names: Vec<&str> = rules::QUOTAS.iter().map(|(n, _, _)| *n).collect();
+        return CliError::usage(format!("unknown quota `{name}`"))
+            .help(format!("known quotas: {}", names.join(", ")))
+            .report(printer);
+    }
+    let opened = if updates.is_empty() {
+        Sandbox::open_read_only(&path, LOCAL_ADMIN, KeyUse::ReadOnly)
+    } else {
+        Sandbox::open(&path, LOCAL_ADMIN)
+    };
+    let sandbox = match opened {
+        Ok(sandbox) => sandbox,
+        Err(error) => return CliError::failure(error.message).report(printer),
+    };
     if !updates.is_empty()
         && let Err(error) = sandbox.set_quotas(&updates)
     {

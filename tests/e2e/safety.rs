@@ -467,3 +467,17 @@ fn removing_the_lifecycle_key_keeps_the_protection_only_false_lifts_it() {
     let run = case.run(&["plan", "."]);
     assert_eq!(run.code, 1, "still protected: {}{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn a_sandbox_quota_usage_error_or_listing_creates_nothing() {
+    let case = Case::files(&[("org.yaml", ORG)]);
+    let platform = format!("sandbox:{}", case.path().join("q/s.db").display());
+    for args in [&["sandbox", "quota", "bogus=1"][..], &["sandbox", "quota", "foo"]] {
+        let run = case.run(&[&["--platform", &platform][..], args].concat());
+        assert_eq!(run.code, 64, "{args:?}: {}", run.stderr);
+    }
+    let list = case.run(&["--platform", &platform, "sandbox", "quota"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.contains("docker-images-per-community=3"), "{}", list.stdout);
+    assert!(!case.path().join("q").exists(), "nothing was created");
+}
