@@ -364,7 +364,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             out.display()
         ));
     }
-    if args.detailed_exitcode && planned.plan.has_changes() {
+    if args.detailed_exitcode && planned.plan.has_verified_changes() {
         ExitStatus::Changes
     } else {
         ExitStatus::Success
@@ -383,7 +383,7 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
     if planned.plan.is_denied() {
         printer.err("drift: the plan is denied by the findings above: apply would refuse it\n");
         ExitStatus::Failure
-    } else if planned.plan.has_changes() {
+    } else if planned.plan.has_verified_changes() {
         printer.err(&format!("drift: {}\n", render::summary_line(&planned.plan)));
         ExitStatus::Changes
     } else {

@@ -285,6 +285,19 @@ impl Plan {
         !self.changes.is_empty()
     }
 
+    /// Whether the plan changes something the platform lets it verify: writes it cannot read
+    /// back (publish, use and activate on the public API, marked `spherectl::plan::unverified`)
+    /// are applied on every run and are not drift.
+    pub fn has_verified_changes(&self) -> bool {
+        let unverified: HashSet<&str> = self
+            .findings
+            .iter()
+            .filter(|f| f.rule == "spherectl::plan::unverified")
+            .filter_map(|f| f.address.as_deref())
+            .collect();
+        self.changes.iter().any(|c| !unverified.contains(c.address.as_str()))
+    }
+
     /// Whether a finding denies the plan.
     pub fn is_denied(&self) -> bool {
         self.findings.iter().any(|f| f.problem.is_error())

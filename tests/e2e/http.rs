@@ -454,6 +454,10 @@ fn the_public_api_adopts_resources_by_id() {
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     let drift = case.http(&server, &["drift", "."]);
     assert!(drift.stderr.contains("secret values"), "{}", drift.stderr);
+    // What cannot be read back is listed, not reported as drift: CI's drift check stays usable.
+    assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
+    let plan = case.http(&server, &["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
 }
 
 /// A synthetic organization: `communities` × `projects` × `checkpoints`.
