@@ -150,7 +150,15 @@ pub const FIELDS: &[FieldSpec] = &[
 
 /// The schema of a field, if the kind manages one at that path.
 pub fn lookup(kind: Kind, path: &str) -> Option<&'static FieldSpec> {
-    FIELDS.iter().find(|f| f.kind == kind && f.path == path)
+    // Called for every field of every object of a plan: an index, built once, rather than a scan
+    // of the table.
+    static INDEX: std::sync::OnceLock<
+        std::collections::HashMap<(Kind, &'static str), &'static FieldSpec>,
+    > = std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| FIELDS.iter().map(|f| ((f.kind, f.path), f)).collect())
+        .get(&(kind, path))
+        .copied()
 }
 
 /// The fields of a kind, in table order.
