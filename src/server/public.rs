@@ -93,15 +93,8 @@ pub(crate) async fn state(
 
 /// Reads one object by id (after a write: the operation's response).
 pub(crate) fn read_object(sandbox: &Sandbox, id: &str) -> PlatformResult<(LiveObject, String)> {
-    let Some((_, organization)) = sandbox.locate(id)? else {
-        return Err(PlatformError::new(ErrorKind::NotFound, format!("`{id}` not found")));
-    };
-    let state = sandbox.read(&organization)?;
-    state
-        .objects
-        .into_iter()
-        .find(|object| object.id == id)
-        .map(|object| (object, organization))
+    sandbox
+        .read_one(id)?
         .ok_or_else(|| PlatformError::new(ErrorKind::NotFound, format!("`{id}` not found")))
 }
 

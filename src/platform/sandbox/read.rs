@@ -106,4 +106,71 @@ impl Sandbox {
             Ok(state)
         })
     }
+
+    /// Reads one object by id, with its members (for `spherectl serve`, which answers a write
+    /// with the object written: reading the whole organization for it made each write cost the
+    /// organization's size). Returns the object and its organization id.
+    ///
+    /// # Errors
+    /// When the database fails or the row is corrupt.
+    pub fn read_one(&self, id: &str) -> PlatformResult<Option<(LiveObject, String)>> {
+        self.with_transaction(|tx| {
+            let row = tx
+                .prepare_cached(
+                    "SELECT kind, organization_id, parent_id, name, labels, attributes, active, balance, secret_digest, version \
+                     FROM objects WHERE id = ?1",
+                )
+                .map_err(internal)?
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, bool>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, i64>(9)?,
+                    ))
+                })
+                .optional()
+                .map_err(internal)?;
+            let Some((kind, organization, parent_id, name, labels, attributes, active, balance, secret_digest, version)) = row
+            else {
+                return Ok(None);
+            };
+            let kind = parse_kind(&kind, id)?;
+            let object = || format!("{kind} `{name}` (`{id}`)");
+            let labels = parse_column(&labels, "labels", object)?;
+            let attributes = parse_column(&attributes, "attributes", object)?;
+            let mut members = BTreeMap::new();
+            let mut statement = tx
+                .prepare_cached("SELECT subject, role FROM bindings WHERE object_id = ?1")
+                .map_err(internal)?;
+            let rows = statement
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(internal)?;
+            for row in rows {
+                let (subject, role) = row.map_err(internal)?;
+                let role = parse_role(&role, id, &subject)?;
+                members.insert(subject, role);
+            }
+            let live = LiveObject {
+                id: id.to_owned(),
+                kind,
+                name,
+                parent_id,
+                labels,
+                attributes,
+                members,
+                active,
+                balance,
+                secret_digest,
+                version,
+            };
+            Ok(Some((live, organization)))
+        })
+    }
 }
