@@ -458,3 +458,89 @@ fn an_idempotency_key_reused_for_another_request_is_refused() {
     assert!(status >= 400 || renamed["id"] != first["id"], "{status}: {renamed}");
     assert!(!renamed.to_string().contains(SECRET));
 }
+
+/// A gateway that answers every list page with the same `nextPageToken` (a buggy proxy, a
+/// server that ignores `pageToken`): the client read the same page forever, growing its memory,
+/// and a CI job hung until it was killed. It stops with an error instead.
+#[test]
+fn a_page_token_answered_twice_stops_the_read_instead_of_looping() {
+    use std::{
+        io::{BufRead, BufReader, Write},
+        net::TcpListener,
+        process::{Command, Stdio},
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::Duration,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let gateway = std::thread::spawn(move || {
+        // Bounded: at most 600,000 requests or idle polls of 100 µs (about a minute).
+        for _ in 0..600_000 {
+            if stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = first.split(' ').nth(1).unwrap_or_default();
+            let (status, body) = if path.starts_with("/datasphere/v2/spherectl") {
+                ("404 Not Found", r#"{"code":5,"message":"no such path","details":[]}"#)
+            } else {
+                ("200 OK", r#"{"communities":[],"nextPageToken":"again"}"#)
+            };
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let case = Case::files(&[("org.yaml", ORG)]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spherectl"))
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .env("SPHERECTL_TOKEN", "t")
+        .env("SPHERECTL_HTTP_ATTEMPTS", "1")
+        .current_dir(case.path())
+        .args(["plan", ".", "--platform", &format!("http://{address}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut finished = None;
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            finished = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if finished.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    stop.store(true, Ordering::Relaxed);
+    gateway.join().unwrap();
+    let status = finished.expect("the plan read the same page for 30 s without stopping");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("page token"), "{stderr}");
+}
