@@ -17,9 +17,51 @@ use super::{
 };
 use crate::{
     manifest::Kind,
-    platform::{Platform, http::wire},
+    platform::{LiveObject, LiveState, Platform, http::wire},
     rules::{Role, SharingRoles},
 };
+
+/// Who may see the keyed digests of secrets: an organization admin, or a developer (or more) of
+/// the secret's project or of its community, who may use (and so read) the secret anyway. To
+/// anyone else a digest with `secrets:digest` is an oracle that confirms a guessed value.
+struct DigestReaders<'a> {
+    state: &'a LiveState,
+    subject: &'a str,
+    by_id: std::collections::HashMap<&'a str, &'a LiveObject>,
+}
+
+impl<'a> DigestReaders<'a> {
+    fn new(state: &'a LiveState, subject: &'a str) -> DigestReaders<'a> {
+        let by_id = state
+            .objects
+            .iter()
+            .filter(|o| matches!(o.kind, Kind::Community | Kind::Project))
+            .map(|o| (o.id.as_str(), o))
+            .collect();
+        DigestReaders { state, subject, by_id }
+    }
+
+    fn may_read(&self, project_id: &str) -> bool {
+        if self.state.organization_members.get(self.subject) == Some(&Role::Admin) {
+            return true;
+        }
+        let role = |id: &str| self.by_id.get(id).and_then(|o| o.members.get(self.subject).copied());
+        let community =
+            self.by_id.get(project_id).map(|p| p.parent_id.as_str()).unwrap_or_default();
+        role(project_id).max(role(community)) >= Some(Role::Developer)
+    }
+
+    /// A resource's message as this subject may see it.
+    fn json(&self, object: &LiveObject, organization: &str) -> Value {
+        let mut message = wire::object_json(object, organization);
+        if !self.may_read(&object.parent_id)
+            && let Some(map) = message.as_object_mut()
+        {
+            map.remove("secretDigest");
+        }
+        message
+    }
+}
 
 /// Answers an extension endpoint; `None` when `pattern` is not one.
 pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> Option<Reply> {
@@ -140,16 +182,16 @@ async fn resources(server: &Arc<Server>, call: &Call, kind: Option<Kind>) -> Rep
         Ok(state) => state,
         Err(reply) => return reply,
     };
-    let mut objects: Vec<_> = state
+    let objects: Vec<_> = state
         .objects
         .iter()
         .filter(|o| o.kind.is_resource())
         .filter(|o| kind.is_none_or(|kind| o.kind == kind))
         .filter(|o| project.as_ref().is_none_or(|p| &o.parent_id == p))
         .collect();
-    objects.sort_by(|a, b| a.id.cmp(&b.id));
-    let items = objects.iter().map(|o| wire::object_json(o, &organization)).collect();
-    let (items, next) = match page(items, call) {
+    let readers = DigestReaders::new(&state, &call.subject);
+    let items = objects.iter().map(|o| readers.json(o, &organization)).collect();
+    let (items, next) = match page(items, call, super::by_id) {
         Ok(page) => page,
         Err(reply) => return reply,
     };
@@ -168,13 +210,12 @@ async fn pairs(server: &Arc<Server>, call: &Call, uses: bool) -> Reply {
         Ok(state) => state,
         Err(reply) => return reply,
     };
-    let mut items: Vec<Value> = if uses {
+    let items: Vec<Value> = if uses {
         state.uses.iter().map(|(p, r)| json!({"projectId": p, "resourceId": r})).collect()
     } else {
         state.publications.iter().map(|(r, c)| json!({"resourceId": r, "communityId": c})).collect()
     };
-    items.sort_by_key(ToString::to_string);
-    let (items, next) = match page(items, call) {
+    let (items, next) = match page(items, call, ToString::to_string) {
         Ok(page) => page,
         Err(reply) => return reply,
     };
@@ -226,13 +267,20 @@ async fn create(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
 }
 
 async fn get(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
-    let id = call.param(1).to_owned();
-    if let Err(reply) = locate(server, call, &id, &[kind]).await {
-        return reply;
-    }
-    match server.call(&call.subject, move |_, sandbox| read_object(sandbox, &id)).await {
-        Ok((object, organization)) => Reply::ok(wire::object_json(&object, &organization)),
-        Err(error) => Reply::error(&error),
+    let id = call.param(1);
+    let organization = match locate(server, call, id, &[kind]).await {
+        Ok((_, organization)) => organization,
+        Err(reply) => return reply,
+    };
+    let state = match state(server, call, &organization).await {
+        Ok(state) => state,
+        Err(reply) => return reply,
+    };
+    match state.objects.iter().find(|o| o.id == id) {
+        Some(object) => {
+            Reply::ok(DigestReaders::new(&state, &call.subject).json(object, &organization))
+        }
+        None => Reply::status(404, 5, &format!("{kind} `{id}` not found")),
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Server {
 /// One request as the handlers see it.
 pub(crate) struct Call {
     pub(crate) method: String,
+    /// The endpoint and its parameters (a trailing slash or an escape does not change it).
+    pub(crate) path: String,
     pub(crate) subject: String,
     pub(crate) params: Vec<String>,
     pub(crate) query: HashMap<String, String>,
@@ -369,6 +371,7 @@ async fn dispatch(
     };
     let call = Call {
         method: method.as_str().to_owned(),
+        path: format!("{} {:?}", matched.pattern, matched.params),
         subject,
         params: matched.params,
         query: parse_query(&uri),
@@ -399,19 +402,33 @@ fn unavailable() -> Reply {
     }
 }
 
-/// One page of a list: `pageSize` (default 100, at most 1000) items from `pageToken` (an offset).
-pub(crate) fn page(items: Vec<Value>, call: &Call) -> Result<(Vec<Value>, String), Reply> {
+/// One page of a list: `pageSize` (default 100, at most 1000) items after `pageToken`.
+///
+/// Items are ordered by `key` (an id, or another key unique in the list), and a page token is
+/// the key of the last item of the previous page: a write between two pages (a delete before
+/// the token, a create) never makes a later page skip or repeat an item, as an offset would.
+pub(crate) fn page(
+    mut items: Vec<Value>,
+    call: &Call,
+    key: impl Fn(&Value) -> String,
+) -> Result<(Vec<Value>, String), Reply> {
     let size = match call.query.get("pageSize").map(|s| s.parse::<usize>()) {
         None => 100,
         Some(Ok(0)) => 100,
         Some(Ok(size)) => size.min(1000),
         Some(Err(_)) => return Err(Reply::invalid("`pageSize` must be a number")),
     };
+    items.sort_by_cached_key(|item| key(item));
     let start = match call.query.get("pageToken").filter(|t| !t.is_empty()) {
         None => 0,
-        Some(token) => token.parse::<usize>().map_err(|_| Reply::invalid("invalid `pageToken`"))?,
+        Some(token) => items.partition_point(|item| key(item).as_str() <= token.as_str()),
     };
     let end = start.saturating_add(size).min(items.len());
-    let next = if end < items.len() { end.to_string() } else { String::new() };
+    let next = if end < items.len() && end > start { key(&items[end - 1]) } else { String::new() };
     Ok((items.into_iter().skip(start).take(end.saturating_sub(start)).collect(), next))
+}
+
+/// The key of a list item that has an `id`.
+pub(crate) fn by_id(item: &Value) -> String {
+    wire::text(item, "id")
 }

@@ -2,7 +2,10 @@
 //!
 //! The write happens when the request is handled; the operation reports `done: false` until
 //! `--operation-delay` has passed, so clients exercise their polling. The same `Idempotency-Key`
-//! from the same subject returns the same operation without writing again.
+//! from the same subject with the same request returns the same operation without writing
+//! again; the key reused for another request (method, path or body) is refused, never answered
+//! with the first request's operation. An operation is visible only to the subject that
+//! started it.
 
 use std::{
     collections::HashMap,
@@ -13,7 +16,7 @@ use std::{
 use serde_json::{Map, Value, json};
 
 use super::{Call, Reply, Server};
-use crate::platform::{ErrorKind, PlatformResult, http::wire, sandbox::Sandbox};
+use crate::platform::{ErrorKind, PlatformError, PlatformResult, http::wire, sandbox::Sandbox};
 
 struct Record {
     /// The finished operation (`done: true`, with its response or error).
@@ -25,7 +28,8 @@ struct Record {
 #[derive(Default)]
 pub(crate) struct Operations {
     by_id: HashMap<String, Record>,
-    by_key: HashMap<(String, String), String>,
+    /// (subject, key) → (operation id, a digest of the request it was used for).
+    by_key: HashMap<(String, String), (String, String)>,
     counter: u64,
 }
 
@@ -86,15 +90,31 @@ impl Server {
         write: impl FnOnce(&Sandbox) -> PlatformResult<Response> + Send + 'static,
     ) -> Reply {
         let key = call.idempotency_key.clone().map(|key| (call.subject.clone(), key));
+        // A digest of the request, never the request: a secret's create carries its value.
+        let request = {
+            use sha2::Digest as _;
+            let digest =
+                sha2::Sha256::digest(format!("{} {} {}", call.method, call.path, call.body));
+            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
         let subject = call.subject.clone();
         let result = self
             .call(&call.subject, move |server, sandbox| {
                 let mut operations =
                     server.operations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(key) = &key
-                    && let Some(id) = operations.by_key.get(key)
+                    && let Some((id, first)) = operations.by_key.get(key)
                     && let Some(existing) = operations.view(id)
                 {
+                    if *first != request {
+                        return Err(PlatformError::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "the Idempotency-Key `{}` was used for another request; use a new key for each request",
+                                key.1
+                            ),
+                        ));
+                    }
                     return Ok(existing);
                 }
                 let outcome = match write(sandbox) {
@@ -123,9 +143,23 @@ impl Server {
                 finished.insert("createdBy".into(), Value::from(subject));
                 finished.insert("modifiedAt".into(), Value::from(now));
                 finished.insert("done".into(), Value::Bool(true));
+                // A create's metadata names the new object (known only now): polls and replays
+                // of the operation say it too.
+                let mut fields = metadata.1;
+                let created = match &outcome {
+                    Ok(Some((_, message))) => message.get("id").cloned(),
+                    _ => None,
+                };
+                if let (Some(created), Some(fields)) = (created, fields.as_object_mut()) {
+                    for value in fields.values_mut() {
+                        if value.as_str() == Some("") {
+                            *value = created.clone();
+                        }
+                    }
+                }
                 finished.insert(
                     "metadata".into(),
-                    wire::any(&format!("yandex.cloud.datasphere.v2.{}", metadata.0), metadata.1),
+                    wire::any(&format!("yandex.cloud.datasphere.v2.{}", metadata.0), fields),
                 );
                 match outcome {
                     Ok(Some((type_name, message))) => {
@@ -147,7 +181,7 @@ impl Server {
                     .by_id
                     .insert(id.clone(), Record { finished: Value::Object(finished), done_at });
                 if let Some(key) = key {
-                    operations.by_key.insert(key, id.clone());
+                    operations.by_key.insert(key, (id.clone(), request));
                 }
                 Ok(operations.view(&id).unwrap_or_default())
             })
@@ -158,12 +192,17 @@ impl Server {
         }
     }
 
-    /// `GET /operations/{id}`.
-    pub(crate) fn operation(&self, id: &str) -> Reply {
+    /// `GET /operations/{id}`: only the subject that started it sees an operation (its
+    /// response may carry what others may not read, such as a secret's digest).
+    pub(crate) fn operation(&self, id: &str, subject: &str) -> Reply {
         let operations = self.operations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match operations.view(id) {
-            Some(operation) => Reply::ok(operation),
-            None => Reply::status(404, 5, &format!("operation `{id}` not found")),
+            Some(operation)
+                if operation.get("createdBy").and_then(Value::as_str) == Some(subject) =>
+            {
+                Reply::ok(operation)
+            }
+            _ => Reply::status(404, 5, &format!("operation `{id}` not found")),
         }
     }
 }

@@ -38,7 +38,7 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
             "/datasphere/v2/docker/activate" => {
                 activate(server, call, Kind::DockerImage, true).await
             }
-            "/operations/{operationId}" => server.operation(call.param(0)),
+            "/operations/{operationId}" => server.operation(call.param(0), &call.subject),
             _ => return None,
         });
     };
@@ -130,7 +130,7 @@ async fn list(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         state.objects.iter().filter(|o| o.kind == kind && &o.parent_id == parent).collect();
     objects.sort_by(|a, b| a.id.cmp(&b.id));
     let items = objects.iter().map(|o| wire::object_json(o, &organization)).collect();
-    let (items, next) = match page(items, call) {
+    let (items, next) = match page(items, call, super::by_id) {
         Ok(page) => page,
         Err(reply) => return reply,
     };
@@ -243,7 +243,11 @@ async fn list_bindings(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
 pub(crate) fn bindings_reply(kind: Kind, members: &BTreeMap<String, Role>, call: &Call) -> Reply {
     let items =
         members.iter().map(|(subject, role)| wire::binding_json(kind, subject, *role)).collect();
-    match page(items, call) {
+    // One binding per subject: the subject is the key.
+    let subject = |item: &Value| {
+        format!("{}:{}", wire::text(&item["subject"], "type"), wire::text(&item["subject"], "id"))
+    };
+    match page(items, call, subject) {
         Ok((items, next)) => Reply::ok(json!({"accessBindings": items, "nextPageToken": next})),
         Err(reply) => reply,
     }

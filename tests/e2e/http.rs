@@ -14,16 +14,16 @@ use serde_json::Value;
 
 use super::{Case, Run};
 
-const TOKEN: &str = "t1-admin-token-9b2c";
+pub(crate) const TOKEN: &str = "t1-admin-token-9b2c";
 
 /// A running `spherectl serve`; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start(db: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(db: &Path, extra: &[&str]) -> Server {
         Server::start_logging(db, extra, None)
     }
 
@@ -69,7 +69,7 @@ impl Server {
 
     /// A raw HTTP/1.1 request, as a client written against the real API would send it; no
     /// `Content-Type` unless given in `headers`. Returns the status and the JSON body.
-    fn raw(
+    pub(crate) fn raw(
         &self,
         method: &str,
         path: &str,
@@ -98,7 +98,7 @@ impl Server {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
-    fn get(&self, path: &str) -> Value {
+    pub(crate) fn get(&self, path: &str) -> Value {
         let (status, body) = self.raw("GET", path, Some(TOKEN), &[], "");
         assert_eq!(status, 200, "GET {path}: {body}");
         body
@@ -117,11 +117,11 @@ impl Drop for Server {
 }
 
 impl Case {
-    fn http(&self, server: &Server, args: &[&str]) -> Run {
+    pub(crate) fn http(&self, server: &Server, args: &[&str]) -> Run {
         self.http_with_token(server, args, TOKEN)
     }
 
-    fn http_with_token(&self, server: &Server, args: &[&str], token: &str) -> Run {
+    pub(crate) fn http_with_token(&self, server: &Server, args: &[&str], token: &str) -> Run {
         let mut case_args: Vec<&str> = args.to_vec();
         case_args.extend(["--platform", &server.url]);
         let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
@@ -144,7 +144,7 @@ impl Case {
         }
     }
 
-    fn server_db(&self) -> std::path::PathBuf {
+    pub(crate) fn server_db(&self) -> std::path::PathBuf {
         self.path().join("serve.db")
     }
 }

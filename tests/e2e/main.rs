@@ -4,6 +4,7 @@
 //! (`.spherectl/sandbox.db` beside them) is fresh, and drives `spherectl` as a user would.
 
 mod adversary;
+mod adversary2;
 mod converge;
 mod converge_http;
 mod http;

@@ -262,6 +262,8 @@ impl Transport {
         let url = format!("{}{path}", self.base);
         let mut items = Vec::new();
         let mut token = String::new();
+        // A gateway that answers a token it gave before would page forever: stop instead.
+        let mut seen = std::collections::HashSet::new();
         loop {
             let mut page_query = query.to_vec();
             page_query.push(("pageSize", "1000".to_owned()));
@@ -276,6 +278,14 @@ impl Transport {
             token = wire::text(&page, "nextPageToken");
             if token.is_empty() {
                 return Ok(items);
+            }
+            if !seen.insert(token.clone()) {
+                return Err(PlatformError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "GET {path}: the platform answered the page token `{token}` a second time; stopping instead of reading the same pages forever"
+                    ),
+                ));
             }
         }
     }

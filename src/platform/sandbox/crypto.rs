@@ -83,7 +83,15 @@ impl Keys {
                     PlatformError::new(ErrorKind::Internal, format!("no randomness: {e}"))
                 })?;
                 if missing == MissingKey::Create {
-                    write_private(path, &key).map_err(internal)?;
+                    match write_private(path, &key) {
+                        Ok(()) => {}
+                        // Another process made the key first (two applies on a new sandbox at
+                        // once): use that one, never a second key.
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            return Keys::load(path, database, secrets, missing);
+                        }
+                        Err(e) => return Err(internal(e)),
+                    }
                 }
                 key
             }
@@ -156,7 +164,28 @@ fn check_private(_path: &Path, _metadata: &std::fs::Metadata) -> PlatformResult<
     Ok(())
 }
 
+/// Writes a new key file, only if none exists (`AlreadyExists` otherwise), whole or not at all:
+/// the bytes go to a private temporary file that is then linked into place, so another process
+/// never reads a key file that is still being written.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut suffix = [0_u8; 8];
+    getrandom::fill(&mut suffix).map_err(std::io::Error::other)?;
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}-{suffix}.tmp", std::process::id()));
+    let temporary = std::path::PathBuf::from(name);
+    create_private(&temporary, bytes)?;
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        // A file system without hard links: create the key in place.
+        Err(_) => create_private(path, bytes),
+    }
+}
+
+fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -166,7 +195,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    file.write_all(bytes)
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -186,6 +216,34 @@ mod tests {
         assert_ne!(keys.digest(&value), keys.digest(&SecretValue::new(b"other".to_vec())));
         let again = Keys::load(&key, &database, 1, MissingKey::Ephemeral).unwrap();
         assert_eq!(again.digest(&value), keys.digest(&value));
+    }
+
+    /// Several processes opening a new sandbox at once: one key, the same for all, and none
+    /// fails with `File exists` or reads a key file that is still being written.
+    #[test]
+    fn keys_made_at_once_are_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, database) = (dir.path().join("key"), dir.path().join("db"));
+        for _ in 0..20 {
+            let _ = std::fs::remove_file(&key);
+            let barrier = std::sync::Barrier::new(8);
+            let digests: Vec<String> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            let keys = Keys::load(&key, &database, 0, MissingKey::Create).unwrap();
+                            keys.digest(&SecretValue::new(b"x".to_vec()))
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(digests.iter().all(|d| *d == digests[0]), "two keys: {digests:?}");
+        }
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("key")], "temporary files are removed");
     }
 
     #[test]

@@ -227,12 +227,30 @@ impl Sandbox {
         // Before anything that takes a lock: another process may be writing (two teams' CI on
         // one shared sandbox), and switching to WAL needs an exclusive lock.
         connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(internal)?;
-        connection
-            .execute_batch(
+        // Switching a new database to WAL while another process opens it too can answer `busy`
+        // without calling the busy handler: try again for a while (both processes' CI jobs
+        // starting on a new shared sandbox).
+        let init = |connection: &Connection| {
+            connection.execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-            )
-            .map_err(internal)?;
-        connection.execute_batch(SCHEMA).map_err(internal)?;
+            )?;
+            connection.execute_batch(SCHEMA)
+        };
+        for attempt in 0.. {
+            match init(&connection) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(error, _))
+                    if attempt < 200
+                        && matches!(
+                            error.code,
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        ) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => return Err(internal(error)),
+            }
+        }
         let secrets = count_secrets(&connection)?;
         let keys = crypto::Keys::load(&key_path(path), path, secrets, crypto::MissingKey::Create)?;
         check_key(&connection, &keys, path)?;
