@@ -169,7 +169,7 @@ fn check_private(_path: &Path, _metadata: &std::fs::Metadata) -> PlatformResult<
 /// never reads a key file that is still being written.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut suffix = [0_u8; 8];
-    getrandom::fill(&mut suffix).map_err(std::io::Error::other)?;
+    getrandom::fill(&mut suffix).map_err(|error| std::io::Error::other(error.to_string()))?;
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".{}-{suffix}.tmp", std::process::id()));
