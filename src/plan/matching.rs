@@ -65,7 +65,15 @@ impl<'a> Planner<'a> {
             let mut claims: HashMap<&'a str, (&'a Object, Claim)> = HashMap::new();
             for object in &declared {
                 if let Some(found) = self.adopted(object, kind) {
-                    self.claim(&mut claims, object, found, Claim::Adopt);
+                    // An adoption under another name vacates the object's current address, as a
+                    // rename does: whatever takes that name waits for it.
+                    let current = self.resolved.get(found.id.as_str()).cloned();
+                    if self.claim(&mut claims, object, found, Claim::Adopt)
+                        && let Some(current) = current
+                        && current != object.address
+                    {
+                        self.renamed_away.insert(current, object.address.clone());
+                    }
                 }
             }
             // Renames, to a fixed point: a document may take its `renamedFrom` object when its
@@ -113,6 +121,7 @@ impl<'a> Planner<'a> {
                     self.claim(&mut claims, object, found, Claim::Address);
                 }
             }
+            self.report_unused_renames(&declared, &natural, &claims);
         }
     }
 
@@ -171,6 +180,60 @@ impl<'a> Planner<'a> {
                 }
                 cycle.push(next);
                 current = next;
+            }
+        }
+    }
+
+    /// A `renamedFrom` whose old object is live but that no rename took, because the document's
+    /// own name is live too. If the old object is declared by no document, this plan would delete
+    /// the very object the user means to rename: an error. If it is declared (a rename applied
+    /// earlier, with a new object under the old name since), it is most likely a leftover: advice.
+    fn report_unused_renames(
+        &mut self,
+        declared: &[&'a Object],
+        natural: &HashMap<Address, &'a LiveObject>,
+        claims: &HashMap<&'a str, (&'a Object, Claim)>,
+    ) {
+        let addresses: HashSet<&Address> = declared.iter().map(|o| &o.address).collect();
+        for object in declared {
+            let Some(old) = &object.renamed_from else { continue };
+            if object.adopt_id.is_some() || !natural.contains_key(&object.address) {
+                continue;
+            }
+            if matches!(self.matched.get(&object.address), Some(live) if claims.get(live.id.as_str()).is_some_and(|(_, how)| *how == Claim::Rename))
+            {
+                continue;
+            }
+            let old_address = sibling(&object.address, old);
+            let Some(old_live) = natural.get(&old_address) else { continue };
+            if claims.contains_key(old_live.id.as_str()) && addresses.contains(&old_address) {
+                let problem = Problem {
+                    severity: crate::diagnostics::Severity::Advice,
+                    ..Problem::error(
+                        "spherectl::plan::rename_ignored",
+                        format!(
+                            "`renamedFrom: {old}` on {} is ignored: both `{}` and `{old}` exist and `{old}` is declared too",
+                            object.address, object.name
+                        ),
+                    )
+                }
+                .at(object.location, "renamedFrom ignored")
+                .help("if this rename was applied earlier, remove `renamedFrom`; names cannot be swapped in place");
+                self.finding(problem, Some(&object.address));
+            } else if !claims.contains_key(old_live.id.as_str()) {
+                let problem = Problem::error(
+                    "spherectl::plan::rename_blocked",
+                    format!(
+                        "{} cannot be renamed from `{old}`: `{}` exists already, so this plan would delete `{old}` (the object to keep)",
+                        object.address, object.name
+                    ),
+                )
+                .at(object.location, "the new name is taken")
+                .help(format!(
+                    "delete or rename the existing `{}` first (apply without this rename), or remove `renamedFrom` if `{old}` should go",
+                    object.name
+                ));
+                self.finding(problem, Some(&object.address));
             }
         }
     }

@@ -350,6 +350,8 @@ struct Planner<'a> {
     /// Live id → the live objects that reference it (built on first use: most plans replace
     /// nothing).
     referrers: Option<HashMap<String, Vec<&'a LiveObject>>>,
+    /// Address → the id of the live object known there (built on first use, after matching).
+    known_at: std::cell::OnceCell<HashMap<Address, &'a str>>,
 }
 
 fn source_of(sources: &Sources, location: Location) -> SourceRef {
@@ -379,6 +381,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         users_of: HashMap::new(),
         children_of: HashMap::new(),
         referrers: None,
+        known_at: std::cell::OnceCell::new(),
     };
     for (resource, community) in &input.live.publications {
         planner.publications_of.entry(resource).or_default().push(community);

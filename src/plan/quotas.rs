@@ -30,6 +30,9 @@ struct Count {
     after: i64,
     /// An object this plan adds to the scope (where the finding points).
     added: Option<Address>,
+    /// An object this plan replaces in the scope: its create runs after its delete, so the
+    /// scope must have room for it even when the plan does not grow the scope.
+    replaced: Option<Address>,
 }
 
 impl Planner<'_> {
@@ -59,11 +62,22 @@ impl Planner<'_> {
                 counts.entry((ACTIVE_DATASETS, project)).or_default().before += 1;
             }
         }
-        for change in self.changes.iter().filter(|c| c.action == Action::Create) {
-            if let Some(key) = scope_of(&change.object) {
-                let count = counts.entry(key).or_default();
-                count.after += 1;
-                count.added.get_or_insert_with(|| change.object.clone());
+        for change in &self.changes {
+            let Some(key) = scope_of(&change.object) else { continue };
+            match change.action {
+                Action::Create => {
+                    let count = counts.entry(key).or_default();
+                    count.after += 1;
+                    count.added.get_or_insert_with(|| change.object.clone());
+                }
+                Action::Replace => {
+                    counts
+                        .entry(key)
+                        .or_default()
+                        .replaced
+                        .get_or_insert_with(|| change.object.clone());
+                }
+                _ => {}
             }
         }
         // Active datasets: declared ones as declared, the rest as they are.
@@ -94,11 +108,13 @@ impl Planner<'_> {
         let mut problems = Vec::new();
         for ((name, scope), count) in &counts {
             let Some(limit) = quotas.get(*name).copied().flatten() else { continue };
-            if count.after <= count.before {
+            if count.after <= count.before && count.replaced.is_none() {
                 continue;
             }
             if let Err(violation) = rules::check_quota(name, count.after, Some(limit)) {
-                let Some(added) = &count.added else { continue };
+                let Some(added) = count.added.as_ref().or(count.replaced.as_ref()) else {
+                    continue;
+                };
                 let place = if scope.is_empty() {
                     "the organization".to_owned()
                 } else {

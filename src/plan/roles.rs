@@ -5,21 +5,6 @@
 use super::*;
 
 impl Planner<'_> {
-    /// The actor's role on a community or project in the planned end state.
-    pub(super) fn end_role(&self, address: &Address) -> Option<Role> {
-        let actor = self.input.actor;
-        let own = |address: &Address| -> Option<Role> {
-            match self.input.loaded.model.get(address).and_then(|o| o.members.as_ref()) {
-                Some(members) => members.iter().find(|m| m.subject == actor).map(|m| m.role),
-                None => self.matched.get(address).and_then(|l| l.members.get(actor).copied()),
-            }
-        };
-        match address.kind {
-            Kind::Project => own(address).max(address.parent().and_then(|c| own(&c))),
-            _ => own(address),
-        }
-    }
-
     /// Checks that the actor will hold the roles each publication needs.
     pub(super) fn check_publish_roles(&mut self) {
         if self.input.live.organization_members.get(self.input.actor) == Some(&Role::Admin) {
@@ -32,9 +17,9 @@ impl Planner<'_> {
             let Operation::Publish { community, .. } = &change.operation else { continue };
             let Some(project) = change.object.parent() else { continue };
             let (community_role, community_name) = match community {
-                Target::Address(address) => (self.end_role(address), address.path.clone()),
+                Target::Address(address) => (self.role_during(address), address.path.clone()),
                 Target::Id(id) => match self.resolved.get(id.as_str()) {
-                    Some(address) => (self.end_role(address), address.path.clone()),
+                    Some(address) => (self.role_during(address), address.path.clone()),
                     None => (
                         self.by_id
                             .get(id.as_str())
@@ -47,7 +32,7 @@ impl Planner<'_> {
                 self.input.actor,
                 &change.object.to_string(),
                 &community_name,
-                self.end_role(&project),
+                self.role_during(&project),
                 community_role,
                 required,
             ) {
@@ -68,25 +53,35 @@ impl Planner<'_> {
 }
 
 impl Planner<'_> {
-    /// The actor's role on a community or project while the plan runs: what it holds now, or
-    /// what the plan grants it (grants run before the changes that need them; the actor's own
-    /// removals and downgrades run last).
-    fn role_during(&self, address: &Address) -> Option<Role> {
+    /// The actor's role on a community or project while the plan runs: what it holds on the
+    /// platform now. Grants the plan makes to the actor do not count: granting a role needs that
+    /// role already (`rules::needed_role`), and the actor's own removals and downgrades run last.
+    /// Objects the plan deletes count with the roles they have now.
+    pub(super) fn role_during(&self, address: &Address) -> Option<Role> {
         let actor = self.input.actor;
         let own = |address: &Address| -> Option<Role> {
-            let live = self.matched.get(address).and_then(|l| l.members.get(actor).copied());
-            let declared =
-                self.input.loaded.model.get(address).and_then(|o| o.members.as_ref()).and_then(
-                    |members| members.iter().find(|m| m.subject == actor).map(|m| m.role),
-                );
-            live.max(declared)
+            self.live_at(address).and_then(|live| live.members.get(actor).copied())
         };
-        match address.kind {
-            Kind::Organization => self.input.live.organization_members.get(actor).copied(),
+        let organization = self.input.live.organization_members.get(actor).copied();
+        let role = match address.kind {
+            Kind::Organization => return organization,
             Kind::Community => own(address),
             Kind::Project => own(address).max(address.parent().and_then(|c| own(&c))),
             _ => address.parent().and_then(|project| self.role_during(&project)),
+        };
+        if organization == Some(Role::Admin) { Some(Role::Admin) } else { role }
+    }
+
+    /// The live object known under an address: the one matched to a document, or the one found
+    /// there (an object this plan deletes).
+    fn live_at(&self, address: &Address) -> Option<&LiveObject> {
+        if let Some(live) = self.matched.get(address) {
+            return Some(live);
         }
+        let index = self
+            .known_at
+            .get_or_init(|| self.resolved.iter().map(|(id, known)| (known.clone(), *id)).collect());
+        index.get(address).and_then(|id| self.by_id.get(id).copied())
     }
 
     /// Checks that the actor holds the role every change needs ([`rules::needed_role`], the
@@ -112,9 +107,21 @@ impl Planner<'_> {
                 Action::Use | Action::Unuse => rules::Act::Use,
                 Action::Activate | Action::Deactivate => rules::Act::Activate,
                 Action::SetBalance => rules::Act::SetBalance,
-                Action::Publish | Action::Unpublish => continue,
+                Action::Unpublish => rules::Act::Unpublish,
+                Action::Publish => continue,
             };
-            let (scope, needed, what) = rules::needed_role(act, change.kind);
+            let (scope, mut needed, what) = rules::needed_role(act, change.kind);
+            if act == rules::Act::Unpublish {
+                // The organization's sharing rule says which project role unpublishing takes.
+                needed = self
+                    .input
+                    .loaded
+                    .model
+                    .organization
+                    .sharing
+                    .unwrap_or(self.input.live.sharing)
+                    .project;
+            }
             let at = match scope {
                 rules::Scope::Organization => organization.clone(),
                 rules::Scope::Parent => match change.object.parent() {

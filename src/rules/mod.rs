@@ -311,6 +311,9 @@ pub enum Act {
     /// Activate or deactivate a resource in its project.
     Activate,
     SetBalance,
+    /// Remove a resource from a community: the sharing rule's project role on its project (the
+    /// role returned here is the default rule's; callers use the organization's).
+    Unpublish,
 }
 
 /// Where the role an [`Act`] needs is held.
@@ -348,6 +351,9 @@ pub fn needed_role(act: Act, kind: crate::manifest::Kind) -> (Scope, Role, &'sta
         Act::Use => (Scope::Object, Role::Developer, "add or remove shared resources"),
         Act::Activate => (Scope::Parent, Role::Developer, "activate resources in the project"),
         Act::SetBalance => (Scope::Object, Role::Editor, "set the project's balance"),
+        Act::Unpublish => {
+            (Scope::Parent, SharingRoles::default().project, "unpublish its resources")
+        }
     }
 }
 

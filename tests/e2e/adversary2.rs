@@ -58,7 +58,6 @@ fn project_id(case: &Case, name: &str) -> Option<String> {
 /// the ordering waits for that. The mirror case (`b renamedFrom: a`, `c` adopting `b` by id)
 /// must wait too: the rename into `b` has to come after the adoption renames `b` away.
 #[test]
-#[ignore = "defect: a rename into a name that an adoption by `metadata.id` vacates does not wait for it (fails the first apply)"]
 fn a_rename_into_a_name_an_adoption_vacates_applies_the_first_time() {
     let case = Case::files(&[(
         "org.yaml",
@@ -89,7 +88,6 @@ fn a_rename_into_a_name_an_adoption_vacates_applies_the_first_time() {
 /// and keep the stale `b` in its place: either it deletes `b` and then renames `a` into the freed
 /// name, or it refuses the ambiguous rename.
 #[test]
-#[ignore = "defect: `renamedFrom: a` into a name held by an undeclared live object deletes `a` (the object to keep) and keeps the other"]
 fn renamed_from_into_a_name_held_by_an_undeclared_object_never_deletes_the_renamed_object() {
     let case = Case::files(&[(
         "org.yaml",
@@ -121,7 +119,6 @@ fn renamed_from_into_a_name_held_by_an_undeclared_object_never_deletes_the_renam
 /// for two `renamedFrom`s. A `renamedFrom` that names a live object is never ignored without a
 /// finding that says so.
 #[test]
-#[ignore = "defect: a `renamedFrom` whose new name is live is silently ignored; the documents then match by name and swap contents"]
 fn a_renamed_from_that_cannot_apply_is_never_ignored_silently() {
     let case = Case::files(&[(
         "org.yaml",
@@ -162,7 +159,6 @@ metadata: {name: analytics}
 /// that, so the platform refuses the grant. The plan counted the role it is about to grant as
 /// already held, and passed.
 #[test]
-#[ignore = "defect: the plan counts a role the actor grants itself as held for that very grant (self-escalation passes the plan, fails at apply)"]
 fn granting_yourself_a_role_you_lack_is_refused_by_the_plan() {
     let text = format!(
         "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research}}\nspec:\n  members: [{{subject: \"userAccount:alice\", role: developer}}]\n"
@@ -180,7 +176,6 @@ fn granting_yourself_a_role_you_lack_is_refused_by_the_plan() {
 /// Unpublishing needs the sharing rule's project role on the resource's project (the sandbox
 /// checks it); the plan checked publications only, so an unpublish passed and then failed.
 #[test]
-#[ignore = "defect: an unpublish is not role-checked at plan time (passes the plan, denied at apply)"]
 fn an_unpublish_the_actor_may_not_do_is_refused_by_the_plan() {
     let text = format!(
         "{TWO_COMMUNITIES}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: models, community: research}}\nspec:\n  members: [{{subject: \"userAccount:alice\", role: developer}}]\n---\napiVersion: spherectl/v1\nkind: Dataset\nmetadata: {{name: events, project: research/models}}\nspec: {{sizeGb: 5, publish: [analytics]}}\n"
@@ -197,7 +192,6 @@ fn an_unpublish_the_actor_may_not_do_is_refused_by_the_plan() {
 /// platform lets a project admin delete it, but the plan read the actor's role from the
 /// declared objects only, found none for the pruned project, and denied the plan.
 #[test]
-#[ignore = "defect: a false denial: deleting a project (or its resources) that the actor administers is refused when its document is removed"]
 fn a_project_admin_may_delete_its_own_project() {
     let keep = format!(
         "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: keep, community: research}}\n"
@@ -217,7 +211,6 @@ fn a_project_admin_may_delete_its_own_project() {
 
 /// The same false denial for a community: its admin removes its (empty) community's document.
 #[test]
-#[ignore = "defect: a false denial: a community admin may not delete its own community when its document is removed"]
 fn a_community_admin_may_delete_its_own_community() {
     let text = format!(
         "{TWO_COMMUNITIES}spec:\n  members: [{{subject: \"userAccount:alice\", role: admin}}]\n"
@@ -266,7 +259,6 @@ fn a_community_admin_manages_its_own_community_without_a_false_denial() {
 /// alone, but a replace is a delete and then a create, and the platform refuses the create. The
 /// plan passed, and the apply deleted the image and failed to create it again.
 #[test]
-#[ignore = "defect: a replace in a scope already over its quota passes the plan; at apply the delete runs and the create is refused, losing the object"]
 fn a_replace_in_a_scope_over_its_quota_is_refused_before_anything_is_deleted() {
     let mut text = format!(
         "{ORG}---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: alpha, community: research}}\n"
