@@ -226,10 +226,7 @@ impl FieldSpec {
         }
         match (self.value, a, b) {
             (Duration, Value::String(a), Value::String(b)) => {
-                match (
-                    crate::manifest::normalize::parse_duration(a),
-                    crate::manifest::normalize::parse_duration(b),
-                ) {
+                match (crate::rules::parse_duration(a), crate::rules::parse_duration(b)) {
                     (Some(a), Some(b)) => a == b,
                     _ => false,
                 }

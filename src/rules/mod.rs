@@ -357,6 +357,31 @@ pub fn needed_role(act: Act, kind: crate::manifest::Kind) -> (Scope, Role, &'sta
     }
 }
 
+/// Parses a duration such as `90s`, `30m`, `2h`, `1h30m` into seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut any = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+        } else {
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return None,
+            };
+            let value: u64 = number.parse().ok()?;
+            total = total.checked_add(value.checked_mul(unit)?)?;
+            number.clear();
+            any = true;
+        }
+    }
+    (number.is_empty() && any).then_some(total)
+}
+
 /// Whether an active resource of this kind must be deactivated before it can be deleted (a
 /// mounted dataset or S3 connection; an image is only the project's environment).
 pub fn deactivate_before_delete(kind: crate::manifest::Kind) -> bool {

@@ -220,27 +220,4 @@ fn publish_of(spec: &RawSpec) -> &raw::RawPublish {
     }
 }
 
-/// Parses a duration such as `90s`, `30m`, `2h`, `1h30m` into seconds.
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    let mut any = false;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-        } else {
-            let unit = match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                _ => return None,
-            };
-            let value: u64 = number.parse().ok()?;
-            total = total.checked_add(value.checked_mul(unit)?)?;
-            number.clear();
-            any = true;
-        }
-    }
-    (number.is_empty() && any).then_some(total)
-}
+pub use crate::rules::parse_duration;

@@ -146,27 +146,7 @@ pub fn duration_seconds(text: &str) -> Option<u64> {
     {
         return whole.parse().ok();
     }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    let mut any = false;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let value: u64 = number.parse().ok()?;
-        total = total.checked_add(value.checked_mul(unit)?)?;
-        number.clear();
-        any = true;
-    }
-    (number.is_empty() && any).then_some(total)
+    crate::rules::parse_duration(text)
 }
 
 /// The manifest form of a duration: the largest units that divide it (`30m`, `1h30m`, `45s`).
