@@ -24,7 +24,7 @@ pub fn manifest_schema() -> Value {
         ("Secret", generator.subschema_for::<raw::SecretSpec>(), true),
         ("DockerImage", generator.subschema_for::<raw::DockerImageSpec>(), true),
         ("S3Connection", generator.subschema_for::<raw::S3ConnectionSpec>(), true),
-        ("Checkpoint", generator.subschema_for::<raw::CheckpointSpec>(), true),
+        ("Checkpoint", generator.subschema_for::<raw::CheckpointSpec>(), false),
         ("Node", generator.subschema_for::<raw::NodeSpec>(), true),
         ("Alias", generator.subschema_for::<raw::AliasSpec>(), true),
     ];

@@ -481,3 +481,14 @@ fn a_sandbox_quota_usage_error_or_listing_creates_nothing() {
     assert!(list.stdout.contains("docker-images-per-community=3"), "{}", list.stdout);
     assert!(!case.path().join("q").exists(), "nothing was created");
 }
+
+#[test]
+fn a_checkpoint_needs_no_spec_as_the_readme_says() {
+    let text = format!(
+        "{ORG}{}---\napiVersion: spherectl/v1\nkind: Checkpoint\nmetadata: {{name: ck, project: research/alpha}}\n",
+        project("alpha", "")
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    assert_eq!(case.run(&["plan", ".", "--detailed-exitcode"]).code, 0);
+}

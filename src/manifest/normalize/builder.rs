@@ -78,7 +78,7 @@ impl Builder<'_, '_> {
         let kind = self.address.kind;
         match &document.raw.spec {
             None => match kind {
-                Kind::Community | Kind::Project => {}
+                Kind::Community | Kind::Project | Kind::Checkpoint => {}
                 _ => {
                     let problem = Problem::error(
                         "spherectl::manifest::missing_field",
