@@ -500,10 +500,22 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
                     &format!("  ✓ {} {}", change.action.as_str(), change.address),
                     Color::Green,
                 ),
-                Status::Failed(message) => printer.paint_err(
-                    &format!("  ✗ {} {}: {message}", change.action.as_str(), change.address),
-                    Color::Red,
-                ),
+                Status::Failed(message) => {
+                    // Where the change comes from in the manifests, to fix it there.
+                    let at = change
+                        .source
+                        .as_ref()
+                        .map(|s| format!(" ({}:{})", s.file, s.line))
+                        .unwrap_or_default();
+                    printer.paint_err(
+                        &format!(
+                            "  ✗ {} {}{at}: {message}",
+                            change.action.as_str(),
+                            change.address
+                        ),
+                        Color::Red,
+                    )
+                }
                 Status::Skipped(_) => return,
             };
             printer.err(&format!("{line}\n"));
