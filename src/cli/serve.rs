@@ -48,6 +48,10 @@ pub(super) struct ServeArgs {
     /// Print one line per request on stderr (method, path, status)
     #[arg(long)]
     access_log: bool,
+    /// Let every token read everything, as a reader of the sandbox file can (by default a read
+    /// needs a role, as on the real platform)
+    #[arg(long)]
+    unchecked_reads: bool,
     /// Also stop when stdin closes (for supervisors and test harnesses)
     #[arg(long)]
     stop_with_stdin: bool,
@@ -81,6 +85,7 @@ pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
         operation_delay: Duration::from_millis(args.operation_delay),
         public_only: args.public_api_only,
         access_log: args.access_log,
+        unchecked_reads: args.unchecked_reads,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

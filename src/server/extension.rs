@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Call, Reply, Server, page,
+    Call, Reply, Server, access, page,
     public::{activate, bindings_reply, locate, read_object, state},
 };
 use crate::{
@@ -70,6 +70,9 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
         "/organizations/{organizationId}" => organization(server, call).await,
         "/organizations/{organizationId}:accessBindings" => {
             match state(server, call, call.param(0)).await {
+                Ok(state) if !server.readable(&state, &call.subject).organization() => {
+                    access::denied(&call.subject, Kind::Organization, call.param(0))
+                }
                 Ok(state) => bindings_reply(Kind::Organization, &state.organization_members, call),
                 Err(reply) => reply,
             }
@@ -115,6 +118,9 @@ async fn organization(server: &Arc<Server>, call: &Call) -> Reply {
         Ok(state) => state,
         Err(reply) => return reply,
     };
+    if !server.readable(&state, &call.subject).organization() {
+        return access::denied(&call.subject, Kind::Organization, id);
+    }
     let versions: serde_json::Map<String, Value> = state
         .objects
         .iter()
@@ -182,10 +188,11 @@ async fn resources(server: &Arc<Server>, call: &Call, kind: Option<Kind>) -> Rep
         Ok(state) => state,
         Err(reply) => return reply,
     };
+    let readable = server.readable(&state, &call.subject);
     let objects: Vec<_> = state
         .objects
         .iter()
-        .filter(|o| o.kind.is_resource())
+        .filter(|o| o.kind.is_resource() && readable.object(o))
         .filter(|o| kind.is_none_or(|kind| o.kind == kind))
         .filter(|o| project.as_ref().is_none_or(|p| &o.parent_id == p))
         .collect();
@@ -210,10 +217,29 @@ async fn pairs(server: &Arc<Server>, call: &Call, uses: bool) -> Reply {
         Ok(state) => state,
         Err(reply) => return reply,
     };
+    // A publication is seen from its community and from its resource's project.
+    let readable = server.readable(&state, &call.subject);
+    let project_of: std::collections::HashMap<&str, &str> = state
+        .objects
+        .iter()
+        .filter(|o| o.kind.is_resource())
+        .map(|o| (o.id.as_str(), o.parent_id.as_str()))
+        .collect();
+    let resource = |id: &str| project_of.get(id).is_some_and(|p| readable.scope(p));
     let items: Vec<Value> = if uses {
-        state.uses.iter().map(|(p, r)| json!({"projectId": p, "resourceId": r})).collect()
+        state
+            .uses
+            .iter()
+            .filter(|(p, _)| readable.scope(p))
+            .map(|(p, r)| json!({"projectId": p, "resourceId": r}))
+            .collect()
     } else {
-        state.publications.iter().map(|(r, c)| json!({"resourceId": r, "communityId": c})).collect()
+        state
+            .publications
+            .iter()
+            .filter(|(r, c)| readable.scope(c) || resource(r))
+            .map(|(r, c)| json!({"resourceId": r, "communityId": c}))
+            .collect()
     };
     let (items, next) = match page(items, call, ToString::to_string) {
         Ok(page) => page,
@@ -277,6 +303,9 @@ async fn get(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Err(reply) => return reply,
     };
     match state.objects.iter().find(|o| o.id == id) {
+        Some(object) if !server.readable(&state, &call.subject).object(object) => {
+            access::denied(&call.subject, kind, id)
+        }
         Some(object) => {
             Reply::ok(DigestReaders::new(&state, &call.subject).json(object, &organization))
         }

@@ -15,6 +15,7 @@
 //! time, the answer lost), and `--operation-delay` reports operations done only after a delay
 //! (their write has happened already).
 
+mod access;
 mod extension;
 mod operations;
 mod public;
@@ -62,6 +63,9 @@ pub struct ServeOptions {
     pub public_only: bool,
     /// Print one line per request to stderr: method, path and query, status.
     pub access_log: bool,
+    /// Let every token read everything, as a reader of the sandbox file can (for tests that
+    /// compare `serve` with the embedded sandbox); by default reads are role-checked.
+    pub unchecked_reads: bool,
 }
 
 /// Shared server state.
@@ -166,6 +170,15 @@ impl Server {
         *state ^= *state >> 7;
         *state ^= *state << 17;
         (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// What `subject` may read of an organization.
+    pub(crate) fn readable(
+        &self,
+        state: &crate::platform::LiveState,
+        subject: &str,
+    ) -> access::Readable {
+        access::Readable::new(state, subject, self.options.unchecked_reads)
     }
 
     fn sandbox(&self, subject: &str) -> PlatformResult<Arc<Sandbox>> {

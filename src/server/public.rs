@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 
-use super::{Call, Reply, Server, page};
+use super::{Call, Reply, Server, access, page};
 use crate::{
     manifest::Kind,
     platform::{
@@ -126,8 +126,12 @@ async fn list(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(state) => state,
         Err(reply) => return reply,
     };
-    let mut objects: Vec<&LiveObject> =
-        state.objects.iter().filter(|o| o.kind == kind && &o.parent_id == parent).collect();
+    let readable = server.readable(&state, &call.subject);
+    let mut objects: Vec<&LiveObject> = state
+        .objects
+        .iter()
+        .filter(|o| o.kind == kind && &o.parent_id == parent && readable.object(o))
+        .collect();
     objects.sort_by(|a, b| a.id.cmp(&b.id));
     let items = objects.iter().map(|o| wire::object_json(o, &organization)).collect();
     let (items, next) = match page(items, call, super::by_id) {
@@ -218,6 +222,9 @@ async fn object(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         }
         _ => match state(server, call, &organization).await {
             Ok(state) => match state.objects.iter().find(|o| o.id == id) {
+                Some(object) if !server.readable(&state, &call.subject).object(object) => {
+                    access::denied(&call.subject, kind, &id)
+                }
                 Some(object) => Reply::ok(wire::object_json(object, &organization)),
                 None => Reply::status(404, 5, &format!("{kind} `{id}` not found")),
             },
@@ -236,6 +243,9 @@ async fn list_bindings(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(state) => state,
         Err(reply) => return reply,
     };
+    if !server.readable(&state, &call.subject).scope(id) {
+        return access::denied(&call.subject, kind, id);
+    }
     let members = state.objects.iter().find(|o| o.id == id).map(|o| o.members.clone());
     bindings_reply(kind, &members.unwrap_or_default(), call)
 }
@@ -391,6 +401,9 @@ async fn balance(server: &Arc<Server>, call: &Call) -> Reply {
             Ok(state) => state,
             Err(reply) => return reply,
         };
+        if !server.readable(&state, &call.subject).scope(&id) {
+            return access::denied(&call.subject, Kind::Project, &id);
+        }
         let balance = state.objects.iter().find(|o| o.id == id).and_then(|o| o.balance);
         return Reply::ok(match balance {
             Some(balance) => json!({"unitBalance": balance.to_string()}),

@@ -53,6 +53,7 @@ fn server_for(db: &Path) -> String {
         operation_delay: std::time::Duration::ZERO,
         public_only: false,
         access_log: false,
+        unchecked_reads: false,
     });
     let (bound, address) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -8,6 +8,7 @@ mod adversary2;
 mod converge;
 mod converge_http;
 mod http;
+mod http_reads;
 mod issue7;
 mod rules;
 mod safety;
