@@ -4,32 +4,12 @@
 
 use std::process::Command;
 
-use crate::{Case, SECRET, actions};
-
-const ORG: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-";
+use crate::{Case, ORG, SECRET, actions, applied, converged};
 
 fn project(name: &str, extra: &str, description: &str) -> String {
     format!(
         "---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: {name}, community: research{extra}}}\nspec: {{description: {description}}}\n"
     )
-}
-
-fn applied(case: &Case) {
-    let apply = case.run(&["apply", ".", "--yes"]);
-    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
-}
-
-fn converged(case: &Case) {
-    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
 
 /// Live projects as (name, id, description).

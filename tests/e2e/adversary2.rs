@@ -6,19 +6,9 @@
 use serde_json::{Value, json};
 
 use crate::{
-    Case, SECRET, actions,
+    Case, ORG, SECRET, actions, applied, converged,
     http::{Server, TOKEN},
 };
-
-const ORG: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-";
 
 fn project(name: &str, extra: &str, description: &str) -> String {
     format!(
@@ -28,16 +18,6 @@ fn project(name: &str, extra: &str, description: &str) -> String {
 
 fn write(case: &Case, text: &str) {
     std::fs::write(case.path().join("org.yaml"), text).unwrap();
-}
-
-fn applied(case: &Case) {
-    let apply = case.run(&["apply", ".", "--yes"]);
-    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
-}
-
-fn converged(case: &Case) {
-    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
 
 /// The live id of the object of `kind` named `name`.

@@ -174,6 +174,29 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// An organization `acme` with one community, `research`: the start of most small scenarios.
+pub(crate) const ORG: &str = "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+";
+
+/// Applies the case's manifests; the apply must succeed.
+pub(crate) fn applied(case: &Case) {
+    let apply = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+}
+
+/// The next plan must be empty (`plan --detailed-exitcode` exits 0).
+pub(crate) fn converged(case: &Case) {
+    let again = case.run(&["plan", ".", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}
+
 fn actions(plan: &Value) -> Vec<(String, String)> {
     plan["changes"]
         .as_array()

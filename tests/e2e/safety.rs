@@ -3,27 +3,12 @@
 
 use serde_json::Value;
 
-use crate::{Case, actions};
-
-const ORG: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-";
+use crate::{Case, ORG, actions, applied};
 
 fn project(name: &str, extra: &str) -> String {
     format!(
         "---\napiVersion: spherectl/v1\nkind: Project\nmetadata: {{name: {name}, community: research{extra}}}\n"
     )
-}
-
-fn applied(case: &Case) {
-    let apply = case.run(&["apply", ".", "--yes"]);
-    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
 }
 
 fn live_objects(case: &Case) -> Vec<spherectl::platform::LiveObject> {

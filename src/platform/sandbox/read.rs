@@ -18,7 +18,11 @@ impl Sandbox {
             } else {
                 (Sandbox::ensure_organization(tx, organization_id)?, false)
             };
-            let mut state = LiveState { organization_id: organization_id.to_owned(), sharing, ..LiveState::default() };
+            let mut state = LiveState {
+                organization_id: organization_id.to_owned(),
+                sharing,
+                ..LiveState::default()
+            };
             // Three text columns of every row of a query on the organization.
             let triples = |sql: &str| -> PlatformResult<Vec<(String, String, String)>> {
                 let mut statement = tx.prepare_cached(sql).map_err(internal)?;
@@ -41,59 +45,32 @@ impl Sandbox {
             }
             {
                 let mut statement = tx
-                    .prepare_cached(
-                        "SELECT id, kind, parent_id, name, labels, attributes, active, balance, secret_digest, version \
-                         FROM objects WHERE organization_id = ?1",
-                    )
+                    .prepare_cached(&format!(
+                        "SELECT {OBJECT_COLUMNS} FROM objects WHERE organization_id = ?1"
+                    ))
                     .map_err(internal)?;
-                let rows = statement
-                    .query_map([organization_id], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, bool>(6)?,
-                            r.get::<_, Option<i64>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                            r.get::<_, i64>(9)?,
-                        ))
-                    })
-                    .map_err(internal)?;
+                let rows =
+                    statement.query_map([organization_id], ObjectRow::read).map_err(internal)?;
                 for row in rows {
-                    let (id, kind, parent_id, name, labels, attributes, active, balance, secret_digest, version) =
-                        row.map_err(internal)?;
-                    let kind = parse_kind(&kind, &id)?;
-                    let object = || format!("{kind} `{name}` (`{id}`)");
-                    let labels = parse_column(&labels, "labels", object)?;
-                    let attributes = parse_column(&attributes, "attributes", object)?;
-                    let members = members.remove(&id).unwrap_or_default();
-                    state.objects.push(LiveObject {
-                        id,
-                        kind,
-                        name,
-                        parent_id,
-                        labels,
-                        attributes,
-                        members,
-                        active,
-                        balance,
-                        secret_digest,
-                        version,
-                    });
+                    let row = row.map_err(internal)?;
+                    let members = members.remove(&row.id).unwrap_or_default();
+                    state.objects.push(row.into_live(members)?);
                 }
             }
             let pairs = |sql: &str| -> PlatformResult<Vec<(String, String)>> {
                 let mut statement = tx.prepare_cached(sql).map_err(internal)?;
                 let rows = statement
-                    .query_map([organization_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .query_map([organization_id], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    })
                     .map_err(internal)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(internal)
             };
-            state.publications = pairs("SELECT resource_id, community_id FROM publications WHERE organization_id = ?1")?;
-            state.uses = pairs("SELECT project_id, resource_id FROM uses WHERE organization_id = ?1")?;
+            state.publications = pairs(
+                "SELECT resource_id, community_id FROM publications WHERE organization_id = ?1",
+            )?;
+            state.uses =
+                pairs("SELECT project_id, resource_id FROM uses WHERE organization_id = ?1")?;
             for (id, organization, attributes) in triples(
                 "SELECT id, organization_id, attributes FROM objects \
                  WHERE kind = 'Community' AND organization_id != ?1",
@@ -116,35 +93,13 @@ impl Sandbox {
     pub fn read_one(&self, id: &str) -> PlatformResult<Option<(LiveObject, String)>> {
         self.with_transaction(|tx| {
             let row = tx
-                .prepare_cached(
-                    "SELECT kind, organization_id, parent_id, name, labels, attributes, active, balance, secret_digest, version \
-                     FROM objects WHERE id = ?1",
-                )
+                .prepare_cached(&format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE id = ?1"))
                 .map_err(internal)?
-                .query_row([id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, bool>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                        r.get::<_, i64>(9)?,
-                    ))
-                })
+                .query_row([id], ObjectRow::read)
                 .optional()
                 .map_err(internal)?;
-            let Some((kind, organization, parent_id, name, labels, attributes, active, balance, secret_digest, version)) = row
-            else {
-                return Ok(None);
-            };
-            let kind = parse_kind(&kind, id)?;
-            let object = || format!("{kind} `{name}` (`{id}`)");
-            let labels = parse_column(&labels, "labels", object)?;
-            let attributes = parse_column(&attributes, "attributes", object)?;
+            let Some(row) = row else { return Ok(None) };
+            let organization = row.organization_id.clone();
             let mut members = BTreeMap::new();
             let mut statement = tx
                 .prepare_cached("SELECT subject, role FROM bindings WHERE object_id = ?1")
@@ -152,25 +107,71 @@ impl Sandbox {
             let rows = statement
                 .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                 .map_err(internal)?;
-            for row in rows {
-                let (subject, role) = row.map_err(internal)?;
+            for binding in rows {
+                let (subject, role) = binding.map_err(internal)?;
                 let role = parse_role(&role, id, &subject)?;
                 members.insert(subject, role);
             }
-            let live = LiveObject {
-                id: id.to_owned(),
-                kind,
-                name,
-                parent_id,
-                labels,
-                attributes,
-                members,
-                active,
-                balance,
-                secret_digest,
-                version,
-            };
+            let live = row.into_live(members)?;
             Ok(Some((live, organization)))
+        })
+    }
+}
+
+/// The columns of an object row, in [`ObjectRow::read`]'s order.
+const OBJECT_COLUMNS: &str = "id, kind, organization_id, parent_id, name, labels, attributes, active, balance, secret_digest, version";
+
+/// One row of `objects`, as stored.
+struct ObjectRow {
+    id: String,
+    kind: String,
+    organization_id: String,
+    parent_id: String,
+    name: String,
+    labels: String,
+    attributes: String,
+    active: bool,
+    balance: Option<i64>,
+    secret_digest: Option<String>,
+    version: i64,
+}
+
+impl ObjectRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
+        Ok(ObjectRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            organization_id: r.get(2)?,
+            parent_id: r.get(3)?,
+            name: r.get(4)?,
+            labels: r.get(5)?,
+            attributes: r.get(6)?,
+            active: r.get(7)?,
+            balance: r.get(8)?,
+            secret_digest: r.get(9)?,
+            version: r.get(10)?,
+        })
+    }
+
+    /// The live object; a corrupt column is an error naming the object.
+    fn into_live(self, members: BTreeMap<String, Role>) -> PlatformResult<LiveObject> {
+        let kind = parse_kind(&self.kind, &self.id)?;
+        let (id, name) = (&self.id, &self.name);
+        let object = || format!("{kind} `{name}` (`{id}`)");
+        let labels = parse_column(&self.labels, "labels", object)?;
+        let attributes = parse_column(&self.attributes, "attributes", object)?;
+        Ok(LiveObject {
+            id: self.id,
+            kind,
+            name: self.name,
+            parent_id: self.parent_id,
+            labels,
+            attributes,
+            members,
+            active: self.active,
+            balance: self.balance,
+            secret_digest: self.secret_digest,
+            version: self.version,
         })
     }
 }
