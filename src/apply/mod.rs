@@ -329,10 +329,12 @@ fn create(
             Some(attributes) => {
                 attributes.iter().map(|(k, v)| (k.clone(), to_ids(*kind, k, v, &ids))).collect()
             }
+            // A create's fields also show its labels and (sensitive) value: the attributes are
+            // the fields the field schema knows.
             None => change
                 .fields
                 .iter()
-                .filter(|f| !f.sensitive)
+                .filter(|f| !f.sensitive && fields::lookup(*kind, &f.path).is_some())
                 .map(|f| (f.path.clone(), to_ids(*kind, &f.path, &f.after, &ids)))
                 .collect(),
         }

@@ -347,7 +347,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             platform_identity(global, &planned.loaded.base_dir),
             manifests,
         );
-        let text = match serde_json::to_string_pretty(&saved) {
+        let text = match serde_json::to_string_pretty(&saved.to_json()) {
             Ok(text) => text,
             Err(error) => {
                 return CliError::failure(format!("cannot serialize the plan: {error}"))

@@ -97,11 +97,25 @@ impl Planner<'_> {
                         sensitive: false,
                     });
                 }
+                // The labels the new object gets, as an update lists them; spherectl's ownership
+                // labels, which every object it creates carries, are left out as noise.
+                for (key, value) in self.desired_labels(object, None) {
+                    if key == rules::LABEL_MANAGED_BY || key == rules::LABEL_SET {
+                        continue;
+                    }
+                    fields.push(FieldChange {
+                        path: format!("metadata.labels.{key}"),
+                        before: Value::Null,
+                        after: json!(value),
+                        sensitive: false,
+                    });
+                }
+                // Sensitive: no value, not even a placeholder a consumer could take for one.
                 if object.secret.is_some() {
                     fields.push(FieldChange {
                         path: "spec.value".into(),
                         before: Value::Null,
-                        after: json!("(sensitive)"),
+                        after: Value::Null,
                         sensitive: true,
                     });
                 }
@@ -162,8 +176,8 @@ impl Planner<'_> {
                 if secret_changed == Some(true) {
                     fields.push(FieldChange {
                         path: "spec.value".into(),
-                        before: json!("(sensitive)"),
-                        after: json!("(sensitive)"),
+                        before: Value::Null,
+                        after: Value::Null,
                         sensitive: true,
                     });
                 }

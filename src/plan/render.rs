@@ -69,8 +69,11 @@ fn field_lines(out: &mut String, field: &FieldChange, change: &Change, color_on:
     let path = &field.path;
     let forces = if change.replace_paths.contains(path) { "  # forces replacement" } else { "" };
     if field.sensitive {
-        let shown =
-            if field.before.is_null() { "(sensitive)" } else { "(sensitive value changed)" };
+        let shown = if matches!(change.action, Action::Create | Action::Replace) {
+            "(sensitive)"
+        } else {
+            "(sensitive value changed)"
+        };
         let _ = writeln!(out, "      {path}: {shown}");
         return;
     }

@@ -21,6 +21,9 @@ use serde_json::Value;
 use super::{Action, Change, FORMAT_VERSION, Operation, Plan, SecretValues, Target};
 use crate::platform::{LiveState, SecretValue};
 
+/// The key of a saved plan file under which the plan JSON carries what `apply --plan` checks.
+const SAVED_KEY: &str = "saved";
+
 /// A text digested under the platform's key to tell a changed key from a changed secret value.
 const KEY_CHECK: &[u8] = b"spherectl saved plan key check v1";
 
@@ -37,7 +40,10 @@ pub struct SavedPlan {
     pub organization_id: String,
     /// The manifest paths, absolute (canonical), so that `apply --plan` works from anywhere.
     pub manifests: Vec<PathBuf>,
-    /// The plan JSON, as `plan --format json` prints it.
+    /// The plan JSON, as `plan --format json` prints it. The file is this JSON itself, with the
+    /// rest of the saved plan under its `saved` key ([`SavedPlan::to_json`]), so whatever reads
+    /// plan JSON reads a saved plan too.
+    #[serde(skip)]
     pub plan: Value,
     /// The live objects the plan touches, by platform id.
     pub objects: BTreeMap<String, Touched>,
@@ -131,7 +137,30 @@ impl SavedPlan {
                 return Err("it is not a saved plan of this spherectl (no `formatVersion`)\n  help: make the plan again with this spherectl (`spherectl plan --out FILE`)".to_owned());
             }
         }
-        serde_json::from_value(value).map_err(|e| format!("not a saved plan: {e}"))
+        let mut plan = value;
+        let saved = plan
+            .as_object_mut()
+            .and_then(|map| map.remove(SAVED_KEY))
+            .ok_or_else(|| format!("it is plan JSON without the `{SAVED_KEY}` part `apply --plan` needs\n  help: save the plan with `spherectl plan --out FILE`"))?;
+        let mut saved: SavedPlan =
+            serde_json::from_value(saved).map_err(|e| format!("not a saved plan: {e}"))?;
+        if saved.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "it has plan format version {}, and this spherectl reads version {FORMAT_VERSION}\n  help: make the plan again with this spherectl (`spherectl plan --out FILE`)",
+                saved.format_version
+            ));
+        }
+        saved.plan = plan;
+        Ok(saved)
+    }
+
+    /// The file's JSON: the plan JSON, with what `apply --plan` checks under `saved`.
+    pub fn to_json(&self) -> Value {
+        let mut json = self.plan.clone();
+        if let Value::Object(map) = &mut json {
+            map.insert(SAVED_KEY.to_owned(), serde_json::to_value(self).unwrap_or(Value::Null));
+        }
+        json
     }
 
     /// Checks that the plan is applied where it was made: the same platform and organization.

@@ -220,9 +220,13 @@ fn issue7_a_saved_plan_for_another_platform_organization_or_version_is_refused()
     let file = save_plan(&case);
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // The file is the plan JSON; what `apply --plan` checks is under `saved`.
     let edited = |field: &str, value: serde_json::Value| {
         let mut saved = original.clone();
-        saved[field] = value;
+        if field == "formatVersion" {
+            saved[field] = value.clone();
+        }
+        saved["saved"][field] = value;
         std::fs::write(&file, serde_json::to_string(&saved).unwrap()).unwrap();
         let run = case.run(&["apply", "--plan", &file, "--yes"]);
         assert_eq!(run.code, 1, "{field}: {}", run.stderr);
@@ -253,7 +257,7 @@ fn issue7_a_saved_plan_refuses_a_changed_secret_value() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains(super::SECRET));
     let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert!(saved["secrets"]["Secret/research/models/token"].is_string(), "{saved:#}");
+    assert!(saved["saved"]["secrets"]["Secret/research/models/token"].is_string(), "{saved:#}");
     case.env = vec![("APP_TOKEN".into(), "another-value".into())];
     let run = case.run(&["apply", "--plan", &file, "--yes"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
