@@ -307,3 +307,51 @@ fn a_create_shows_its_labels() {
     assert!(team["before"].is_null());
     assert_eq!(team["after"], "research");
 }
+
+/// A document that cannot be read (here a community with an unknown role) leaves its children
+/// without a parent, but their own mistakes are still theirs: the alias's weights and the
+/// plaintext secret are reported in the same run, not after the first fix.
+#[test]
+fn a_broken_parent_does_not_hide_its_childrens_own_mistakes() {
+    let case = Case::files(&[(
+        "org.yaml",
+        "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+spec:
+  members: [{subject: \"userAccount:alice\", role: owner}]
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: p, community: research}
+---
+apiVersion: spherectl/v1
+kind: Alias
+metadata: {name: a, project: research/p}
+spec: {backends: [{node: n, weight: 90}]}
+---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: s, project: research/p}
+spec: {value: plaintext-password}
+",
+    )]);
+    let run = case.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    for expected in [
+        "unknown value `owner`",
+        "[org.yaml:10:50]",
+        "weights sum to 90",
+        "[org.yaml:19:18]",
+        "plaintext secret values are not allowed",
+        "[org.yaml:24:15]",
+    ] {
+        assert!(run.stderr.contains(expected), "no {expected} in {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("plaintext-password"), "{}", run.stderr);
+}

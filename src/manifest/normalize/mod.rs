@@ -154,6 +154,18 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         if let Some(parent) = item.address.parent()
             && !seen.contains_key(&parent)
         {
+            // The document's own problems are still reported; the object is left out.
+            let mut builder = Builder {
+                cx: &mut cx,
+                file: item.document.file,
+                address: &item.address,
+                seen: &seen,
+                invalid: &invalid,
+                zones: &zones,
+                spec_of: &spec_of,
+                object: empty_object(&item.address, item.document),
+            };
+            builder.build(item.document);
             if is_under(&parent, &invalid) {
                 continue;
             }
