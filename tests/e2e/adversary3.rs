@@ -355,3 +355,16 @@ spec: {value: plaintext-password}
     }
     assert!(!run.stderr.contains("plaintext-password"), "{}", run.stderr);
 }
+
+/// `serve --listen` with no `HOST:PORT` (or a port past 65535) is a bad flag value: exit 64,
+/// as every other bad flag value, not 1 as a port already in use.
+#[test]
+fn a_listen_address_that_is_no_host_and_port_is_a_usage_error() {
+    let case = Case::files(&[("org.yaml", ORG)]);
+    for listen in ["notanaddr", "127.0.0.1:99999", "localhost:http-port"] {
+        let run = case.run(&["serve", "--listen", listen, "--token", "t=userAccount:local-admin"]);
+        assert_eq!(run.code, 64, "{listen}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{listen}: {}", run.stdout);
+        assert!(run.stderr.contains("HOST:PORT"), "{}", run.stderr);
+    }
+}
