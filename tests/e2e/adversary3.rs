@@ -368,3 +368,48 @@ fn a_listen_address_that_is_no_host_and_port_is_a_usage_error() {
         assert!(run.stderr.contains("HOST:PORT"), "{}", run.stderr);
     }
 }
+
+/// An object whose name is invalid is reported once, and its document is still checked: its
+/// labels and spec have their own mistakes, reported in the same run, while nothing that only
+/// follows from the bad name (its resources' parent, references to it) is reported again.
+#[test]
+fn an_invalid_name_does_not_hide_the_documents_other_mistakes() {
+    let case = Case::files(&[(
+        "org.yaml",
+        &format!(
+            "{ORG}---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {{name: c, labels: {{Bad: x}}}}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {{name: Bad_P, community: research}}
+spec: {{balance: -5}}
+---
+apiVersion: spherectl/v1
+kind: Alias
+metadata: {{name: al, project: research/Bad_P}}
+spec: {{backends: [{{node: n, weight: 90}}], publish: [research]}}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {{name: ok, community: research}}
+spec:
+  uses: [{{kind: Alias, ref: research/Bad_P/al}}]
+"
+        ),
+    )]);
+    let run = case.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    for expected in [
+        "invalid community name `c`",
+        "invalid label key `Bad`",
+        "invalid project name `Bad_P`",
+        "`spec.balance` cannot be negative",
+        "weights sum to 90",
+    ] {
+        assert!(run.stderr.contains(expected), "no {expected} in {}", run.stderr);
+    }
+    assert!(run.stderr.contains("5 errors"), "{}", run.stderr);
+}
