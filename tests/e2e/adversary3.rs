@@ -205,8 +205,15 @@ fn an_error_column_counts_characters_not_bytes() {
         "apiVersion: spherectl/v1\nkind: Community\nmetadata: {name: третья}\nspec: {description: \"Исследования\", zonee: x}\n"
             .as_bytes(),
     );
+    // A line long enough to be shown clipped still names its column in the whole line.
+    let long = format!(
+        "apiVersion: spherectl/v1\nkind: Community\nmetadata: {{name: fourth}}\nspec: {{description: \"{}\", zonee: x}}\n",
+        "é".repeat(300)
+    );
+    write(&case, "long.yaml", long.as_bytes());
     let run = case.run(&["validate"]);
     assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("[long.yaml:4:325]"), "{}", run.stderr);
     assert!(run.stderr.contains("[bom.yaml:1:13]"), "{}", run.stderr);
     assert!(run.stderr.contains("[ru.yaml:4:37]"), "{}", run.stderr);
 }
