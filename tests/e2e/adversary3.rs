@@ -459,3 +459,27 @@ deny contains msg if {
     let run = case.run(&["plan", "--policy", "rules"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
+
+/// A file reached twice (`validate . org.yaml`, `./org.yaml` beside `org.yaml`, a link to a
+/// file of the set) is one file: it must not be reported as a duplicate of itself.
+#[test]
+fn a_file_reached_twice_is_read_once() {
+    let case = Case::example("quickstart");
+    for args in [
+        &["validate", ".", "organization.yaml"][..],
+        &["validate", "./organization.yaml", "organization.yaml", "project.yaml", "resources.yaml"]
+            [..],
+    ] {
+        let run = case.run(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("organization.yaml", case.path().join("link.yaml")).unwrap();
+        let run = case.run(&["validate"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let plan = case.run(&["plan", ".", "organization.yaml", "--format", "json"]);
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+        serde_json::from_str::<Value>(&plan.stdout).unwrap();
+    }
+}
