@@ -216,8 +216,8 @@ struct Snippet {
     text: Arc<str>,
     /// Kept pieces of the file: (start in the file, end in the file, start in `text`).
     pieces: Vec<(usize, usize, usize)>,
-    /// Clipped lines: (start in `text`, end in `text`, bytes dropped before the window, less
-    /// the ellipsis), for the header's column.
+    /// Clipped lines: (start in `text`, end in `text`, characters dropped before the window,
+    /// less the ellipsis), for the header's column.
     shifts: Vec<(usize, usize, usize)>,
 }
 
@@ -269,7 +269,8 @@ impl Snippet {
                     out.push_str(ELLIPSIS);
                 }
                 if from > line_start {
-                    shifts.push((shown_start, out.len(), from - line_start - ELLIPSIS.len()));
+                    let dropped = text[line_start..from].chars().count();
+                    shifts.push((shown_start, out.len(), dropped - ELLIPSIS.chars().count()));
                 }
                 keep(&mut out, line_end, line_start + line.len());
             }
@@ -313,6 +314,14 @@ impl SourceCode for Snippet {
         let contents =
             self.text.as_ref().read_span(span, context_lines_before, context_lines_after)?;
         let mut column = contents.column();
+        if context_lines_before == 0 {
+            // The header's column counts characters, as editors do, not bytes; a byte-order
+            // mark is not a column.
+            let offset = floor_boundary(&self.text, span.offset().min(self.text.len()));
+            let line_start = self.text[..offset].rfind('\n').map_or(0, |newline| newline + 1);
+            let before = &self.text[line_start..offset];
+            column = before.strip_prefix('\u{feff}').unwrap_or(before).chars().count();
+        }
         if context_lines_before == 0
             && let Some(&(_, _, dropped)) =
                 self.shifts.iter().find(|(start, end, _)| (*start..=*end).contains(&span.offset()))

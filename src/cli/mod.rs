@@ -70,9 +70,9 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Err(error) => {
             let _ = error.print();
             return match error.kind() {
-                clap::error::ErrorKind::DisplayHelp
-                | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                // Help and version asked for succeed; help shown because a
+                // subcommand or argument is missing is a usage error.
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitStatus::Success
                 }
                 _ => ExitStatus::Usage,

@@ -124,7 +124,13 @@ pub(super) fn run(args: &ServeArgs, printer: &Printer) -> ExitStatus {
         }
         Err(error) => {
             printer.err(&format!("error: cannot serve on `{}`: {error}\n", args.listen));
-            ExitStatus::Failure
+            // A `--listen` that is no `HOST:PORT` is a usage error; a port in use is not.
+            if error.kind() == std::io::ErrorKind::InvalidInput {
+                printer.err("  help: `--listen` takes `HOST:PORT`, such as `127.0.0.1:8080`\n");
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Failure
+            }
         }
     }
 }

@@ -257,8 +257,10 @@ fn discover(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             ),
         }
     }
+    // A file reached twice (a directory and a file in it, `./a.yaml` and `a.yaml`, a link to
+    // a file of the set) is read once: it would otherwise duplicate every name it declares.
     let mut seen = std::collections::HashSet::new();
-    files.retain(|f| seen.insert(f.clone()));
+    files.retain(|f| seen.insert(canonical(f).unwrap_or_else(|| f.clone())));
     files
 }
 

@@ -5,6 +5,7 @@
 
 mod adversary;
 mod adversary2;
+mod adversary3;
 mod converge;
 mod converge_http;
 mod http;

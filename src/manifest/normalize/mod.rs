@@ -66,6 +66,8 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
     let mut seen: HashMap<Address, Location> = HashMap::new();
     // Objects whose own name or address is invalid (already reported).
     let mut invalid: HashSet<Address> = HashSet::new();
+    // Their documents, still checked on their own in pass 2 (the objects are left out).
+    let mut misnamed: Vec<Declared<'_>> = Vec::new();
     for document in documents {
         let raw = &document.raw;
         let file = document.file;
@@ -88,7 +90,10 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         }
         let Some(address) = address_of(&mut cx, document, kind) else {
             // Reported once, here: objects under it or naming it are not reported again.
-            invalid.extend(intended_address(document, kind));
+            if let Some(address) = intended_address(document, kind) {
+                invalid.insert(address.clone());
+                misnamed.push(Declared { document, address });
+            }
             continue;
         };
         let here = loc(file, raw.metadata.name.span);
@@ -154,6 +159,18 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         if let Some(parent) = item.address.parent()
             && !seen.contains_key(&parent)
         {
+            // The document's own problems are still reported; the object is left out.
+            let mut builder = Builder {
+                cx: &mut cx,
+                file: item.document.file,
+                address: &item.address,
+                seen: &seen,
+                invalid: &invalid,
+                zones: &zones,
+                spec_of: &spec_of,
+                object: empty_object(&item.address, item.document),
+            };
+            builder.build(item.document);
             if is_under(&parent, &invalid) {
                 continue;
             }
@@ -193,6 +210,19 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         builder.build(item.document);
         let object = builder.object;
         objects.push(object);
+    }
+    for item in &misnamed {
+        let mut builder = Builder {
+            cx: &mut cx,
+            file: item.document.file,
+            address: &item.address,
+            seen: &seen,
+            invalid: &invalid,
+            zones: &zones,
+            spec_of: &spec_of,
+            object: empty_object(&item.address, item.document),
+        };
+        builder.build(item.document);
     }
     check_active(&mut cx, &objects);
 

@@ -74,19 +74,20 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                             "`kind` must come before `spec` in a manifest document",
                         ));
                     };
-                    spec = Some(match kind.value.as_str() {
-                        "Organization" => RawSpec::Organization(map.next_value()?),
-                        "Community" => RawSpec::Community(map.next_value()?),
-                        "Project" => RawSpec::Project(map.next_value()?),
-                        "Dataset" => RawSpec::Dataset(map.next_value()?),
-                        "Secret" => RawSpec::Secret(map.next_value()?),
-                        "DockerImage" => RawSpec::DockerImage(map.next_value()?),
-                        "S3Connection" => RawSpec::S3Connection(map.next_value()?),
-                        "Checkpoint" => RawSpec::Checkpoint(map.next_value()?),
-                        "Node" => RawSpec::Node(map.next_value()?),
-                        "Alias" => RawSpec::Alias(map.next_value()?),
+                    // `spec:` with nothing after it (null) is the same as no `spec`.
+                    spec = match kind.value.as_str() {
+                        "Organization" => map.next_value::<Option<_>>()?.map(RawSpec::Organization),
+                        "Community" => map.next_value::<Option<_>>()?.map(RawSpec::Community),
+                        "Project" => map.next_value::<Option<_>>()?.map(RawSpec::Project),
+                        "Dataset" => map.next_value::<Option<_>>()?.map(RawSpec::Dataset),
+                        "Secret" => map.next_value::<Option<_>>()?.map(RawSpec::Secret),
+                        "DockerImage" => map.next_value::<Option<_>>()?.map(RawSpec::DockerImage),
+                        "S3Connection" => map.next_value::<Option<_>>()?.map(RawSpec::S3Connection),
+                        "Checkpoint" => map.next_value::<Option<_>>()?.map(RawSpec::Checkpoint),
+                        "Node" => map.next_value::<Option<_>>()?.map(RawSpec::Node),
+                        "Alias" => map.next_value::<Option<_>>()?.map(RawSpec::Alias),
                         other => return Err(de::Error::unknown_variant(other, KINDS)),
-                    });
+                    };
                 }
                 other => return Err(de::Error::unknown_field(other, DOCUMENT_FIELDS)),
             }
