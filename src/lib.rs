@@ -11,6 +11,7 @@ pub mod graph;
 pub mod manifest;
 pub mod plan;
 pub mod platform;
+pub mod policy;
 pub(crate) mod printer;
 pub mod rules;
 pub mod schema;

@@ -302,10 +302,54 @@ fn make_plan(
     };
     let mut plan = plan::plan(&input);
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
+    apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }
     Ok(Planned { loaded, platform, live, plan, secrets })
+}
+
+/// Evaluates the organization's Rego policies (`--policy DIR`, default `policies/` beside the
+/// manifests, when it exists) over the plan JSON and adds their findings: a `deny` refuses the
+/// plan, a `warn` is shown.
+fn apply_policies(plan: &mut Plan, global: &GlobalArgs, loaded: &Loaded) -> Result<(), CliError> {
+    let dir = match &global.policy {
+        Some(dir) if !dir.is_dir() => {
+            return Err(CliError::usage(format!(
+                "`--policy {}` is not a directory of `.rego` files",
+                dir.display()
+            )));
+        }
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = loaded.base_dir.join("policies");
+            if !dir.is_dir() {
+                return Ok(());
+            }
+            dir
+        }
+    };
+    let files = crate::policy::policy_files(&dir).map_err(CliError::failure)?;
+    let input = serde_json::to_value(&*plan)
+        .map_err(|e| CliError::failure(format!("the plan as policy input: {e}")))?;
+    let findings = crate::policy::evaluate(&files, &input).map_err(CliError::failure)?;
+    for finding in findings {
+        let code = match finding.severity {
+            crate::diagnostics::Severity::Error => "spherectl::policy::deny",
+            _ => "spherectl::policy::warn",
+        };
+        let message = format!("{} ({})", finding.message, finding.package);
+        let mut problem = Problem::error(code, message.clone());
+        problem.severity = finding.severity;
+        plan.findings.push(plan::Finding {
+            rule: code,
+            severity: finding.severity.as_str(),
+            address: finding.address,
+            message,
+            problem,
+        });
+    }
+    Ok(())
 }
 
 fn show_findings(printer: &Printer, planned: &Planned) {

@@ -426,7 +426,6 @@ spec:
 /// `warn` is shown. Today `--policy` is parsed and then ignored, and no `.rego` file is read:
 /// a policy a team relies on silently never runs.
 #[test]
-#[ignore = "defect: Rego policies (DESIGN §6) are not implemented; --policy is accepted and ignored"]
 fn a_rego_deny_fails_the_plan() {
     let case = Case::files(&[("org.yaml", ORG)]);
     let policy = r#"package spherectl
