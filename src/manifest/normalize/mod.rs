@@ -153,6 +153,21 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
         }
     }
 
+    // Builds one object; a document's own problems are reported whether or not it is kept.
+    let build = |cx: &mut Context<'_>, item: &Declared<'_>| -> Object {
+        let mut builder = Builder {
+            cx,
+            file: item.document.file,
+            address: &item.address,
+            seen: &seen,
+            invalid: &invalid,
+            zones: &zones,
+            spec_of: &spec_of,
+            object: empty_object(&item.address, item.document),
+        };
+        builder.build(item.document);
+        builder.object
+    };
     // Pass 2: build each object.
     let mut objects = Vec::with_capacity(declared.len());
     for item in &declared {
@@ -160,17 +175,7 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             && !seen.contains_key(&parent)
         {
             // The document's own problems are still reported; the object is left out.
-            let mut builder = Builder {
-                cx: &mut cx,
-                file: item.document.file,
-                address: &item.address,
-                seen: &seen,
-                invalid: &invalid,
-                zones: &zones,
-                spec_of: &spec_of,
-                object: empty_object(&item.address, item.document),
-            };
-            builder.build(item.document);
+            build(&mut cx, item);
             if is_under(&parent, &invalid) {
                 continue;
             }
@@ -197,32 +202,10 @@ pub fn normalize(documents: &[Document], sources: &Sources) -> Result<Model, Vec
             );
             continue;
         }
-        let mut builder = Builder {
-            cx: &mut cx,
-            file: item.document.file,
-            address: &item.address,
-            seen: &seen,
-            invalid: &invalid,
-            zones: &zones,
-            spec_of: &spec_of,
-            object: empty_object(&item.address, item.document),
-        };
-        builder.build(item.document);
-        let object = builder.object;
-        objects.push(object);
+        objects.push(build(&mut cx, item));
     }
     for item in &misnamed {
-        let mut builder = Builder {
-            cx: &mut cx,
-            file: item.document.file,
-            address: &item.address,
-            seen: &seen,
-            invalid: &invalid,
-            zones: &zones,
-            spec_of: &spec_of,
-            object: empty_object(&item.address, item.document),
-        };
-        builder.build(item.document);
+        build(&mut cx, item);
     }
     check_active(&mut cx, &objects);
 
