@@ -488,15 +488,23 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The referrer index (built on its first use, once per plan), taken out of the planner so
+    /// that its user may call `&mut self` methods; the caller puts it back in `self.referrers`.
+    fn take_referrers(&mut self) -> HashMap<String, Vec<&'a LiveObject>> {
+        self.referrers.take().unwrap_or_else(|| prune::referrers_of(self.input.live))
+    }
+
     /// The live objects that reference live object `id` and are not this set's.
     fn foreign_referrers(&mut self, id: &str) -> Vec<String> {
-        let live = self.input.live;
-        let referrers = self.referrers.get_or_insert_with(|| {
-            let all: HashSet<&str> = live.objects.iter().map(|o| o.id.as_str()).collect();
-            prune::referrers_of(live, &all)
-        });
-        let found: Vec<&LiveObject> = referrers.get(id).cloned().unwrap_or_default();
-        found.iter().filter(|r| !self.is_this_sets(&r.id)).map(|r| self.name_of(&r.id)).collect()
+        let referrers = self.take_referrers();
+        let found = referrers.get(id).map(Vec::as_slice).unwrap_or_default();
+        let foreign = found
+            .iter()
+            .filter(|r| !self.is_this_sets(&r.id))
+            .map(|r| self.name_of(&r.id))
+            .collect();
+        self.referrers = Some(referrers);
+        foreign
     }
 
     /// A change that would touch other sets' objects: the plan stops (DESIGN §3).

@@ -5,13 +5,17 @@
 //! dependencies first, ties broken by address.
 
 #[allow(clippy::wildcard_imports)]
-use super::{prune::referrers_of, *};
+use super::*;
 use crate::graph::changes::ChangeGraph;
 
 impl Planner<'_> {
     /// Computes each change's dependencies.
     pub(super) fn link(&mut self) {
         let detach_first = self.detach_before_replace();
+        // Live objects that reference each deleted id (the index is built only when something
+        // is deleted, and then shared with prune and the replace checks).
+        let referrers =
+            self.changes.iter().any(|c| c.action == Action::Delete).then(|| self.take_referrers());
         let keys: HashSet<String> = self.changes.iter().map(|c| c.address.clone()).collect();
         let mut by_object: HashMap<Address, Vec<(String, Action)>> = HashMap::new();
         for change in &self.changes {
@@ -87,11 +91,7 @@ impl Planner<'_> {
             }
         }
         // Live objects that reference each deleted id (only computed when something is deleted).
-        let referrers = if deleted.is_empty() {
-            HashMap::new()
-        } else {
-            referrers_of(self.input.live, &deleted.keys().copied().collect())
-        };
+        let referrers = referrers.as_ref();
         // The organization's sharing rule decides which roles a publication needs.
         let sharing =
             Some(Address::new(Kind::Organization, model.organization.name.clone()).to_string())
@@ -260,7 +260,8 @@ impl Planner<'_> {
                                 depends.insert((*key).to_owned());
                             }
                         }
-                        for live in referrers.get(id.as_str()).into_iter().flatten() {
+                        for live in referrers.and_then(|r| r.get(id.as_str())).into_iter().flatten()
+                        {
                             if let Some(key) = deleted.get(live.id.as_str()) {
                                 depends.insert((*key).to_owned());
                             } else if let Some(address) = self.resolved.get(live.id.as_str()) {

@@ -21,8 +21,7 @@ impl Planner<'_> {
             })
             .collect();
         let doomed_ids: HashSet<&str> = doomed.iter().map(|o| o.id.as_str()).collect();
-        let referrers =
-            if doomed.is_empty() { HashMap::new() } else { referrers_of(live, &doomed_ids) };
+        let referrers = if doomed.is_empty() { None } else { Some(self.take_referrers()) };
         for object in &doomed {
             let address = self.resolved[object.id.as_str()].clone();
             if rules::is_protected(&object.labels) {
@@ -72,7 +71,8 @@ impl Planner<'_> {
                 }
             }
             let foreign: Vec<String> = referrers
-                .get(object.id.as_str())
+                .as_ref()
+                .and_then(|r| r.get(object.id.as_str()))
                 .into_iter()
                 .flatten()
                 .filter(|r| !doomed_ids.contains(r.id.as_str()) && !self.is_this_sets(&r.id))
@@ -159,6 +159,9 @@ impl Planner<'_> {
                     matches!(object.kind, Kind::Dataset | Kind::Project | Kind::Community);
             }
         }
+        if referrers.is_some() {
+            self.referrers = referrers;
+        }
         // A delete and a create of the same kind under the same parent: maybe a rename.
         let creates: Vec<Address> = self
             .changes
@@ -227,17 +230,14 @@ impl Planner<'_> {
     }
 }
 
-/// The live objects that reference each of `ids` (through the reference fields of the schema).
-pub(super) fn referrers_of<'l>(
-    live: &'l LiveState,
-    ids: &HashSet<&str>,
-) -> HashMap<String, Vec<&'l LiveObject>> {
+/// Live id → the live objects that reference it (through the reference fields of the schema).
+pub(super) fn referrers_of(live: &LiveState) -> HashMap<String, Vec<&LiveObject>> {
     let mut referrers: HashMap<String, Vec<&LiveObject>> = HashMap::new();
     for object in &live.objects {
         for (path, value) in &object.attributes {
             let Some(spec) = fields::lookup(object.kind, path) else { continue };
             for id in spec.referenced(value) {
-                if ids.contains(id) && id != object.id {
+                if id != object.id {
                     referrers.entry(id.to_owned()).or_default().push(object);
                 }
             }
