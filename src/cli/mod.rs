@@ -6,6 +6,7 @@
 mod error;
 mod graph;
 mod http;
+mod import;
 mod plan;
 mod sandbox;
 mod serve;
@@ -59,6 +60,7 @@ enum Command {
     Apply(plan::ApplyArgs),
     Drift(plan::DriftArgs),
     Graph(graph::GraphArgs),
+    Import(import::ImportArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
 }
@@ -83,6 +85,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     match cli.command {
         Command::Validate(args) => validate::run(&args, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
+        Command::Import(args) => import::run(&args, &cli.global, &printer),
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
