@@ -260,6 +260,7 @@ fn is_plain_safe(text: &str, in_flow: bool) -> bool {
         // Not before another space or at the end (trimmed by readers); `#` is never allowed.
         ' ' => chars.get(i + 1).is_some_and(|next| *next != ' '),
         ',' | '(' | ')' => !in_flow,
+        '\'' => i > 0,
         // `key: value` and `a:` end a plain scalar; `https://` does not.
         ':' => !in_flow && chars.get(i + 1).is_some_and(|next| *next == '/'),
         _ => false,

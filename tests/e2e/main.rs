@@ -10,6 +10,7 @@ mod converge;
 mod converge_http;
 mod http;
 mod http_reads;
+mod import;
 mod issue7;
 mod rules;
 mod safety;
