@@ -161,6 +161,8 @@ fn import_of_an_applied_example_plans_clean() {
     let env = secret_env(&run, &values);
     let plan = plan_imported(&case, &env);
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let on = if http::over_http() { " on http://" } else { " on sandbox:" };
+    assert!(plan.stdout.contains(on), "{}", plan.stdout);
     // Without the variables, the plan says which are missing.
     let missing = plan_imported(&case, &[]);
     assert_eq!(missing.code, 1);
@@ -582,4 +584,42 @@ fn import_writes_into_a_directory_named_after_the_set_by_default() {
     let dir: PathBuf = case.path().join("quickstart");
     assert!(dir.join("organization.yaml").exists(), "{}", run.stderr);
     assert!(Path::new(&dir).join("research.yaml").exists());
+}
+
+/// On the public API, resources, publications, uses and the sharing rule cannot be read: they
+/// are left as comments that say so, and what is written plans clean.
+#[test]
+fn import_over_the_public_api_leaves_unreadable_parts_as_comments() {
+    let case = Case::example("quickstart");
+    applied(&case);
+    let server = http::Server::start(&case.db(), &["--public-api-only"]);
+    let token = [("SPHERECTL_TOKEN".to_owned(), http::TOKEN.to_owned())];
+    let run = spherectl(
+        &case,
+        &[
+            "import",
+            "--organization",
+            "bpf00000000quickstart",
+            "--out",
+            "imported",
+            "--platform",
+            &server.url,
+        ],
+        &token,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let files = written(&case);
+    let research = &files["research.yaml"];
+    assert!(research.contains("# Resources (datasets, secrets"), "{research}");
+    assert!(research.contains("# uses: not read"), "{research}");
+    assert!(!research.contains("kind: Dataset"), "{research}");
+    assert!(research.contains("balance: 1000"), "{research}");
+    assert!(files["organization.yaml"].contains("# sharing: {requiredRoles"));
+    assert!(!files["organization.yaml"].contains("\n  sharing:"), "{}", files["organization.yaml"]);
+    let plan = spherectl(
+        &case,
+        &["plan", "imported", "--detailed-exitcode", "--platform", &server.url],
+        &token,
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
 }
