@@ -115,6 +115,7 @@ pub fn import(
         imported: Imported::default(),
     };
     writer.choose(&selected);
+    writer.warn_outside(&selected);
     writer.name_secrets();
     writer.imported.set = writer.set.clone();
     let mut file_names = names::FileNames::default();
@@ -304,6 +305,30 @@ impl<'a> Writer<'a> {
             }
         }
         false
+    }
+
+    /// Objects of the set outside the imported communities: a plan of the written manifests
+    /// would delete them (the set prunes what its manifests do not declare).
+    fn warn_outside(&mut self, selected: &[&'a LiveObject]) {
+        let inside: BTreeSet<&str> =
+            self.tree.subtree(selected).into_iter().map(|o| o.id.as_str()).collect();
+        let outside: Vec<String> = self
+            .live
+            .objects
+            .iter()
+            .filter(|o| !inside.contains(o.id.as_str()) && owner(o) == Some(self.set.as_str()))
+            .map(|o| self.tree.address(o))
+            .collect();
+        if let Some(first) = outside.first() {
+            self.imported.warnings.push(format!(
+                "the set `{}` also manages {} object{} outside the imported communities ({first}{}): a plan of these manifests would delete {}; import those communities too, or choose another `--set`",
+                self.set,
+                outside.len(),
+                if outside.len() == 1 { "" } else { "s" },
+                if outside.len() > 1 { ", ..." } else { "" },
+                if outside.len() == 1 { "it" } else { "them" },
+            ));
+        }
     }
 
     /// Gives every written secret a variable name, unique among them.
@@ -627,5 +652,86 @@ fn json_to_yaml(value: &Value) -> Yaml {
         Value::Object(map) => {
             Yaml::Map(map.iter().map(|(k, v)| Entry::Field(k.clone(), json_to_yaml(v))).collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn object(id: &str, kind: Kind, name: &str, parent: &str, set: Option<&str>) -> LiveObject {
+        let mut labels = BTreeMap::new();
+        if let Some(set) = set {
+            labels.insert(rules::LABEL_MANAGED_BY.to_owned(), rules::MANAGED_BY_VALUE.to_owned());
+            labels.insert(rules::LABEL_SET.to_owned(), set.to_owned());
+        }
+        LiveObject {
+            id: id.to_owned(),
+            kind,
+            name: name.to_owned(),
+            parent_id: parent.to_owned(),
+            labels,
+            attributes: BTreeMap::new(),
+            members: BTreeMap::new(),
+            active: false,
+            balance: None,
+            secret_digest: None,
+            version: 1,
+        }
+    }
+
+    fn state() -> LiveState {
+        LiveState {
+            organization_id: "org".into(),
+            objects: vec![
+                object("c1", Kind::Community, "a", "org", Some("team")),
+                object("c2", Kind::Community, "b", "org", Some("team")),
+                object("p2", Kind::Project, "p", "c2", Some("team")),
+                object("c3", Kind::Community, "c", "org", None),
+            ],
+            ..LiveState::default()
+        }
+    }
+
+    #[test]
+    fn a_partial_import_warns_about_what_the_set_would_delete() {
+        let options = ImportOptions { communities: vec!["a".into()], set: None };
+        let imported = import(&state(), Capabilities::FULL, &options).unwrap();
+        assert_eq!(imported.set, "team");
+        assert_eq!(imported.objects, 1);
+        assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
+        assert!(
+            imported.warnings[0]
+                .contains("manages 2 objects outside the imported communities (Community/b, ...)"),
+            "{}",
+            imported.warnings[0]
+        );
+        // The whole organization: nothing outside.
+        let all = import(&state(), Capabilities::FULL, &ImportOptions::default()).unwrap();
+        assert!(all.warnings.is_empty(), "{:?}", all.warnings);
+        assert_eq!((all.objects, all.unmanaged), (4, 1));
+    }
+
+    #[test]
+    fn other_sets_objects_are_skipped_with_their_contents() {
+        let options = ImportOptions { communities: Vec::new(), set: Some("mine".into()) };
+        let imported = import(&state(), Capabilities::FULL, &options).unwrap();
+        assert_eq!(
+            imported.skipped,
+            [
+                ("Community/a".to_owned(), "team".to_owned()),
+                ("Community/b".to_owned(), "team".to_owned()),
+                ("Project/b/p".to_owned(), "team".to_owned()),
+            ]
+        );
+        let names: Vec<&str> = imported.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["organization.yaml", "c.yaml"]);
+        // Several sets and no choice: an error naming them.
+        let mut live = state();
+        live.objects.push(object("c4", Kind::Community, "d", "org", Some("other")));
+        let error = import(&live, Capabilities::FULL, &ImportOptions::default()).unwrap_err();
+        assert_eq!(error, ImportError::SeveralSets(vec![("other".into(), 1), ("team".into(), 3)]));
     }
 }
