@@ -352,6 +352,39 @@ fn import_of_one_community_writes_only_that_community() {
     );
     assert!(unknown.stderr.contains("analytics, research"), "{}", unknown.stderr);
     assert!(!case.path().join("other").exists());
+
+    // Research alone: its secret is published to analytics, which is not written, so the
+    // publication names analytics by id; planned, only the ownership labels change.
+    let run = spherectl(
+        &case,
+        &[
+            "import",
+            "--organization",
+            ACME,
+            "--out",
+            "imported",
+            "--force",
+            "--community",
+            "research",
+            "--set",
+            "research-team",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let analytics = case.sandbox().read(ACME).unwrap();
+    let analytics_id = &analytics.objects.iter().find(|o| o.name == "analytics").unwrap().id;
+    let files = written(&case);
+    assert!(
+        files["research.yaml"].contains(&format!("publish:\n    - {{id: {analytics_id}}}\n")),
+        "{}",
+        files["research.yaml"]
+    );
+    let values = BTreeMap::from([("Secret/research/models/token".to_owned(), SECRET.to_owned())]);
+    let plan = plan_json(&case, &secret_env(&run, &values));
+    let changes = plan["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 4, "{plan:#}");
+    assert!(changes.iter().all(|c| c["action"] == "update"), "{plan:#}");
 }
 
 #[test]
@@ -413,13 +446,15 @@ fn import_usage_errors_exit_64_and_platform_errors_exit_1() {
     assert!(!case.path().join("x").exists());
 }
 
-/// A kill at any moment leaves no directory, or a complete one.
+/// A kill or a Ctrl-C at any moment leaves no directory, or a complete one; after a Ctrl-C
+/// nothing else is left either (the temporary directory is removed).
 #[test]
 fn import_killed_half_way_leaves_no_half_written_directory() {
     let case = Case::example("multi-team");
     applied(&case);
     let mut complete = None;
-    for delay_ms in [0u64, 5, 20, 60, 150] {
+    for (round, delay_ms) in [0u64, 2, 5, 10, 20, 40, 80, 150].into_iter().enumerate() {
+        let interrupt = round % 2 == 1;
         let out = format!("killed-{delay_ms}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
         command
@@ -431,13 +466,27 @@ fn import_killed_half_way_leaves_no_half_written_directory() {
             .stderr(std::process::Stdio::null());
         let mut child = command.spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        if interrupt {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        } else {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
         let dir = case.path().join(&out);
         if dir.exists() {
             let count = std::fs::read_dir(&dir).unwrap().count();
             assert_eq!(count, 4, "a half-written `{out}`");
             complete = Some(dir);
+        } else if interrupt && status.code().is_some() {
+            assert_eq!(status.code(), Some(1), "an interrupted import fails");
+        }
+        if interrupt {
+            let leftovers: Vec<String> = std::fs::read_dir(case.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&format!(".{out}")))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
         }
     }
     if let Some(dir) = complete {
