@@ -554,7 +554,7 @@ fn import_round_trips_odd_values() {
             json!({
                 "spec.description": texts[index],
                 "spec.settings.vmInactivityTimeout": "30m",
-                "spec.settings.securityGroups": ["0123", "a, b", "yes"],
+                "spec.settings.securityGroups": ["yes", "0123", "a, b", "yes"],
             }),
         );
         sandbox.set_balance(&project, 0).unwrap();
