@@ -66,6 +66,8 @@ fn write_error(error: WriteError) -> CliError {
         WriteError::NotEmpty(_) => CliError::usage(format!("refusing to overwrite: {error}"))
             .help("choose an empty or new directory with `--out`, or replace it with `--force`"),
         WriteError::NotADirectory(_) => CliError::usage(error.to_string()),
+        WriteError::Unnamed(_) => CliError::usage(error.to_string())
+            .help("give `--out` a directory name, such as `--out manifests`"),
         WriteError::Interrupted | WriteError::Io { .. } => CliError::failure(error.to_string()),
     }
 }
@@ -120,6 +122,11 @@ fn import(
         if imported.files.len() == 1 { "" } else { "s" },
         imported.set,
     );
+    if imported.set_from_id {
+        text.push_str(
+            "No manifest set manages objects there yet: the set is named after the organization id (choose another name with `--set NAME`).\n",
+        );
+    }
     if imported.unmanaged > 0 {
         text.push_str(&format!(
             "{} of them no manifest set managed yet: the first apply labels them as the set's.\n",

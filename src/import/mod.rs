@@ -61,6 +61,8 @@ pub struct Imported {
     pub secrets: Vec<SecretVariable>,
     /// Objects not written because another set manages them: `(address, set)`.
     pub skipped: Vec<(String, String)>,
+    /// Whether the set is named after the organization id (no set managed anything there).
+    pub set_from_id: bool,
     /// Objects written that no set managed yet (the first apply labels them).
     pub unmanaged: usize,
     /// Objects written (communities, projects and resources).
@@ -103,8 +105,11 @@ pub fn import(
             }
             set.clone()
         }
-        None => tree.default_set(&selected, &live.organization_id)?,
+        None => {
+            tree.default_set(&selected)?.unwrap_or_else(|| names::set_name(&live.organization_id))
+        }
     };
+    let set_from_id = options.set.is_none() && tree.default_set(&selected)?.is_none();
     let mut writer = Writer {
         live,
         tree: &tree,
@@ -118,6 +123,7 @@ pub fn import(
     writer.warn_outside(&selected);
     writer.name_secrets();
     writer.imported.set = writer.set.clone();
+    writer.imported.set_from_id = set_from_id;
     let mut file_names = names::FileNames::default();
     let organization = writer.organization_document();
     writer
@@ -222,12 +228,8 @@ impl<'a> Tree<'a> {
         objects
     }
 
-    /// The set that manages objects there already, or one named after the organization.
-    fn default_set(
-        &self,
-        selected: &[&'a LiveObject],
-        organization_id: &str,
-    ) -> Result<String, ImportError> {
+    /// The set that manages objects there already, if any.
+    fn default_set(&self, selected: &[&'a LiveObject]) -> Result<Option<String>, ImportError> {
         let mut sets: BTreeMap<&str, usize> = BTreeMap::new();
         for object in self.subtree(selected) {
             if let Some(set) = owner(object) {
@@ -235,8 +237,8 @@ impl<'a> Tree<'a> {
             }
         }
         match sets.len() {
-            0 => Ok(names::set_name(organization_id)),
-            1 => Ok(sets.keys().next().map(|s| (*s).to_owned()).unwrap_or_default()),
+            0 => Ok(None),
+            1 => Ok(sets.keys().next().map(|s| (*s).to_owned())),
             _ => Err(ImportError::SeveralSets(
                 sets.into_iter().map(|(s, n)| (s.to_owned(), n)).collect(),
             )),

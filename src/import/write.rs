@@ -21,6 +21,9 @@ pub enum WriteError {
     /// The target exists, is not empty, and `force` was not given.
     #[error("`{}` is not empty", .0.display())]
     NotEmpty(PathBuf),
+    /// The target has no name of its own (`.`, `..`, `/`): it cannot be replaced by a rename.
+    #[error("`{}` names no new directory", .0.display())]
+    Unnamed(PathBuf),
     /// The target exists and is not a directory.
     #[error("`{}` exists and is not a directory", .0.display())]
     NotADirectory(PathBuf),
@@ -46,6 +49,9 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 /// # Errors
 /// [`WriteError::NotEmpty`] or [`WriteError::NotADirectory`].
 pub fn check_target(out: &Path, force: bool) -> Result<(), WriteError> {
+    if out.file_name().is_none() {
+        return Err(WriteError::Unnamed(out.to_path_buf()));
+    }
     match fs::symlink_metadata(out) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(io_error(out)(error)),

@@ -271,6 +271,7 @@ fn import_of_unmanaged_objects_plans_only_the_ownership_labels() {
     // No set manages anything: the set is named after the organization id.
     assert!(run.stderr.contains("as the manifest set `bpf0000000000000acme`"), "{}", run.stderr);
     assert!(run.stderr.contains("6 of them no manifest set managed yet"), "{}", run.stderr);
+    assert!(run.stderr.contains("No manifest set manages objects there yet"), "{}", run.stderr);
     let files = written(&case);
     assert!(files["research.yaml"].contains("publish: [analytics]"), "{}", files["research.yaml"]);
     assert!(files["analytics.yaml"].contains("{kind: Secret, ref: research/models/token}"));
@@ -433,6 +434,11 @@ fn import_usage_errors_exit_64_and_platform_errors_exit_1() {
     let case = Case::files(&[]);
     let missing = spherectl(&case, &["import", "--out", "x"], &[]);
     assert_eq!(missing.code, 64, "{}", missing.stderr);
+    for out in [".", ".."] {
+        let unnamed = spherectl(&case, &["import", "--organization", ACME, "--out", out], &[]);
+        assert_eq!(unnamed.code, 64, "{out}: {}", unnamed.stderr);
+        assert!(unnamed.stderr.contains("names no new directory"), "{}", unnamed.stderr);
+    }
     let bad_set = spherectl(&case, &["import", "--organization", ACME, "--set", "Bad Name"], &[]);
     assert_eq!(bad_set.code, 64, "{}", bad_set.stderr);
     assert!(bad_set.stderr.contains("invalid manifest set name `Bad Name`"), "{}", bad_set.stderr);
