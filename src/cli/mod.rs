@@ -3,7 +3,9 @@
 //! Each subcommand has its own file with its `Args` and a `run` function. Stage code never sees
 //! clap types.
 
+mod destroy;
 mod error;
+mod focus;
 mod graph;
 mod http;
 mod plan;
@@ -58,6 +60,7 @@ enum Command {
     Plan(plan::PlanArgs),
     Apply(plan::ApplyArgs),
     Drift(plan::DriftArgs),
+    Destroy(destroy::DestroyArgs),
     Graph(graph::GraphArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
@@ -86,6 +89,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
+        Command::Destroy(args) => destroy::run(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
         Command::Serve(args) => serve::run(&args, &printer),
     }
