@@ -40,7 +40,7 @@ pub(super) struct DestroyArgs {
     paths: Vec<PathBuf>,
     /// Destroy only ADDRESS and what must go before it (its contents, its publications and
     /// uses), such as `Project/research/fraud-detection` (can be repeated)
-    #[arg(long = "target", value_name = "ADDRESS")]
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     target: Vec<String>,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]

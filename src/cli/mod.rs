@@ -9,6 +9,7 @@ mod focus;
 mod graph;
 mod http;
 mod plan;
+mod platform_arg;
 mod sandbox;
 mod serve;
 mod validate;
@@ -68,8 +69,15 @@ enum Command {
 
 /// Parses the arguments and runs the command.
 pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed =
+        <Cli as clap::CommandFactory>::command().try_get_matches_from(args).and_then(|matches| {
+            Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches))
+        });
+    let cli = match parsed {
+        Ok((mut cli, matches)) => {
+            platform_arg::unset_if_empty_env(&mut cli.global.platform, &matches);
+            cli
+        }
         Err(error) => {
             let _ = error.print();
             return match error.kind() {
@@ -83,6 +91,11 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         }
     };
     let printer = Printer::new(cli.global.color);
+    // A `--platform` (or `SPHERECTL_PLATFORM`) that names no platform is a usage error for
+    // every command (DESIGN §7).
+    if let Some(Err(error)) = cli.global.platform.as_deref().map(platform_arg::check) {
+        return error.report(&printer);
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&args, &printer),
         Command::Graph(args) => graph::run(&args, &printer),

@@ -55,7 +55,7 @@ pub(super) struct PlanArgs {
     #[arg(long)]
     allow_delete: bool,
     /// Plan only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
-    #[arg(long = "target", value_name = "ADDRESS")]
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     target: Vec<String>,
 }
 
@@ -80,7 +80,7 @@ pub(super) struct ApplyArgs {
     #[arg(long)]
     allow_delete: bool,
     /// Apply only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
-    #[arg(long = "target", value_name = "ADDRESS")]
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     target: Vec<String>,
 }
 
