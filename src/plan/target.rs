@@ -228,13 +228,14 @@ spec: {sizeGb: 1}
     }
 
     fn planned(yaml: &str) -> (Plan, BTreeSet<String>) {
+        planned_as(yaml, "userAccount:local-admin")
+    }
+
+    fn planned_as(yaml: &str, actor: &str) -> (Plan, BTreeSet<String>) {
         let (loaded, _dir) = load(yaml);
         let live = LiveState {
             organization_id: "bpf00000000000000acme".into(),
-            organization_members: BTreeMap::from([(
-                "userAccount:local-admin".to_owned(),
-                Role::Admin,
-            )]),
+            organization_members: BTreeMap::from([(actor.to_owned(), Role::Admin)]),
             ..LiveState::default()
         };
         let digest = |_: &crate::platform::SecretValue| None;
@@ -243,7 +244,7 @@ spec: {sizeGb: 1}
             live: &live,
             secrets: &SecretValues::new(),
             digest: &digest,
-            actor: "userAccount:local-admin",
+            actor,
             platform: "test".into(),
             allow_delete: false,
         });
@@ -277,7 +278,8 @@ spec: {sizeGb: 1}
 
     #[test]
     fn a_use_brings_the_publication_and_the_grant_it_needs() {
-        let (mut plan, known) = planned(TWO_TEAMS);
+        // Alice applies: the plan grants her `admin` in `analytics`, which publishing there needs.
+        let (mut plan, known) = planned_as(TWO_TEAMS, "userAccount:alice");
         focus(&mut plan, &targets(&["Project/analytics/reports"]), &known).unwrap();
         let kept = addresses(&plan);
         for needed in [
@@ -288,6 +290,7 @@ spec: {sizeGb: 1}
             "Project/research/models",
             "Community/research",
             "Community/analytics",
+            "Community/analytics#member:userAccount:alice",
         ] {
             assert!(kept.contains(&needed), "{needed} missing from {kept:?}");
         }

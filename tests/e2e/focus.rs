@@ -206,3 +206,49 @@ fn focus_an_object_with_nothing_to_change_is_noted() {
     assert!(run.stderr.contains(&format!("note: `{PROJECT}` has no changes")), "{}", run.stderr);
     assert!(run.stdout.contains("No changes"), "{}", run.stdout);
 }
+
+#[test]
+fn focus_a_targeted_replace_reattaches_its_users() {
+    let text = format!(
+        "{}---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {{name: analytics}}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {{name: models, community: research}}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {{name: reports, community: analytics}}
+spec:
+  uses: [{{kind: Dataset, ref: research/models/events}}]
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {{name: events, project: research/models}}
+spec: {{sizeGb: 5, publish: [analytics]}}
+",
+        super::ORG
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    super::applied(&case);
+    // A new size replaces the dataset; its users are the dependents of that replace.
+    case.edit("org.yaml", "sizeGb: 5", "sizeGb: 6");
+    let target = "Dataset/research/models/events";
+    let run = case.run(&["plan", ".", "--target", target, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        addresses(&json(&run)),
+        BTreeSet::from([
+            target.to_owned(),
+            format!("{target}#publish:analytics"),
+            format!("Project/analytics/reports#use:{target}"),
+        ])
+    );
+    let apply = case.run(&["apply", ".", "--target", target, "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    // Nothing is left detached: the whole plan is empty.
+    super::converged(&case);
+}
