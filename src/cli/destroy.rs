@@ -96,8 +96,7 @@ pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) ->
         ));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
-        let answer = answer.trim();
-        if answer != "yes" && answer != set {
+        if !confirmed(&answer, &set) {
             printer.err("destroy cancelled: nothing was deleted\n");
             return ExitStatus::Failure;
         }
@@ -115,6 +114,13 @@ pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) ->
     status
 }
 
+/// Whether a typed answer confirms the destruction of set `set`: `yes`, or the set's name
+/// (surrounding whitespace ignored; nothing else, not even `y` or `YES`).
+fn confirmed(answer: &str, set: &str) -> bool {
+    let answer = answer.trim();
+    answer == "yes" || (!answer.is_empty() && answer == set)
+}
+
 /// Reopens a sandbox that was read read-only, for writing; other platforms are opened once.
 fn writable(planned: &mut Planned, global: &GlobalArgs) -> Result<(), CliError> {
     let base_dir = &planned.loaded.base_dir;
@@ -124,4 +130,20 @@ fn writable(planned: &mut Planned, global: &GlobalArgs) -> Result<(), CliError> 
         planned.platform = platform;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confirmed;
+
+    #[test]
+    fn only_yes_or_the_set_name_confirms() {
+        for answer in ["yes", "yes\n", "  yes \r\n", "acme", "acme\n"] {
+            assert!(confirmed(answer, "acme"), "{answer:?}");
+        }
+        for answer in ["", "\n", "y", "YES", "Yes", "no", "acm", "acme2", "yes please"] {
+            assert!(!confirmed(answer, "acme"), "{answer:?}");
+        }
+        assert!(!confirmed("", ""));
+    }
 }

@@ -78,8 +78,14 @@ pub(super) fn narrow(
         if scope.destroy { "destroy" } else { "plan" },
     );
     for target in &focus.unchanged {
-        let what = if scope.destroy { "nothing of this set to destroy" } else { "no changes" };
-        text.push_str(&format!("  note: `{target}` has {what}\n"));
+        let note = if plan.unmanaged.contains(target) {
+            "is not managed by this manifest set: it is left alone"
+        } else if scope.destroy {
+            "has nothing of this set to destroy"
+        } else {
+            "has no changes"
+        };
+        text.push_str(&format!("  note: `{target}` {note}\n"));
     }
     printer.err(&text);
     Ok(())

@@ -220,3 +220,39 @@ fn destroy_over_serve() {
     assert!(again.stdout.contains("Nothing to destroy"), "{}", again.stdout);
     assert!(!case.db().exists(), "the embedded sandbox was not used");
 }
+
+#[test]
+fn destroy_refuses_while_another_sets_project_uses_a_resource() {
+    let case = Case::files(&[("org.yaml", &format!("{ORG}{ACME}"))]);
+    super::applied(&case);
+    // By hand: a community and a project of no set, which uses our dataset published there.
+    let sandbox = case.sandbox();
+    let request = |kind, parent_id: &str, name: &str| CreateRequest {
+        kind,
+        parent_id: parent_id.into(),
+        name: name.into(),
+        labels: Default::default(),
+        attributes: Default::default(),
+        secret: None,
+    };
+    let community = sandbox.create(&request(Kind::Community, ACME_ORG, "hand-made")).unwrap();
+    let console = sandbox.create(&request(Kind::Project, &community, "console")).unwrap();
+    let live = sandbox.read(ACME_ORG).unwrap();
+    let events = live.objects.iter().find(|o| o.name == "events").unwrap().id.clone();
+    sandbox.publish(Kind::Dataset, &events, &community).unwrap();
+    sandbox.use_resource(&console, Kind::Dataset, &events).unwrap();
+    drop(sandbox);
+    let before = live_names(&case, ACME_ORG);
+    let run = case.run(&["destroy", ".", "--yes"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("spherectl::plan::foreign_objects"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Dataset/research/models/events is used by Project/hand-made/console"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("unuse"), "another set's project is never detached");
+    assert_eq!(live_names(&case, ACME_ORG), before, "something was deleted");
+    let live = case.sandbox().read(ACME_ORG).unwrap();
+    assert!(live.uses.iter().any(|(p, r)| *p == console && *r == events), "the use is gone");
+}

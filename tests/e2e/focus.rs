@@ -205,6 +205,27 @@ fn focus_an_object_with_nothing_to_change_is_noted() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&format!("note: `{PROJECT}` has no changes")), "{}", run.stderr);
     assert!(run.stdout.contains("No changes"), "{}", run.stdout);
+    // An object of no set is known (no error), and left alone.
+    let sandbox = case.sandbox();
+    sandbox
+        .create(&spherectl::platform::CreateRequest {
+            kind: spherectl::manifest::Kind::Community,
+            parent_id: QUICKSTART_ORG.into(),
+            name: "hand-made".into(),
+            labels: Default::default(),
+            attributes: Default::default(),
+            secret: None,
+        })
+        .unwrap();
+    drop(sandbox);
+    let run = case.run(&["apply", ".", "--target", "Community/hand-made", "--yes"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("`Community/hand-made` is not managed by this manifest set"),
+        "{}",
+        run.stderr
+    );
+    assert!(live_names(&case, QUICKSTART_ORG).contains("Community/hand-made"));
 }
 
 #[test]
