@@ -25,8 +25,11 @@ fn destroy_deletes_every_object_of_the_set_and_keeps_the_organization() {
     let case = Case::example("quickstart");
     super::applied(&case);
     assert_eq!(live_names(&case, QUICKSTART_ORG).len(), 10);
+    // Destroying needs no secret values: their files may be gone.
+    std::fs::rename(case.path().join("secrets"), case.path().join("away")).unwrap();
     let run = case.run(&["destroy", ".", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    std::fs::rename(case.path().join("away"), case.path().join("secrets")).unwrap();
     // The plan is shown first, deletes in reverse order: contents before their parents.
     let position = |what: &str| {
         run.stdout.find(what).unwrap_or_else(|| panic!("no `{what}` in {}", run.stdout))
@@ -255,4 +258,47 @@ fn destroy_refuses_while_another_sets_project_uses_a_resource() {
     assert_eq!(live_names(&case, ACME_ORG), before, "something was deleted");
     let live = case.sandbox().read(ACME_ORG).unwrap();
     assert!(live.uses.iter().any(|(p, r)| *p == console && *r == events), "the use is gone");
+}
+
+/// Runs `spherectl destroy .` on a pseudo-terminal (util-linux `script`), typing `answer`;
+/// `None` when `script` is not installed.
+fn destroy_on_a_terminal(case: &Case, answer: &str) -> Option<(i32, String)> {
+    use std::io::Write;
+    let command = format!("{} destroy .", env!("CARGO_BIN_EXE_spherectl"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .current_dir(case.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    Some((output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into()))
+}
+
+#[test]
+fn destroy_on_a_terminal_asks_for_yes_or_the_set_name() {
+    if super::http::over_http() {
+        return; // The terminal is the point here, not the platform.
+    }
+    let case = Case::example("quickstart");
+    super::applied(&case);
+    let before = live_names(&case, QUICKSTART_ORG);
+    let Some((code, output)) = destroy_on_a_terminal(&case, "y") else {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    };
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("Type `yes` or `quickstart` to confirm"), "{output}");
+    assert!(output.contains("destroy cancelled: nothing was deleted"), "{output}");
+    assert_eq!(live_names(&case, QUICKSTART_ORG), before);
+    let (code, output) = destroy_on_a_terminal(&case, "quickstart").unwrap();
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("Destroy complete: 10 objects"), "{output}");
+    assert!(live_names(&case, QUICKSTART_ORG).is_empty());
 }
