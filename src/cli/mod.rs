@@ -9,6 +9,7 @@ mod http;
 mod plan;
 mod sandbox;
 mod serve;
+mod show;
 mod validate;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -61,6 +62,7 @@ enum Command {
     Graph(graph::GraphArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
+    Show(show::ShowArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -88,6 +90,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
         Command::Serve(args) => serve::run(&args, &printer),
+        Command::Show(args) => show::run(&args, &printer),
     }
 }
 

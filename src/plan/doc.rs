@@ -1,0 +1,170 @@
+//! The plan as its JSON reads (DESIGN §7): an owned, deserializable view of a [`Plan`], from which
+//! every format is rendered, so that `spherectl show FILE` renders a saved plan exactly as `plan`
+//! rendered it when it was made.
+//!
+//! A [`Plan`] becomes a [`PlanDoc`] through its JSON ([`PlanDoc::of`]); a saved plan or drift
+//! file becomes one through [`PlanDoc::parse`]. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Action, FORMAT_VERSION, FieldChange, Plan, SourceRef};
+use crate::manifest::Kind;
+
+/// A plan as its JSON holds it.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanDoc {
+    pub format_version: u32,
+    pub platform: String,
+    pub organization: String,
+    pub summary: BTreeMap<String, usize>,
+    pub changes: Vec<ChangeDoc>,
+    pub findings: Vec<FindingDoc>,
+    #[serde(default)]
+    pub unmanaged: Vec<String>,
+}
+
+/// One change, as the plan JSON holds it.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeDoc {
+    pub address: String,
+    pub kind: Kind,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destroys_data: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+}
+
+impl ChangeDoc {
+    /// The address of the object the change is about (the address without its `#what`).
+    pub fn object(&self) -> &str {
+        self.address.split_once('#').map_or(self.address.as_str(), |(object, _)| object)
+    }
+
+    /// The `#what` of a sub-change (`publish:analytics`, `member:userAccount:bob`).
+    pub fn sub(&self) -> Option<&str> {
+        self.address.split_once('#').map(|(_, what)| what)
+    }
+}
+
+/// A finding, as the plan JSON holds it.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct FindingDoc {
+    pub rule: String,
+    pub severity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl FindingDoc {
+    /// Whether the finding refuses the plan (`error`, or `deny` as policies call it).
+    pub fn is_deny(&self) -> bool {
+        matches!(self.severity.as_str(), "error" | "deny")
+    }
+
+    /// The word a reviewer reads: `deny`, `warn` or `info`.
+    pub fn word(&self) -> &str {
+        match self.severity.as_str() {
+            "error" | "deny" => "deny",
+            "warning" | "warn" => "warn",
+            "advice" | "info" => "info",
+            other => other,
+        }
+    }
+}
+
+impl PlanDoc {
+    /// The document of a plan: its JSON, read back.
+    pub fn of(plan: &Plan) -> PlanDoc {
+        let value = serde_json::to_value(plan).unwrap_or(Value::Null);
+        // The plan JSON is produced from these very types: reading it back cannot fail, but an
+        // empty plan is a safer fallback than a panic.
+        serde_json::from_value(value).unwrap_or_else(|_| PlanDoc {
+            format_version: FORMAT_VERSION,
+            platform: plan.platform.clone(),
+            organization: plan.organization.clone(),
+            summary: BTreeMap::new(),
+            changes: Vec::new(),
+            findings: Vec::new(),
+            unmanaged: plan.unmanaged.clone(),
+        })
+    }
+
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// Whether a finding refuses the plan.
+    pub fn is_denied(&self) -> bool {
+        self.findings.iter().any(FindingDoc::is_deny)
+    }
+
+    /// The changes the platform cannot read back (`spherectl::plan::unverified`), which are not
+    /// drift.
+    pub fn is_unverified(&self, change: &ChangeDoc) -> bool {
+        self.findings.iter().any(|f| {
+            f.rule == "spherectl::plan::unverified" && f.address.as_deref() == Some(&change.address)
+        })
+    }
+}
+
+/// What a plan or drift file holds, as `spherectl show` reads it.
+#[derive(Debug)]
+pub enum Document {
+    /// A plan: saved by `plan --out`, or printed by `plan --format json`.
+    Plan(PlanDoc),
+    /// A drift report: saved by `drift --out`, or printed by `drift --format json`.
+    Drift(super::drift::DriftDoc),
+}
+
+/// Reads a plan or drift file's text: the document, and its JSON without the `saved` part (what
+/// `plan --format json` or `drift --format json` printed, key for key).
+///
+/// # Errors
+/// A message saying why the text is not a plan or drift report of this spherectl.
+pub fn parse(text: &str) -> Result<(Document, Value), String> {
+    let mut value: Value =
+        serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err("it is not a plan or drift report: the JSON is not an object".to_owned());
+    };
+    match map.get("formatVersion").and_then(Value::as_u64) {
+        Some(version) if version == u64::from(FORMAT_VERSION) => {}
+        Some(version) => {
+            return Err(format!(
+                "it has plan format version {version}, and this spherectl reads version {FORMAT_VERSION}"
+            ));
+        }
+        None => {
+            return Err(
+                "it is not a plan or drift report of spherectl (no `formatVersion`)".to_owned()
+            );
+        }
+    }
+    // What `apply --plan` checks is no part of the plan's rendering.
+    map.remove("saved");
+    let document = if map.contains_key("drift") {
+        serde_json::from_value(value.clone())
+            .map(Document::Drift)
+            .map_err(|e| format!("it is not a drift report of this spherectl: {e}"))?
+    } else {
+        serde_json::from_value(value.clone())
+            .map(Document::Plan)
+            .map_err(|e| format!("it is not a plan of this spherectl: {e}"))?
+    };
+    Ok((document, value))
+}
