@@ -491,7 +491,7 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
         printer.err("drift: the plan is denied by the findings above: apply would refuse it\n");
         ExitStatus::Failure
     } else if report.has_drift() {
-        printer.err(&format!("drift: {}\n", report.summary_line()));
+        printer.err(&format!("{}\n", report.summary_line()));
         ExitStatus::Changes
     } else {
         ExitStatus::Success

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Action, FORMAT_VERSION, FieldChange, Plan, SourceRef};
-use crate::manifest::Kind;
+use crate::manifest::{Address, Kind};
 
 /// A plan as its JSON holds it.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -46,14 +46,50 @@ pub struct ChangeDoc {
 }
 
 impl ChangeDoc {
-    /// The address of the object the change is about (the address without its `#what`).
+    /// The address of the object the change is about: the address without its `#what`.
     pub fn object(&self) -> &str {
-        self.address.split_once('#').map_or(self.address.as_str(), |(object, _)| object)
+        self.split().0
     }
 
     /// The `#what` of a sub-change (`publish:analytics`, `member:userAccount:bob`).
     pub fn sub(&self) -> Option<&str> {
-        self.address.split_once('#').map(|(_, what)| what)
+        self.split().1
+    }
+
+    /// Splits `object#what`. A community name may hold `#` (and even `#member:`), so the split
+    /// is where the object part is an address of the change's kind and the rest is what the
+    /// action's sub-changes are called; create, update, replace and delete have no `#what`.
+    fn split(&self) -> (&str, Option<&str>) {
+        let word = match self.action {
+            Action::Create | Action::Update | Action::Replace | Action::Delete => {
+                return (&self.address, None);
+            }
+            Action::Publish | Action::Unpublish => "publish:",
+            Action::Use | Action::Unuse => "use:",
+            Action::AddMember | Action::RemoveMember => "member:",
+            Action::Activate => "activate",
+            Action::Deactivate => "deactivate",
+            Action::SetBalance => "balance",
+        };
+        let fits = |at: &usize| {
+            let (object, rest) = (&self.address[..*at], &self.address[at + 1..]);
+            rest.starts_with(word)
+                && Address::parse(object).is_some_and(|address| address.kind == self.kind)
+        };
+        let positions: Vec<usize> = self.address.match_indices('#').map(|(i, _)| i).collect();
+        // A subject holds no `#`; a community published to or a resource used may.
+        let at = if word == "member:" {
+            positions.iter().rev().copied().find(|at| fits(at))
+        } else {
+            positions.iter().copied().find(|at| fits(at))
+        };
+        match at {
+            Some(at) => (&self.address[..at], Some(&self.address[at + 1..])),
+            None => match self.address.split_once('#') {
+                Some((object, what)) => (object, Some(what)),
+                None => (&self.address, None),
+            },
+        }
     }
 }
 

@@ -68,6 +68,8 @@ pub struct DriftField {
 pub struct DriftItem {
     /// The plan change's address (`Dataset/r/p/d#publish:analytics` for a publication).
     pub address: String,
+    /// The object's address (the address without its `#what`).
+    pub object: String,
     pub state: DriftState,
     /// What differs, in words (`changed outside spherectl`).
     pub message: String,
@@ -101,7 +103,18 @@ impl DriftDoc {
     /// The drift of a plan document.
     pub fn of(plan: PlanDoc, applied: bool, mut not_checked: Vec<NotChecked>) -> DriftDoc {
         let mut drift = Vec::new();
+        // A missing or extra object's memberships, publications and activation are part of it:
+        // one line says it.
+        let whole: std::collections::HashSet<&str> = plan
+            .changes
+            .iter()
+            .filter(|c| c.sub().is_none() && matches!(c.action, Action::Create | Action::Delete))
+            .map(|c| c.address.as_str())
+            .collect();
         for change in &plan.changes {
+            if change.sub().is_some() && whole.contains(change.object()) {
+                continue;
+            }
             if plan.is_unverified(change) {
                 not_checked.push(NotChecked {
                     address: change.address.clone(),
@@ -313,7 +326,13 @@ fn item(change: &ChangeDoc, applied: bool) -> DriftItem {
             (DriftState::Changed, "balance changed outside spherectl".to_owned(), fields(change))
         }
     };
-    DriftItem { address: change.address.clone(), state, message, fields }
+    DriftItem {
+        address: change.address.clone(),
+        object: change.object().to_owned(),
+        state,
+        message,
+        fields,
+    }
 }
 
 fn show(value: &Value) -> String {

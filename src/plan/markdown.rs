@@ -124,8 +124,7 @@ pub fn drift_within(doc: &DriftDoc, limit: usize) -> String {
     findings(&mut head, &doc.plan.findings, limit / 2);
     let mut groups: BTreeMap<String, Vec<&DriftItem>> = BTreeMap::new();
     for item in &doc.drift {
-        let object = item.address.split_once('#').map_or(item.address.as_str(), |(o, _)| o);
-        groups.entry(group_of(object)).or_default().push(item);
+        groups.entry(group_of(&item.object)).or_default().push(item);
     }
     let details: Vec<String> = groups
         .iter()
@@ -304,7 +303,9 @@ fn change_md(out: &mut String, change: &ChangeDoc) {
         if field.sensitive || !(is_multiline(&field.before) || is_multiline(&field.after)) {
             continue;
         }
-        let _ = writeln!(out, "{}:\n", code(&field.path));
+        let forces =
+            if change.replace_paths.contains(&field.path) { " (forces replacement)" } else { "" };
+        let _ = writeln!(out, "{}{forces}:\n", code(&field.path));
         diff_block(out, &field.before, &field.after);
     }
 }

@@ -223,7 +223,7 @@ mod tests {
         let text = label("a\"b`c|d<e>f-->g\nh#i;j[k]l{m}");
         assert_eq!(
             text,
-            "\"a#34;b#96;c#124;d#60;e#62;f-#45;#62;g h#35;i#59;j#91;k#93;l#123;m#125;\""
+            "\"a#34;b#96;c#124;d#60;e#62;f--#62;g h#35;i#59;j#91;k#93;l#123;m#125;\""
         );
         assert!(!text[1..text.len() - 1].contains(['"', '`', '<', '>', '|', '\n', '[', ']']));
     }
