@@ -259,7 +259,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     pub message: String,
-    /// Serialized as the problem's `help`, when it has one.
+    /// What to do about it, when the rule says (the problem's `help`).
     #[serde(rename = "help", serialize_with = "help_of", skip_serializing_if = "has_no_help")]
     #[schemars(with = "Option<String>")]
     pub problem: Problem,

@@ -9,6 +9,7 @@
 //! `INSTA_UPDATE=always cargo test --test cli` and read the diff before committing it.
 
 mod files;
+mod ci_examples;
 mod graph;
 mod usage;
 mod validate;
