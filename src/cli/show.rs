@@ -51,7 +51,9 @@ pub(super) fn run(args: &ShowArgs, printer: &Printer) -> ExitStatus {
                 "`{}` is not a plan or drift report: {message}",
                 args.file.display()
             ))
-            .help("show reads what `spherectl plan --out FILE` or `spherectl drift --out FILE` wrote")
+            .help(
+                "show reads what `spherectl plan --out FILE` or `spherectl drift --out FILE` wrote",
+            )
             .report(printer);
         }
     };

@@ -151,11 +151,8 @@ impl DriftDoc {
         if self.drift.is_empty() {
             return "No drift: the platform matches the manifests.".to_owned();
         }
-        let parts: Vec<String> = self
-            .counts()
-            .iter()
-            .map(|(state, n)| format!("{n} {}", state_words(*state)))
-            .collect();
+        let parts: Vec<String> =
+            self.counts().iter().map(|(state, n)| format!("{n} {}", state_words(*state))).collect();
         let total = self.drift.len();
         format!(
             "Drift: {total} difference{} from the manifests ({}).",

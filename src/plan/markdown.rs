@@ -227,12 +227,7 @@ fn findings(out: &mut String, findings: &[FindingDoc], budget: usize) {
         _ => 2,
     });
     let denies = findings.iter().filter(|f| f.is_deny()).count();
-    let _ = writeln!(
-        out,
-        "#### Findings ({} deny, {} other)\n",
-        denies,
-        findings.len() - denies
-    );
+    let _ = writeln!(out, "#### Findings ({} deny, {} other)\n", denies, findings.len() - denies);
     for (i, finding) in sorted.iter().enumerate() {
         if out.len() > budget {
             let _ = writeln!(out, "- … and {} more findings", sorted.len() - i);
@@ -311,7 +306,13 @@ fn change_md(out: &mut String, change: &ChangeDoc) {
 }
 
 fn drift_item_md(out: &mut String, item: &DriftItem) {
-    let _ = writeln!(out, "**{}** {}: {}\n", item.state.as_str(), code(&item.address), text(&item.message));
+    let _ = writeln!(
+        out,
+        "**{}** {}: {}\n",
+        item.state.as_str(),
+        code(&item.address),
+        text(&item.message)
+    );
     let rows: Vec<&DriftField> = item
         .fields
         .iter()

@@ -71,7 +71,9 @@ pub fn label(text: &str) -> String {
     for c in text.chars() {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '/' | ':' | ',' | '(' | ')') => {
+            c if c.is_alphanumeric()
+                || matches!(c, ' ' | '-' | '_' | '.' | '/' | ':' | ',' | '(' | ')') =>
+            {
                 out.push(c);
             }
             c => {
@@ -102,7 +104,8 @@ impl Map {
     fn mark(&mut self, key: Key, class: NodeClass) {
         let entry = self.nodes.entry(key).or_insert(NodeClass::Context);
         // The object's own change decides; a sub-change marks an otherwise unchanged object.
-        if *entry == NodeClass::Context || (*entry == NodeClass::Update && class != NodeClass::Update)
+        if *entry == NodeClass::Context
+            || (*entry == NodeClass::Update && class != NodeClass::Update)
         {
             *entry = class;
         }
@@ -126,7 +129,8 @@ impl Map {
             }
             (Action::Use | Action::Unuse, Some(used)) => {
                 self.context(own.clone());
-                let to = Address::parse(used).map_or_else(|| Key::Other(used.to_owned()), Key::Object);
+                let to =
+                    Address::parse(used).map_or_else(|| Key::Other(used.to_owned()), Key::Object);
                 self.context(to.clone());
                 let adds = change.action == Action::Use;
                 self.edges.push((own, to, if adds { "use" } else { "unuse" }, adds));
@@ -221,10 +225,7 @@ mod tests {
     #[test]
     fn labels_cannot_break_out() {
         let text = label("a\"b`c|d<e>f-->g\nh#i;j[k]l{m}");
-        assert_eq!(
-            text,
-            "\"a#34;b#96;c#124;d#60;e#62;f--#62;g h#35;i#59;j#91;k#93;l#123;m#125;\""
-        );
+        assert_eq!(text, "\"a#34;b#96;c#124;d#60;e#62;f--#62;g h#35;i#59;j#91;k#93;l#123;m#125;\"");
         assert!(!text[1..text.len() - 1].contains(['"', '`', '<', '>', '|', '\n', '[', ']']));
     }
 }

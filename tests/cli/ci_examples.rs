@@ -132,14 +132,23 @@ fn check_command(args: &[String], known: &BTreeSet<String>, file: &str) -> Strin
     while let Some(first) = rest.first().filter(|a| a.starts_with("--")) {
         rest = if first.contains('=') { &rest[1..] } else { &rest[2.min(rest.len())..] };
     }
-    let command = rest.first().unwrap_or_else(|| panic!("{file}: `spherectl` without a command: {args:?}"));
-    assert!(known.contains(command), "{file}: `spherectl {}`: no subcommand `{command}`", args.join(" "));
+    let command =
+        rest.first().unwrap_or_else(|| panic!("{file}: `spherectl` without a command: {args:?}"));
+    assert!(
+        known.contains(command),
+        "{file}: `spherectl {}`: no subcommand `{command}`",
+        args.join(" ")
+    );
     let help = spherectl([command.as_str(), "--help"]).output();
     assert_eq!(help.code, Some(0), "{}", help.stderr);
     for arg in args.iter().filter(|a| a.starts_with('-')) {
         let flag = arg.split('=').next().unwrap();
         let listed = help.stdout.split(|c: char| c.is_whitespace() || c == ',').any(|w| w == flag);
-        assert!(listed, "{file}: `spherectl {}`: `{flag}` is not in `spherectl {command} --help`", args.join(" "));
+        assert!(
+            listed,
+            "{file}: `spherectl {}`: `{flag}` is not in `spherectl {command} --help`",
+            args.join(" ")
+        );
     }
     command.clone()
 }

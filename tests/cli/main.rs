@@ -8,8 +8,8 @@
 //! Snapshots live in `tests/cli/snapshots/`. After a deliberate change, rewrite them with
 //! `INSTA_UPDATE=always cargo test --test cli` and read the diff before committing it.
 
-mod files;
 mod ci_examples;
+mod files;
 mod graph;
 mod usage;
 mod validate;

@@ -105,7 +105,9 @@ fn blocks<'a>(markdown: &'a str, info: &str) -> Vec<&'a str> {
 pub(crate) fn check_mermaid(chart: &str) {
     let mut lines = chart.lines();
     assert_eq!(lines.next(), Some("flowchart LR"), "{chart}");
-    let id_ok = |id: &str| id.len() > 1 && id.starts_with('n') && id[1..].bytes().all(|b| b.is_ascii_digit());
+    let id_ok = |id: &str| {
+        id.len() > 1 && id.starts_with('n') && id[1..].bytes().all(|b| b.is_ascii_digit())
+    };
     let mut nodes = std::collections::HashSet::new();
     let mut edges = 0usize;
     let mut classes = std::collections::HashSet::new();
@@ -114,7 +116,10 @@ pub(crate) fn check_mermaid(chart: &str) {
         if let Some((id, rest)) = line.split_once("[\"") {
             assert!(id_ok(id), "bad node id `{id}` in {line}");
             let label = rest.strip_suffix("\"]").unwrap_or_else(|| panic!("unclosed: {line}"));
-            assert!(!label.contains(['"', '[', ']', '<', '>', '`', '|', '{', '}']), "raw mark in {line}");
+            assert!(
+                !label.contains(['"', '[', ']', '<', '>', '`', '|', '{', '}']),
+                "raw mark in {line}"
+            );
             assert!(nodes.insert(id.to_owned()), "node {id} declared twice");
         } else if let Some(rest) = line.strip_prefix("classDef ") {
             classes.insert(rest.split(' ').next().unwrap().to_owned());
@@ -131,14 +136,15 @@ pub(crate) fn check_mermaid(chart: &str) {
             let parts: Vec<&str> = line.split(' ').collect();
             let (from, to) = match parts.as_slice() {
                 [from, "-->", to] => (*from, *to),
-                [from, "-.", label, ".->", to]
-                    if label.bytes().all(|b| b.is_ascii_lowercase()) =>
-                {
+                [from, "-.", label, ".->", to] if label.bytes().all(|b| b.is_ascii_lowercase()) => {
                     (*from, *to)
                 }
                 _ => panic!("not a node, edge, class or style line: {line}"),
             };
-            assert!(nodes.contains(from) && nodes.contains(to), "edge to an undeclared node: {line}");
+            assert!(
+                nodes.contains(from) && nodes.contains(to),
+                "edge to an undeclared node: {line}"
+            );
             edges += 1;
         }
     }
@@ -237,11 +243,16 @@ pub(crate) fn check_markdown(markdown: &str) {
             continue;
         }
         let mut html = plain.clone();
-        for allowed in ["<!-- spherectl-plan -->", "<!-- spherectl-drift -->", "<sub>", "</sub>", "<br>"] {
+        for allowed in
+            ["<!-- spherectl-plan -->", "<!-- spherectl-drift -->", "<sub>", "</sub>", "<br>"]
+        {
             html = html.replace(allowed, "");
         }
         assert!(!html.contains('<'), "raw HTML outside code: {line}");
-        assert!(!plain.starts_with('#') || line.starts_with("###") || line.starts_with("####"), "{line}");
+        assert!(
+            !plain.starts_with('#') || line.starts_with("###") || line.starts_with("####"),
+            "{line}"
+        );
     }
     assert!(fence.is_none(), "an unclosed code fence");
     assert_eq!(details, 0, "unbalanced <details>");
@@ -254,7 +265,8 @@ fn platform_of(case: &Case, args: &[&str]) -> String {
     let mut args = args.to_vec();
     args.extend(["--format", "json"]);
     let run = case.run(&args);
-    let plan: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.stderr));
+    let plan: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.stderr));
     plan["platform"].as_str().unwrap().to_owned()
 }
 
@@ -285,7 +297,8 @@ fn review_plan_markdown_snapshot() {
 
 #[test]
 fn review_markdown_survives_hostile_text() {
-    let hostile = "a | b `tick` ``two`` <details><summary>x</summary> --> end\\n[link](http://x) *em* $x$ #h";
+    let hostile =
+        "a | b `tick` ``two`` <details><summary>x</summary> --> end\\n[link](http://x) *em* $x$ #h";
     let case = Case::files(&[("org.yaml", ORG)]);
     applied(&case);
     let text = format!(
@@ -329,17 +342,24 @@ spec:
     // No section closes early: each community's section holds its own changes.
     assert_eq!(run.stdout.lines().filter(|l| l.starts_with("<details>")).count(), 2);
     assert!(
-        run.stdout.contains("<details><summary>Community t|`&lt;details&gt;--&gt;&quot;#z — 1 change</summary>"),
+        run.stdout.contains(
+            "<details><summary>Community t|`&lt;details&gt;--&gt;&quot;#z — 1 change</summary>"
+        ),
         "{}",
         run.stdout
     );
     // The publication to it is an edge of the map, from the dataset to that community.
     let chart = blocks(&run.stdout, "mermaid")[0];
-    assert!(chart.contains("[\"Community t#124;#96;#60;details#62;--#62;#34;#35;z (create)\"]"), "{chart}");
+    assert!(
+        chart.contains("[\"Community t#124;#96;#60;details#62;--#62;#34;#35;z (create)\"]"),
+        "{chart}"
+    );
     assert_eq!(chart.matches("-. publish .->").count(), 1, "{chart}");
     // A one-line value is a table cell, its `|` escaped, in a code span longer than its `` ` ``.
     assert!(
-        run.stdout.contains("| _(none)_ | ```\"x \\| y `z` ``w`` <details> --> <!-- c --> \\\\\\|\"``` |"),
+        run.stdout.contains(
+            "| _(none)_ | ```\"x \\| y `z` ``w`` <details> --> <!-- c --> \\\\\\|\"``` |"
+        ),
         "{}",
         run.stdout
     );
@@ -348,7 +368,8 @@ spec:
 #[test]
 fn review_markdown_of_a_big_plan_stays_under_the_comment_limit() {
     let mut text = String::from(ORG);
-    let init: String = (0..40).map(|i| format!("    print('line {i} of a long init script')\n")).collect();
+    let init: String =
+        (0..40).map(|i| format!("    print('line {i} of a long init script')\n")).collect();
     // Within the sandbox's quotas: 10 datasets per community.
     for c in 0..10 {
         text.push_str(&format!(
@@ -363,7 +384,11 @@ fn review_markdown_of_a_big_plan_stays_under_the_comment_limit() {
     // A second community, so that there is more than one section to leave out.
     text.push_str("---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {name: zeta}\n");
     let case = Case::files(&[("org.yaml", &text)]);
-    write(&case, "policies/p.rego", "package p\n\nimport rego.v1\n\nwarn contains \"every plan is reviewed\" if { true }\n");
+    write(
+        &case,
+        "policies/p.rego",
+        "package p\n\nimport rego.v1\n\nwarn contains \"every plan is reviewed\" if { true }\n",
+    );
     let full = case.run(&["plan", ".", "--format", "text"]);
     assert!(full.stdout.len() > 150_000, "the plan is not big: {}", full.stderr);
     let run = case.run(&["plan", ".", "--format", "markdown"]);
@@ -373,7 +398,11 @@ fn review_markdown_of_a_big_plan_stays_under_the_comment_limit() {
     check_markdown(markdown);
     assert!(markdown.contains("**Plan: 112 changes (112 create).**"), "{}", &markdown[..500]);
     assert!(markdown.contains("every plan is reviewed"));
-    assert!(markdown.contains("> **Note:**") && markdown.contains("left out"), "{}", &markdown[markdown.len() - 600..]);
+    assert!(
+        markdown.contains("> **Note:**") && markdown.contains("left out"),
+        "{}",
+        &markdown[markdown.len() - 600..]
+    );
     // What fits is still shown: the small section is whole.
     assert!(markdown.contains("<summary>Community zeta — 1 change</summary>"), "{markdown}");
 }
@@ -488,7 +517,12 @@ fn review_drift_wording_out_and_show() {
     assert!(out.contains("~ Project/research/models: changed outside spherectl"), "{out}");
     assert!(out.contains("spec.limits.maxUnitsPerHour: 20 → 30  (manifests → platform)"), "{out}");
     assert!(out.contains("- Dataset/research/models/fresh: missing on the platform"), "{out}");
-    assert!(out.contains("+ Dataset/research/models/old: on the platform with this set's labels, in no manifest"), "{out}");
+    assert!(
+        out.contains(
+            "+ Dataset/research/models/old: on the platform with this set's labels, in no manifest"
+        ),
+        "{out}"
+    );
     assert!(!out.contains("will create") && !out.contains("create Dataset"), "{out}");
     // The new dataset's publication is part of it, not a second line.
     assert!(!out.contains("#publish"), "{out}");
@@ -512,5 +546,11 @@ fn review_drift_wording_out_and_show() {
     let fresh = Case::files(&[("org.yaml", &v1())]);
     let run = fresh.run(&["drift", "."]);
     assert_eq!(run.code, 2);
-    assert!(run.stdout.contains("- Project/research/models: not created yet: the manifests were never applied"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "- Project/research/models: not created yet: the manifests were never applied"
+        ),
+        "{}",
+        run.stdout
+    );
 }
