@@ -38,6 +38,17 @@ pub const LIMIT: usize = 65_000;
 /// A longest single-line value shown in a table cell.
 const MAX_CELL: usize = 300;
 
+/// A longest finding message (or help) shown: a policy may say a lot.
+const MAX_MESSAGE: usize = 2_000;
+
+/// The text, cut to `max` characters with `…`.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    text.chars().take(max).collect::<String>() + "…"
+}
+
 /// Renders a plan.
 pub fn plan(doc: &PlanDoc) -> String {
     plan_within(doc, LIMIT)
@@ -84,7 +95,7 @@ pub fn plan_within(doc: &PlanDoc, limit: usize) -> String {
             out
         })
         .collect();
-    assemble(head, doc, details, "changes", limit)
+    assemble(head, doc, details, false, limit)
 }
 
 /// Renders a drift report.
@@ -144,7 +155,10 @@ pub fn drift_within(doc: &DriftDoc, limit: usize) -> String {
             out
         })
         .collect();
-    assemble(head, &doc.plan, details, "differences", limit)
+    // What the platform cannot read back is not drift: not on the map either.
+    let mut drifted = doc.plan.clone();
+    drifted.changes.retain(|c| !doc.plan.is_unverified(c));
+    assemble(head, &drifted, details, true, limit)
 }
 
 /// Head, map and as many detail sections as fit in `limit`, with a note for what was left out.
@@ -152,10 +166,11 @@ fn assemble(
     mut out: String,
     doc: &PlanDoc,
     details: Vec<String>,
-    what: &str,
+    drift: bool,
     limit: usize,
 ) -> String {
-    let map = map_section(doc);
+    let what = if drift { "differences" } else { "changes" };
+    let map = map_section(doc, drift);
     // Room for the note on what was left out.
     let reserve = 400;
     let details_len: usize = details.iter().map(String::len).sum();
@@ -201,14 +216,19 @@ fn capitalize(text: &str) -> String {
     chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
-fn map_section(doc: &PlanDoc) -> String {
+fn map_section(doc: &PlanDoc, drift: bool) -> String {
     if !doc.has_changes() {
         return String::new();
     }
-    match mermaid::flowchart(doc) {
-        Some(chart) => format!("#### Map of the changes\n\n```mermaid\n{chart}```\n\n"),
+    let (title, chart) = if drift {
+        ("Map of the drift", mermaid::drift_flowchart(doc))
+    } else {
+        ("Map of the changes", mermaid::flowchart(doc))
+    };
+    match chart {
+        Some(chart) => format!("#### {title}\n\n```mermaid\n{chart}```\n\n"),
         None => format!(
-            "#### Map of the changes\n\n_Too many objects to draw ({}; the map shows at most {})._\n\n",
+            "#### {title}\n\n_Too many objects to draw ({}; the map shows at most {})._\n\n",
             mermaid::node_count(doc),
             mermaid::MAX_NODES
         ),
@@ -242,9 +262,9 @@ fn findings(out: &mut String, findings: &[FindingDoc], budget: usize) {
         if let Some(address) = &finding.address {
             let _ = write!(out, " on {}", code(address));
         }
-        let _ = writeln!(out, ": {}", text(&finding.message));
+        let _ = writeln!(out, ": {}", text(&shorten(&finding.message, MAX_MESSAGE)));
         if let Some(help) = &finding.help {
-            let _ = writeln!(out, "  <br>help: {}", text(help));
+            let _ = writeln!(out, "  <br>help: {}", text(&shorten(help, MAX_MESSAGE)));
         }
     }
     let _ = writeln!(out);
@@ -374,13 +394,7 @@ fn longest_run(text: &str, c: char) -> usize {
 fn cell_value(value: &Value) -> String {
     match value {
         Value::Null => "_(none)_".to_owned(),
-        value => {
-            let mut shown = value.to_string();
-            if shown.chars().count() > MAX_CELL {
-                shown = shown.chars().take(MAX_CELL).collect::<String>() + "…";
-            }
-            cell_code(&shown)
-        }
+        value => cell_code(&shorten(&value.to_string(), MAX_CELL)),
     }
 }
 
@@ -436,7 +450,34 @@ fn html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{cell_code, code, text};
+    use std::collections::BTreeMap;
+
+    use super::{LIMIT, cell_code, code, plan, text};
+    use crate::plan::doc::{FindingDoc, PlanDoc};
+
+    #[test]
+    fn findings_never_take_the_comment_over_the_limit() {
+        let finding = |i: usize| FindingDoc {
+            rule: "spherectl::policy::warn".into(),
+            severity: "warning".into(),
+            address: Some(format!("Community/c{i}")),
+            message: "x|<y>".repeat(50_000),
+            help: Some("`".repeat(10_000)),
+        };
+        let doc = PlanDoc {
+            format_version: 1,
+            platform: "sandbox".into(),
+            organization: "acme".into(),
+            summary: BTreeMap::new(),
+            changes: Vec::new(),
+            findings: (0..500).map(finding).collect(),
+            unmanaged: Vec::new(),
+        };
+        let markdown = plan(&doc);
+        assert!(markdown.len() <= LIMIT, "{}", markdown.len());
+        assert!(markdown.contains("more findings"), "{}", &markdown[markdown.len() - 200..]);
+        assert!(!markdown.contains("<y>"));
+    }
 
     #[test]
     fn code_spans_hold_any_text() {

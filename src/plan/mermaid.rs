@@ -38,6 +38,16 @@ impl NodeClass {
             NodeClass::Context => "context",
         }
     }
+
+    /// The node's state as drift says it: what the platform has against the manifests.
+    fn drift_word(self) -> &'static str {
+        match self {
+            NodeClass::Create => "missing",
+            NodeClass::Update | NodeClass::Replace => "changed",
+            NodeClass::Delete => "extra",
+            NodeClass::Context => "context",
+        }
+    }
 }
 
 const CLASS_DEFS: &str = "  classDef create fill:#dafbe1,stroke:#1a7f37,color:#0b3d1a
@@ -176,6 +186,16 @@ fn build(plan: &PlanDoc) -> Map {
 /// The mermaid `flowchart` of the changed part of the organization (without its code fence);
 /// `None` when nothing changed or when it would have more than [`MAX_NODES`] nodes.
 pub fn flowchart(plan: &PlanDoc) -> Option<String> {
+    chart(plan, false)
+}
+
+/// The map of a drift report: the same classes (colours), labelled as drift (`changed`,
+/// `missing`, `extra`) rather than as what apply would do.
+pub fn drift_flowchart(plan: &PlanDoc) -> Option<String> {
+    chart(plan, true)
+}
+
+fn chart(plan: &PlanDoc, drift: bool) -> Option<String> {
     let map = build(plan);
     if map.nodes.is_empty() || map.nodes.len() > MAX_NODES {
         return None;
@@ -186,6 +206,7 @@ pub fn flowchart(plan: &PlanDoc) -> Option<String> {
     for (key, class) in &map.nodes {
         let text = match class {
             NodeClass::Context => key.label(),
+            class if drift => format!("{} ({})", key.label(), class.drift_word()),
             class => format!("{} ({})", key.label(), class.as_str()),
         };
         let _ = writeln!(out, "  {}[{}]", ids[key], label(&text));
