@@ -59,6 +59,7 @@ fn v2() -> String {
             "metadata: {name: old, project: research/models}\nspec: {sizeGb: 5}",
             "metadata: {name: fresh, project: research/models}\nspec: {sizeGb: 7, publish: [analytics]}",
         )
+        + "---\napiVersion: spherectl/v1\nkind: Secret\nmetadata: {name: token2, project: research/models}\nspec:\n  value: {fromEnv: APP_TOKEN}\n"
 }
 
 const WARN_POLICY: &str = r#"package review
@@ -286,7 +287,8 @@ fn review_plan_markdown_snapshot() {
     let map = markdown.find("```mermaid").expect("map");
     let details = markdown.find("<details>").expect("details");
     assert!(findings < map && map < details, "{markdown}");
-    assert!(markdown.contains("(sensitive)") || !markdown.contains("spec.value"));
+    // A new secret's value is never shown, not even a placeholder that could pass for one.
+    assert!(markdown.contains("| `spec.value` |  | (sensitive) |"), "{markdown}");
     let chart = blocks(&markdown, "mermaid")[0];
     for class in ["update", "replace", "delete", "create", "context"] {
         assert!(chart.contains(&format!(" {class}\n")), "no `{class}` node in {chart}");
@@ -527,7 +529,7 @@ fn review_drift_wording_out_and_show() {
     assert!(!out.contains("#publish"), "{out}");
     // On stderr: the findings (a possible rename), then the summary.
     assert!(
-        run.stderr.ends_with("Drift: 4 differences from the manifests (2 changed outside spherectl, 1 missing on the platform, 1 on the platform but in no manifest).\n"),
+        run.stderr.ends_with("Drift: 5 differences from the manifests (2 changed outside spherectl, 2 missing on the platform, 1 on the platform but in no manifest).\n"),
         "{}",
         run.stderr
     );
@@ -558,4 +560,36 @@ fn review_drift_wording_out_and_show() {
         "{}",
         run.stdout
     );
+}
+
+/// A secret whose value changed: the markdown says so, and shows neither value.
+#[test]
+fn review_markdown_of_a_changed_secret_shows_no_value() {
+    let case = reviewed_case();
+    std::fs::remove_dir_all(case.path().join("policies")).unwrap();
+    write(&case, "org.yaml", &v1());
+    let changed = "NEW-secret-value-9c2e";
+    let mut case = Case { dir: case.dir, env: vec![("APP_TOKEN".into(), changed.into())] };
+    let run = case.run(&["plan", ".", "--format", "markdown", "--out", "plan.json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("| `spec.value` |  | (sensitive value changed) |"),
+        "{}",
+        run.stdout
+    );
+    let drift = case.run(&["drift", ".", "--format", "markdown", "--out", "drift.json"]);
+    assert_eq!(drift.code, 2, "{}", drift.stderr);
+    assert!(drift.stdout.contains("(sensitive value differs)"), "{}", drift.stdout);
+    let show = case.run(&["show", "plan.json", "--format", "markdown"]);
+    for text in [&run.stdout, &run.stderr, &drift.stdout, &drift.stderr, &show.stdout] {
+        assert!(!text.contains(changed), "a secret value leaked: {text}");
+    }
+    for file in ["plan.json", "drift.json"] {
+        let saved = std::fs::read_to_string(case.path().join(file)).unwrap();
+        assert!(!saved.contains(changed) && !saved.contains(crate::SECRET), "{file}");
+    }
+    case.env.clear();
+    let ci = case.run(&["drift", ".", "--format", "markdown"]);
+    assert_eq!(ci.code, 0, "{}", ci.stderr);
+    assert!(ci.stdout.contains("#### Not checked"), "{}", ci.stdout);
 }
