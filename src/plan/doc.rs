@@ -124,19 +124,15 @@ impl FindingDoc {
 
 impl PlanDoc {
     /// The document of a plan: its JSON, read back.
+    ///
+    /// # Panics
+    /// Never: the plan JSON is written from the types this document mirrors (the tests that
+    /// compare `show` of a saved plan with `plan` hold them together). An empty rendering of a
+    /// plan that has changes would mislead worse than a panic.
     pub fn of(plan: &Plan) -> PlanDoc {
-        let value = serde_json::to_value(plan).unwrap_or(Value::Null);
-        // The plan JSON is produced from these very types: reading it back cannot fail, but an
-        // empty plan is a safer fallback than a panic.
-        serde_json::from_value(value).unwrap_or_else(|_| PlanDoc {
-            format_version: FORMAT_VERSION,
-            platform: plan.platform.clone(),
-            organization: plan.organization.clone(),
-            summary: BTreeMap::new(),
-            changes: Vec::new(),
-            findings: Vec::new(),
-            unmanaged: plan.unmanaged.clone(),
-        })
+        let value =
+            serde_json::to_value(plan).expect("a plan serializes: its maps have string keys");
+        serde_json::from_value(value).expect("the plan JSON reads back as a plan document")
     }
 
     /// Whether the plan changes anything.
