@@ -20,10 +20,10 @@ use spherectl::{
 
 use crate::{Case, Run, SECRET, applied, http};
 
-const ACME: &str = "bpf0000000000000acme";
+pub(crate) const ACME: &str = "bpf0000000000000acme";
 
 /// Runs spherectl in the case's directory against the case's platform, with `env` added.
-fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) -> Run {
+pub(crate) fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
     command
         .env_clear()
@@ -57,7 +57,7 @@ fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) -> Run {
 }
 
 /// `import --organization ORG --out imported ARGS...`, which must succeed.
-fn import(case: &Case, organization: &str, args: &[&str]) -> Run {
+pub(crate) fn import(case: &Case, organization: &str, args: &[&str]) -> Run {
     let mut all = vec!["import", "--organization", organization, "--out", "imported"];
     all.extend(args);
     let run = spherectl(case, &all, &[]);
@@ -67,7 +67,7 @@ fn import(case: &Case, organization: &str, args: &[&str]) -> Run {
 }
 
 /// The variables the import listed (`  VARIABLE  Secret/ADDRESS`), by secret address.
-fn variables(run: &Run) -> BTreeMap<String, String> {
+pub(crate) fn variables(run: &Run) -> BTreeMap<String, String> {
     run.stderr
         .lines()
         .filter_map(|line| {
@@ -99,7 +99,7 @@ fn secret_values(case: &Case) -> BTreeMap<String, String> {
 }
 
 /// The environment that gives each listed variable the secret's value.
-fn secret_env(run: &Run, values: &BTreeMap<String, String>) -> Vec<(String, String)> {
+pub(crate) fn secret_env(run: &Run, values: &BTreeMap<String, String>) -> Vec<(String, String)> {
     variables(run)
         .into_iter()
         .map(|(address, variable)| {
@@ -110,7 +110,7 @@ fn secret_env(run: &Run, values: &BTreeMap<String, String>) -> Vec<(String, Stri
 }
 
 /// Every written file, by name.
-fn written(case: &Case) -> BTreeMap<String, String> {
+pub(crate) fn written(case: &Case) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(case.path().join("imported")).unwrap() {
         let entry = entry.unwrap();
@@ -120,7 +120,7 @@ fn written(case: &Case) -> BTreeMap<String, String> {
     files
 }
 
-fn assert_no_secret_in(files: &BTreeMap<String, String>, values: &BTreeMap<String, String>) {
+pub(crate) fn assert_no_secret_in(files: &BTreeMap<String, String>, values: &BTreeMap<String, String>) {
     for (name, text) in files {
         for value in values.values().chain([&SECRET.to_owned()]) {
             assert!(!text.contains(value.as_str()), "{name} holds a secret value");
@@ -129,11 +129,11 @@ fn assert_no_secret_in(files: &BTreeMap<String, String>, values: &BTreeMap<Strin
 }
 
 /// `plan imported --detailed-exitcode` with `env`.
-fn plan_imported(case: &Case, env: &[(String, String)]) -> Run {
+pub(crate) fn plan_imported(case: &Case, env: &[(String, String)]) -> Run {
     spherectl(case, &["plan", "imported", "--detailed-exitcode"], env)
 }
 
-fn plan_json(case: &Case, env: &[(String, String)]) -> Value {
+pub(crate) fn plan_json(case: &Case, env: &[(String, String)]) -> Value {
     let run = spherectl(case, &["plan", "imported", "--format", "json"], env);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     serde_json::from_str(&run.stdout).unwrap()

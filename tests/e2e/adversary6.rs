@@ -1,0 +1,285 @@
+//! Adversarial review of `spherectl import` (issue 11): every kind and field round-trips
+//! ("import, then plan is empty"), secrets are never written, odd names do not collide, `--out`
+//! is handled as a careful user expects, and re-importing is stable.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    Case,
+    import::{
+        ACME, assert_no_secret_in, plan_imported, secret_env, spherectl, variables, written,
+    },
+};
+
+/// Secret values, one per secret (each distinct, so a swapped variable shows in the plan).
+const VALUES: [(&str, &str, &str); 5] = [
+    ("Secret/Data/models/db-token", "DB_DASH", "v4lue-dash-91c2"),
+    ("Secret/Data/models/db_token", "DB_UNDERSCORE", "v4lue-underscore-5e7a"),
+    ("Secret/Data/models/DB-token", "DB_UPPER", "v4lue-upper-0b3d"),
+    ("Secret/Data/models/s3-key", "S3_KEY", "v4lue-s3-77aa"),
+    ("Secret/data/serving/api-key", "API_KEY", "v4lue-api-e410"),
+];
+
+/// An organization that uses every kind and every optional field: non-default sharing, members
+/// in all four roles, settings, limits, balance, labels, protection, publications across
+/// communities, uses, deactivated resources, pinned and unpinned checkpoints, node env from
+/// secrets, an S3 connection's secret, an alias with weights; communities named `Data` and
+/// `data` (one file name apart), `organization`, one with no projects, a project with no
+/// resources, and secrets whose names differ only by `-`, `_` or case.
+const EVERYTHING: &str = r#"apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: everything}
+spec:
+  id: bpf0000000000000acme
+  sharing: {requiredRoles: {project: editor, community: developer}}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: Data, labels: {team: data, cost-center: "0123"}}
+spec:
+  description: "Upper case: yes # not a comment"
+  zone: ru-central1-a
+  billingAccount: dn2000000000000bill
+  members:
+    - {subject: "userAccount:alice", role: admin}
+    - {subject: "userAccount:bob", role: editor}
+    - {subject: "group:analysts", role: developer}
+    - {subject: "serviceAccount:ci", role: viewer}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: data, lifecycle: {preventDestroy: true}}
+spec:
+  zone: ru-central1-a
+  billingAccount: dn2000000000000bill
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: organization}
+spec:
+  description: A community without projects
+  billingAccount: dn2000000000000bill
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: models, community: Data, labels: {tier: critical}}
+spec:
+  description: Every setting
+  settings:
+    serviceAccount: aje00000000000000sa
+    defaultFolder: b1g000000000folder
+    subnet: e9b0000000000subnet
+    staleExecTimeout: no-timeout
+    securityGroups: [enp00000000000000sg, enp00000000000001sg]
+    dataProcCluster: c9q0000000000dproc
+    vmInactivityTimeout: 45m
+    defaultDedicatedSpec: g1.1
+    earlyAccess: true
+  limits: {maxUnitsPerHour: 100, maxUnitsPerExecution: 10}
+  balance: 1234
+  members:
+    - {subject: "userAccount:alice", role: admin}
+    - {subject: "userAccount:bob", role: editor}
+    - {subject: "group:analysts", role: developer}
+    - {subject: "serviceAccount:ci", role: viewer}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: empty, community: Data}
+spec:
+  settings: {earlyAccess: false, staleExecTimeout: one-hour}
+  limits: {maxUnitsPerHour: 0}
+  balance: 0
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: serving, community: data}
+spec:
+  uses:
+    - {kind: Dataset, ref: Data/models/events}
+    - {kind: Checkpoint, ref: Data/models/gbm-v1}
+    - {kind: DockerImage, ref: Data/models/runtime}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: events, project: Data/models, labels: {pii: "no"}}
+spec:
+  description: Active and published
+  sizeGb: 20
+  zone: ru-central1-a
+  mountPath: /data/events
+  initCode: |
+    import os
+    print("key: value")
+  active: true
+  publish: [data]
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: archive, project: Data/models}
+spec:
+  sizeGb: 5
+  active: false
+---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: db-token, project: Data/models}
+spec:
+  description: dash
+  value: {fromEnv: DB_DASH}
+---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: db_token, project: Data/models}
+spec:
+  description: underscore
+  value: {fromEnv: DB_UNDERSCORE}
+---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: DB-token, project: Data/models}
+spec:
+  value: {fromEnv: DB_UPPER}
+---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: s3-key, project: Data/models}
+spec:
+  value: {fromEnv: S3_KEY}
+---
+apiVersion: spherectl/v1
+kind: DockerImage
+metadata: {name: runtime, project: Data/models}
+spec:
+  description: Active image
+  repository: runtime
+  tag: "1.0"
+  buildPath: .
+  dockerfile: |
+    FROM python:3.11-slim
+    RUN pip install lightgbm
+  active: true
+  publish: [data]
+---
+apiVersion: spherectl/v1
+kind: DockerImage
+metadata: {name: old-runtime, project: Data/models}
+spec:
+  repository: runtime
+  tag: "0.9"
+  dockerfile: "FROM python:3.10\n"
+  active: false
+---
+apiVersion: spherectl/v1
+kind: S3Connection
+metadata: {name: lake, project: Data/models}
+spec:
+  description: The lake
+  endpoint: https://storage.yandexcloud.net
+  bucket: lake
+  mountName: lake
+  accessKeyId: YCAJE0000000000000000
+  secretKey: {secret: s3-key}
+  mode: read-write
+  active: true
+---
+apiVersion: spherectl/v1
+kind: Checkpoint
+metadata: {name: gbm-v1, project: Data/models, lifecycle: {preventDestroy: true}}
+spec:
+  description: Pinned
+  pinned: true
+  publish: [data]
+---
+apiVersion: spherectl/v1
+kind: Checkpoint
+metadata: {name: gbm-v2, project: Data/models}
+spec:
+  pinned: false
+---
+apiVersion: spherectl/v1
+kind: Secret
+metadata: {name: api-key, project: data/serving}
+spec:
+  value: {fromEnv: API_KEY}
+---
+apiVersion: spherectl/v1
+kind: Node
+metadata: {name: scorer-a, project: data/serving}
+spec:
+  description: From the shared image
+  source: {dockerImage: Data/models/runtime}
+  instanceType: c1.8
+  instances: {min: 1, max: 3}
+  zone: ru-central1-a
+  subnet: e9b0000000000subnet
+  folder: b1g000000000folder
+  acl: [b1g000000000folder, b1g000000000other]
+  env: [api-key]
+  endpoint: {type: grpc, port: 9090}
+  healthCheck: {type: grpc, port: 9090, timeout: 3, interval: 7, failsThreshold: 4, passesThreshold: 5}
+---
+apiVersion: spherectl/v1
+kind: Node
+metadata: {name: scorer-b, project: data/serving}
+spec:
+  source: {checkpoint: Data/models/gbm-v1}
+  instanceType: c1.4
+  instances: {min: 1, max: 1}
+  endpoint: {type: http, port: 8080}
+  healthCheck: {type: http, path: /health, port: 8080}
+---
+apiVersion: spherectl/v1
+kind: Alias
+metadata: {name: scorer, project: data/serving, labels: {tier: critical}}
+spec:
+  description: Split 70/30
+  backends:
+    - {node: scorer-a, weight: 70}
+    - {node: scorer-b, weight: 30}
+  folder: b1g000000000folder
+  acl: [b1g000000000other]
+"#;
+
+/// The `EVERYTHING` organization, applied.
+fn everything() -> Case {
+    let mut case = Case::files(&[("everything.yaml", EVERYTHING)]);
+    case.env = VALUES.iter().map(|(_, var, value)| ((*var).to_owned(), (*value).to_owned())).collect();
+    let apply = case.run(&["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    case
+}
+
+fn secret_values() -> BTreeMap<String, String> {
+    VALUES.iter().map(|(address, _, value)| ((*address).to_owned(), (*value).to_owned())).collect()
+}
+
+/// Every kind and every optional field survives the trip: import, then plan is empty.
+#[test]
+fn import_of_every_kind_and_field_plans_empty() {
+    let case = everything();
+    let run = spherectl(&case, &["import", "--organization", ACME, "--out", "imported"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let files = written(&case);
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["data-2.yaml", "data.yaml", "organization-2.yaml", "organization.yaml"],
+        "{}",
+        run.stderr
+    );
+    let values = secret_values();
+    assert_no_secret_in(&files, &values);
+    for (_, _, value) in VALUES {
+        assert!(!run.stderr.contains(value) && !run.stdout.contains(value), "{}", run.stderr);
+    }
+    // Three secrets whose names differ only by `-`, `_` or case: three distinct variables.
+    let listed = variables(&run);
+    assert_eq!(listed.len(), VALUES.len(), "{}", run.stderr);
+    let distinct: std::collections::BTreeSet<&String> = listed.values().collect();
+    assert_eq!(distinct.len(), VALUES.len(), "{listed:?}");
+    let env = secret_env(&run, &values);
+    let plan = plan_imported(&case, &env);
+    let all: String = files.iter().map(|(n, t)| format!("==> {n} <==\n{t}")).collect();
+    assert_eq!(plan.code, 0, "{}{}\n{all}", plan.stdout, plan.stderr);
+}
