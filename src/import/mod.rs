@@ -272,41 +272,54 @@ impl<'a> Writer<'a> {
     /// what lives inside them, which cannot be declared without its parent).
     fn choose(&mut self, selected: &[&'a LiveObject]) {
         for community in selected {
-            if !self.keep(community, None) {
-                continue;
-            }
-            for project in self.tree.children_of(&community.id, |k| k == Kind::Project) {
-                if !self.keep(project, None) {
-                    continue;
-                }
-                for resource in self.tree.children_of(&project.id, Kind::is_resource) {
-                    self.keep(resource, None);
-                }
-            }
+            self.keep(community, None);
         }
     }
 
-    /// Records an object as written, or as skipped (with everything inside it).
-    fn keep(&mut self, object: &'a LiveObject, skipped_parent: Option<&str>) -> bool {
-        let foreign = owner(object).filter(|set| *set != self.set).map(str::to_owned);
-        let set = match (foreign, skipped_parent) {
-            (Some(set), _) => set,
-            (None, Some(parent)) => format!("inside a skipped object of `{parent}`"),
+    /// Records an object as written, and what is inside it; or as skipped, with everything
+    /// inside it (`skipped_in`: the address and set of the other set's object it is inside).
+    fn keep(&mut self, object: &'a LiveObject, skipped_in: Option<(&str, &str)>) {
+        let address = self.tree.address(object);
+        let foreign = owner(object).filter(|set| *set != self.set);
+        let inside = match (foreign, skipped_in) {
+            (Some(set), _) => {
+                self.imported.skipped.push((address.clone(), set.to_owned()));
+                Some((address.as_str(), set))
+            }
+            (None, Some((parent, set))) => {
+                if owner(object) == Some(self.set.as_str()) {
+                    // The set's own object, under another set's: the set's plan would delete it.
+                    self.imported.skipped.push((
+                        address.clone(),
+                        format!("this set's, inside {parent} of `{set}`"),
+                    ));
+                    self.imported.warnings.push(format!(
+                        "{address} is managed by the set `{}`, but it is inside {parent}, which the set `{set}` manages: it cannot be written without {parent}, so a plan of these manifests would delete it; move it out, or import it with `--set {set}`",
+                        self.set
+                    ));
+                } else {
+                    self.imported
+                        .skipped
+                        .push((address.clone(), format!("inside a skipped object of `{set}`")));
+                }
+                Some((parent, set))
+            }
             (None, None) => {
                 if owner(object).is_none() {
                     self.imported.unmanaged += 1;
                 }
                 self.written.insert(&object.id);
-                return true;
+                None
             }
         };
-        self.imported.skipped.push((self.tree.address(object), set.clone()));
-        if skipped_parent.is_none() {
-            for child in self.tree.children_of(&object.id, |k| k != Kind::Community) {
-                self.keep(child, Some(&set));
-            }
+        let children = match object.kind {
+            Kind::Community => self.tree.children_of(&object.id, |k| k == Kind::Project),
+            Kind::Project => self.tree.children_of(&object.id, Kind::is_resource),
+            _ => Vec::new(),
+        };
+        for child in children {
+            self.keep(child, inside);
         }
-        false
     }
 
     /// Objects of the set outside the imported communities: a plan of the written manifests

@@ -4,10 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
+use spherectl::{manifest::Kind, platform::Platform};
+
 use crate::{
     Case,
     import::{
-        ACME, assert_no_secret_in, plan_imported, secret_env, spherectl, variables, written,
+        ACME, assert_no_secret_in, create, plan_imported, secret_env, spherectl, variables,
+        written,
     },
 };
 
@@ -282,4 +286,85 @@ fn import_of_every_kind_and_field_plans_empty() {
     let plan = plan_imported(&case, &env);
     let all: String = files.iter().map(|(n, t)| format!("==> {n} <==\n{t}")).collect();
     assert_eq!(plan.code, 0, "{}{}\n{all}", plan.stdout, plan.stderr);
+}
+
+/// The live id of the object of `kind` named `name`.
+fn id_of(case: &Case, kind: Kind, name: &str) -> String {
+    let live = case.sandbox().read(ACME).unwrap();
+    live.objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().id.clone()
+}
+
+/// Other sets' objects around and inside ours: they are skipped and listed, a publication into
+/// another set's community is written by id, and the plan of what is written is empty.
+#[test]
+fn import_beside_another_sets_objects_plans_empty() {
+    let case = everything();
+    let sandbox = case.sandbox();
+    let other = [("managed-by", "spherectl"), ("spherectl-set", "other-team")];
+    let zone = json!({"spec.zone": "ru-central1-a"});
+    let theirs = create(&sandbox, Kind::Community, ACME, "theirs", &other, zone);
+    let shared = create(&sandbox, Kind::Project, &theirs, "shared", &other, json!({}));
+    create(&sandbox, Kind::Dataset, &shared, "their-data", &other, json!({"spec.sizeGb": 1}));
+    let data = id_of(&case, Kind::Community, "Data");
+    let intruder = create(&sandbox, Kind::Project, &data, "intruder", &other, json!({}));
+    create(&sandbox, Kind::Secret, &intruder, "their-secret", &other, json!({}));
+    // Ours, published into their community.
+    let events = id_of(&case, Kind::Dataset, "events");
+    sandbox.publish(Kind::Dataset, &events, &theirs).unwrap();
+    drop(sandbox);
+
+    let run = spherectl(&case, &["import", "--organization", ACME, "--out", "imported", "--set", "everything"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for skipped in [
+        "Community/theirs  (other-team)",
+        "Project/theirs/shared  (other-team)",
+        "Dataset/theirs/shared/their-data  (other-team)",
+        "Project/Data/intruder  (other-team)",
+        "Secret/Data/intruder/their-secret  (other-team)",
+    ] {
+        assert!(run.stderr.contains(skipped), "{skipped}: {}", run.stderr);
+    }
+    let files = written(&case);
+    assert!(!files.values().any(|t| t.contains("intruder") || t.contains("their-")));
+    assert!(
+        files["data.yaml"].contains(&format!("publish:\n    - data\n    - {{id: {theirs}}}\n")),
+        "{}",
+        files["data.yaml"]
+    );
+    assert_eq!(variables(&run).len(), VALUES.len(), "another set's secret gets no variable");
+    let plan = plan_imported(&case, &secret_env(&run, &secret_values()));
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+}
+
+/// An object of our set inside another set's object (a dataset of ours in their project)
+/// cannot be written without its parent; the plan of the imported files would delete it, so
+/// the import says so.
+#[test]
+fn import_warns_about_our_objects_inside_another_sets_objects() {
+    let case = everything();
+    let sandbox = case.sandbox();
+    let other = [("managed-by", "spherectl"), ("spherectl-set", "other-team")];
+    let ours = [("managed-by", "spherectl"), ("spherectl-set", "everything")];
+    let data = id_of(&case, Kind::Community, "Data");
+    let intruder = create(&sandbox, Kind::Project, &data, "intruder", &other, json!({}));
+    create(&sandbox, Kind::Dataset, &intruder, "stranded", &ours, json!({"spec.sizeGb": 1}));
+    drop(sandbox);
+    let run = spherectl(&case, &["import", "--organization", ACME, "--out", "imported", "--set", "everything"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Dataset/Data/intruder/stranded  (this set's, inside Project/Data/intruder of `other-team`)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("warning: Dataset/Data/intruder/stranded is managed by the set `everything`, but it is inside Project/Data/intruder, which the set `other-team` manages")
+            && run.stderr.contains("a plan of these manifests would delete it"),
+        "{}",
+        run.stderr
+    );
+    // The warning is true: the plan deletes it, and only it.
+    let plan = plan_imported(&case, &secret_env(&run, &secret_values()));
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("delete Dataset/Data/intruder/stranded"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 1 change (1 delete)"), "{}", plan.stdout);
 }

@@ -199,7 +199,7 @@ fn import_of_the_quickstart_writes_these_files() {
 }
 
 /// Creates an object through the platform API, as the console would: no spherectl labels.
-fn create(
+pub(crate) fn create(
     sandbox: &Sandbox,
     kind: Kind,
     parent: &str,
