@@ -49,7 +49,9 @@ pub(super) struct ImportArgs {
     /// objects there already, else a name made from the organization id
     #[arg(long, value_name = "NAME")]
     set: Option<String>,
-    /// Replace a non-empty `--out` directory (only once the new one is complete)
+    /// Replace a non-empty `--out` directory of YAML files, such as a previous import (only once
+    /// the new one is complete); a directory that holds anything else (`.git`, other files,
+    /// subdirectories) is never replaced
     #[arg(long)]
     force: bool,
 }
@@ -65,7 +67,12 @@ fn write_error(error: WriteError) -> CliError {
     match error {
         WriteError::NotEmpty(_) => CliError::usage(format!("refusing to overwrite: {error}"))
             .help("choose an empty or new directory with `--out`, or replace it with `--force`"),
-        WriteError::NotADirectory(_) => CliError::usage(error.to_string()),
+        WriteError::NotOnlyManifests { .. } => CliError::usage(error.to_string()).help(
+            "--force replaces only a directory of YAML files (a previous import); move the other files away, or choose another `--out`",
+        ),
+        WriteError::NotADirectory(_) | WriteError::DanglingLink { .. } => {
+            CliError::usage(error.to_string())
+        }
         WriteError::Unnamed(_) => CliError::usage(error.to_string())
             .help("give `--out` a directory name, such as `--out manifests`"),
         WriteError::Interrupted | WriteError::Io { .. } => CliError::failure(error.to_string()),

@@ -2,7 +2,7 @@
 //! ("import, then plan is empty"), secrets are never written, odd names do not collide, `--out`
 //! is handled as a careful user expects, and re-importing is stable.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
 use serde_json::json;
 use spherectl::{manifest::Kind, platform::Platform};
@@ -367,4 +367,135 @@ fn import_warns_about_our_objects_inside_another_sets_objects() {
     assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("delete Dataset/Data/intruder/stranded"), "{}", plan.stdout);
     assert!(plan.stdout.contains("Plan: 1 change (1 delete)"), "{}", plan.stdout);
+}
+
+/// Runs `import --organization ACME --out OUT ARGS...` in the case's directory.
+fn import_into(case: &Case, out: &str, args: &[&str]) -> crate::Run {
+    let mut all = vec!["import", "--organization", ACME, "--out", out];
+    all.extend(args);
+    spherectl(case, &all, &[])
+}
+
+/// Names in a directory, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--force` replaces a directory of manifests (a previous import), never a user's repository:
+/// a directory that holds `.git`, other files or subdirectories is refused, untouched.
+#[test]
+fn import_force_never_deletes_a_git_repository_or_other_files() {
+    let case = everything();
+    let out = case.path().join("repo");
+    std::fs::create_dir_all(out.join(".git/refs")).unwrap();
+    std::fs::write(out.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(out.join("README.md"), "my notes").unwrap();
+    std::fs::write(out.join("old.yaml"), "kind: x").unwrap();
+    let refused = import_into(&case, "repo", &["--force"]);
+    assert_eq!(refused.code, 64, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "refusing to replace `repo`: it holds more than manifests (.git, README.md)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--force replaces only a directory of YAML files"), "{}", refused.stderr);
+    assert_eq!(listing(&out), [".git", "README.md", "old.yaml"]);
+    assert_eq!(std::fs::read_to_string(out.join(".git/HEAD")).unwrap(), "ref: refs/heads/main\n");
+    assert_eq!(listing(case.path()).iter().filter(|n| n.starts_with(".repo")).count(), 0);
+    // A directory of YAML files only (a previous import) is replaced.
+    std::fs::remove_dir_all(out.join(".git")).unwrap();
+    std::fs::remove_file(out.join("README.md")).unwrap();
+    let replaced = import_into(&case, "repo", &["--force"]);
+    assert_eq!(replaced.code, 0, "{}", replaced.stderr);
+    assert!(!out.join("old.yaml").exists());
+    assert!(out.join("organization.yaml").exists());
+}
+
+/// `--out` a symbolic link to a directory: the files are written into the directory it points
+/// to, and the link stays a link.
+#[test]
+fn import_out_through_a_symlink_writes_into_its_directory() {
+    let case = everything();
+    let real = case.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink("real", case.path().join("link")).unwrap();
+    let run = import_into(&case, "link", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::symlink_metadata(case.path().join("link")).unwrap().is_symlink());
+    assert_eq!(listing(&real), ["data-2.yaml", "data.yaml", "organization-2.yaml", "organization.yaml"]);
+    // Not empty now: refused without --force, replaced with it, the link still a link.
+    let refused = import_into(&case, "link", &[]);
+    assert_eq!(refused.code, 64, "{}", refused.stderr);
+    assert!(refused.stderr.contains("refusing to overwrite: `link` is not empty"), "{}", refused.stderr);
+    let forced = import_into(&case, "link", &["--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(std::fs::symlink_metadata(case.path().join("link")).unwrap().is_symlink());
+    assert_eq!(listing(&real).len(), 4);
+    // A link to a file is not a directory; a dangling link says where it points.
+    std::fs::write(case.path().join("file"), "x").unwrap();
+    std::os::unix::fs::symlink("file", case.path().join("to-file")).unwrap();
+    let to_file = import_into(&case, "to-file", &["--force"]);
+    assert_eq!(to_file.code, 64, "{}", to_file.stderr);
+    assert!(to_file.stderr.contains("`to-file` exists and is not a directory"), "{}", to_file.stderr);
+    std::os::unix::fs::symlink("nowhere", case.path().join("dangling")).unwrap();
+    let dangling = import_into(&case, "dangling", &[]);
+    assert_eq!(dangling.code, 64, "{}", dangling.stderr);
+    assert!(
+        dangling.stderr.contains("`dangling` is a symbolic link to `nowhere`, which does not exist"),
+        "{}",
+        dangling.stderr
+    );
+    assert_eq!(std::fs::read_to_string(case.path().join("file")).unwrap(), "x");
+}
+
+/// `--out` under a file cannot be written: an error (exit 1) before the platform is read, and
+/// nothing is left behind.
+#[test]
+fn import_out_under_a_file_fails_and_leaves_nothing() {
+    let case = everything();
+    std::fs::write(case.path().join("file"), "x").unwrap();
+    let before = listing(case.path());
+    let run = import_into(&case, "file/imported", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write `file/imported`"), "{}", run.stderr);
+    assert_eq!(listing(case.path()), before);
+}
+
+/// Several imports into one new directory at the same time, without `--force`: one writes it,
+/// the others are refused; none overwrites another's directory.
+#[test]
+fn concurrent_imports_into_one_directory_never_overwrite_each_other() {
+    let case = everything();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_spherectl"))
+                .env_clear()
+                .env("NO_COLOR", "1")
+                .current_dir(case.path())
+                .args(["import", "--organization", ACME, "--out", "shared"])
+                .arg("--platform")
+                .arg(format!("sandbox:{}", case.db().display()))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let codes: Vec<i32> = outputs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    let stderr: String =
+        outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}\n{stderr}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 64), "{codes:?}\n{stderr}");
+    assert_eq!(listing(&case.path().join("shared")).len(), 4);
+    let leftovers: Vec<String> =
+        listing(case.path()).into_iter().filter(|n| n.starts_with(".shared")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

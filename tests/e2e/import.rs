@@ -416,9 +416,12 @@ fn import_refuses_a_non_empty_directory_without_force() {
         &[],
     );
     assert_eq!(file.code, 64, "{}", file.stderr);
-    // Forced: the old contents are replaced whole.
+    // Forced: a directory with more than YAML files is not replaced either (see
+    // adversary6::import_force_never_deletes_a_git_repository_or_other_files); one of YAML
+    // files is replaced whole.
+    std::fs::rename(out.join("notes.txt"), out.join("notes.yaml")).unwrap();
     import(&case, "bpf00000000quickstart", &["--force"]);
-    assert!(!out.join("notes.txt").exists());
+    assert!(!out.join("notes.yaml").exists());
     assert!(out.join("research.yaml").exists());
     // Nothing is left beside it (no temporary or old directory).
     let hidden: Vec<String> = std::fs::read_dir(case.path())
