@@ -10,7 +10,7 @@ use spherectl::{manifest::Kind, platform::Platform};
 use crate::{
     Case,
     import::{
-        ACME, assert_no_secret_in, create, plan_imported, secret_env, spherectl, variables,
+        ACME, assert_no_secret_in, create, hand_made, plan_imported, secret_env, spherectl, variables,
         written,
     },
 };
@@ -498,4 +498,39 @@ fn concurrent_imports_into_one_directory_never_overwrite_each_other() {
     let leftovers: Vec<String> =
         listing(case.path()).into_iter().filter(|n| n.starts_with(".shared")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Import, apply the imported files, import again: the same files, byte for byte; for a set's
+/// organization and for one no set managed (the apply claims it).
+#[test]
+fn reimport_after_applying_the_import_is_byte_identical() {
+    for managed in [true, false] {
+        let case = if managed {
+            everything()
+        } else {
+            let case = Case::files(&[]);
+            drop(hand_made(&case));
+            case
+        };
+        let values = if managed {
+            secret_values()
+        } else {
+            BTreeMap::from([("Secret/research/models/token".to_owned(), crate::SECRET.to_owned())])
+        };
+        let first = import_into(&case, "imported", &[]);
+        assert_eq!(first.code, 0, "{}", first.stderr);
+        let before = written(&case);
+        let env = secret_env(&first, &values);
+        let apply = spherectl(&case, &["apply", "imported", "--yes"], &env);
+        assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+        let again = import_into(&case, "imported", &["--force"]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        let after = written(&case);
+        assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+        for (name, text) in &before {
+            assert_eq!(text, &after[name], "{name} changed on re-import (managed: {managed})");
+        }
+        assert_eq!(variables(&first), variables(&again));
+        assert_eq!(plan_imported(&case, &env).code, 0);
+    }
 }

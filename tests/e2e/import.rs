@@ -223,7 +223,7 @@ pub(crate) fn create(
 
 /// An organization built with plain API calls: two communities with a project each, a secret
 /// published from one to the other and used there, a dataset, members, a balance.
-fn hand_made(case: &Case) -> Sandbox {
+pub(crate) fn hand_made(case: &Case) -> Sandbox {
     let sandbox = case.sandbox();
     sandbox.read(ACME).unwrap();
     let zone = json!({"spec.zone": "ru-central1-a"});
