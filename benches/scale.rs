@@ -19,7 +19,9 @@
 //! Each size gets a fresh temporary directory with the manifests and a sandbox database
 //! (`--platform sandbox:<tmp>/sandbox.db`, quotas lifted). Stages, each one process:
 //! `validate`; `plan` against the empty sandbox (everything to create); the first `apply --yes`;
-//! a no-op `plan`; and `plan` after editing the description of 1% of the objects. Wall time is
+//! a no-op `plan`; `import` of the applied organization into a new directory and a `plan` of the
+//! imported manifests (must be empty); and `plan` after editing the description of 1% of the
+//! objects. Wall time is
 //! measured here; peak RSS comes from `/usr/bin/time -f '%e %M'` when it exists (otherwise only
 //! wall time is reported).
 
@@ -107,13 +109,34 @@ fn main() {
             measured
         };
         let org = dir.to_str().expect("a UTF-8 temporary path");
-        let stages: [(&'static str, Vec<&str>, i32); 5] = [
+        let imported_dir = tmp.path().join("imported");
+        let imported = imported_dir.to_str().expect("a UTF-8 temporary path");
+        let stages: [(&'static str, Vec<&str>, i32); 7] = [
             ("validate", vec!["validate", org], 0),
             ("plan (all to create)", vec!["--platform", &platform, "plan", org], 0),
             ("apply --yes (first)", vec!["--platform", &platform, "apply", org, "--yes"], 0),
             (
                 "plan (no changes)",
                 vec!["--platform", &platform, "plan", org, "--detailed-exitcode"],
+                0,
+            ),
+            (
+                "import",
+                vec![
+                    "--platform",
+                    &platform,
+                    "import",
+                    "--organization",
+                    generate::ORGANIZATION_ID,
+                    "--out",
+                    imported,
+                    "--force",
+                ],
+                0,
+            ),
+            (
+                "plan (imported)",
+                vec!["--platform", &platform, "plan", imported, "--detailed-exitcode"],
                 0,
             ),
             (
@@ -130,6 +153,12 @@ fn main() {
             if stage == "plan (1% edited)" {
                 let edited = generate::edit(&dir, 100);
                 note = format!("{edited} objects edited");
+            }
+            if stage == "plan (imported)" {
+                // Every secret of the synthetic organization has the same value: its imported
+                // variable is pointed at that one (a user sets each listed variable instead).
+                let secrets = point_secrets_at(&imported_dir, generate::SECRET_ENV);
+                note = format!("{} files, {secrets} secrets", dir_files(&imported_dir));
             }
             // The first apply changes the sandbox: it runs once; the read-only stages run
             // `repeat` times, and the median wall time (and the largest peak RSS) is reported.
@@ -196,6 +225,32 @@ fn sizes() -> Vec<usize> {
         Ok(text) => text.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
         Err(_) => vec![1_000, 10_000, 100_000],
     }
+}
+
+/// Replaces every `fromEnv: SPHERECTL_SECRET_...` the import wrote in `dir` with `variable`;
+/// returns how many.
+fn point_secrets_at(dir: &Path, variable: &str) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).expect("the imported directory").flatten() {
+        let text = std::fs::read_to_string(entry.path()).expect("an imported file");
+        let mut out = String::with_capacity(text.len());
+        for line in text.split_inclusive('\n') {
+            match line.find("{fromEnv: SPHERECTL_SECRET_") {
+                Some(at) => {
+                    count += 1;
+                    out.push_str(&line[..at]);
+                    out.push_str(&format!("{{fromEnv: {variable}}}\n"));
+                }
+                None => out.push_str(line),
+            }
+        }
+        std::fs::write(entry.path(), out).expect("rewrite an imported file");
+    }
+    count
+}
+
+fn dir_files(path: &Path) -> usize {
+    std::fs::read_dir(path).map_or(0, Iterator::count)
 }
 
 fn dir_bytes(path: &Path) -> u64 {

@@ -28,6 +28,9 @@ use std::{
 /// The environment variable every generated secret reads its value from.
 pub const SECRET_ENV: &str = "SPHERECTL_BENCH_SECRET";
 
+/// The organization's id (`spec.id`).
+pub const ORGANIZATION_ID: &str = "bpf000000000000bench";
+
 /// Projects per community (below the default quota of 10, as a real organization would keep).
 pub const PROJECTS_PER_COMMUNITY: usize = 8;
 
@@ -171,13 +174,14 @@ fn shared(j: usize) -> [bool; 3] {
 }
 
 fn organization() -> String {
-    "# yaml-language-server: $schema=../../schemas/manifest.schema.json\n\
-     # A synthetic organization for benchmarks: see benches/support/generate.rs.\n\
-     apiVersion: spherectl/v1\n\
-     kind: Organization\n\
-     metadata:\n  name: bench\n\
-     spec:\n  id: bpf000000000000bench\n  description: Synthetic organization for benchmarks\n"
-        .to_owned()
+    format!(
+        "# yaml-language-server: $schema=../../schemas/manifest.schema.json\n\
+         # A synthetic organization for benchmarks: see benches/support/generate.rs.\n\
+         apiVersion: spherectl/v1\n\
+         kind: Organization\n\
+         metadata:\n  name: bench\n\
+         spec:\n  id: {ORGANIZATION_ID}\n  description: Synthetic organization for benchmarks\n"
+    )
 }
 
 fn community_file(c: usize, communities: usize) -> String {

@@ -148,6 +148,10 @@ struct Tree<'a> {
     /// Live id → `community[/project[/name]]`.
     paths: HashMap<&'a str, String>,
     communities: Vec<&'a LiveObject>,
+    /// Resource id → the communities it is published to.
+    publications: HashMap<&'a str, Vec<&'a str>>,
+    /// Project id → the resources it uses.
+    uses: HashMap<&'a str, Vec<&'a str>>,
 }
 
 impl<'a> Tree<'a> {
@@ -187,7 +191,15 @@ impl<'a> Tree<'a> {
                 paths.insert(project.id.as_str(), project_path);
             }
         }
-        Tree { by_id, children, paths, communities }
+        let mut publications: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (resource, community) in &live.publications {
+            publications.entry(resource.as_str()).or_default().push(community.as_str());
+        }
+        let mut uses: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (project, resource) in &live.uses {
+            uses.entry(project.as_str()).or_default().push(resource.as_str());
+        }
+        Tree { by_id, children, paths, communities, publications, uses }
     }
 
     fn children_of(&self, id: &str, kind: impl Fn(Kind) -> bool) -> Vec<&'a LiveObject> {
@@ -556,13 +568,8 @@ impl<'a> Writer<'a> {
 
     fn uses(&mut self, project: &'a LiveObject, spec: &mut MapBuilder) {
         let mut uses = Vec::new();
-        let mut used: Vec<&str> = self
-            .live
-            .uses
-            .iter()
-            .filter(|(p, _)| *p == project.id)
-            .map(|(_, r)| r.as_str())
-            .collect();
+        let mut used: Vec<&str> =
+            self.tree.uses.get(project.id.as_str()).cloned().unwrap_or_default();
         used.sort_by_key(|id| {
             self.tree.by_id.get(id).map(|o| (o.kind, self.tree.paths.get(o.id.as_str())))
         });
@@ -614,12 +621,13 @@ impl<'a> Writer<'a> {
     fn publish(&mut self, resource: &'a LiveObject, spec: &mut MapBuilder) {
         let mut names = Vec::new();
         let mut ids = Vec::new();
-        for (_, community) in self.live.publications.iter().filter(|(r, _)| *r == resource.id) {
-            match self.tree.by_id.get(community.as_str()) {
-                Some(target) if self.written.contains(community.as_str()) => {
+        let tree = self.tree;
+        for community in tree.publications.get(resource.id.as_str()).into_iter().flatten() {
+            match tree.by_id.get(community) {
+                Some(target) if self.written.contains(community) => {
                     names.push(target.name.clone());
                 }
-                _ => ids.push(community.clone()),
+                _ => ids.push((*community).to_owned()),
             }
         }
         names.sort();
