@@ -370,9 +370,9 @@ impl<'a> Writer<'a> {
             })
             .collect();
         secrets.sort();
-        let mut taken = BTreeSet::new();
-        for (path, id) in secrets {
-            let variable = names::secret_variable(&path, &mut taken);
+        let paths: Vec<&str> = secrets.iter().map(|(path, _)| path.as_str()).collect();
+        let variables = names::secret_variables(&paths);
+        for ((path, id), variable) in secrets.iter().zip(variables) {
             self.imported.secrets.push(SecretVariable {
                 address: format!("Secret/{path}"),
                 variable: variable.clone(),

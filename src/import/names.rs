@@ -1,6 +1,6 @@
 //! Names the import makes up: file names, secret variables and a default manifest set.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// File names, unique within the output directory (compared without case, for file systems
 /// that ignore it).
@@ -48,20 +48,59 @@ fn upper_snake(text: &str) -> String {
     out.trim_matches('_').to_owned()
 }
 
-/// `SPHERECTL_SECRET_<COMMUNITY>_<PROJECT>_<NAME>` for a secret at `community/project/name`,
-/// with `_2`, `_3`, ... when two secrets would share one.
-pub(super) fn secret_variable(path: &str, taken: &mut BTreeSet<String>) -> String {
-    let words: Vec<String> =
-        path.split('/').map(upper_snake).filter(|word| !word.is_empty()).collect();
-    let base = format!("SPHERECTL_SECRET_{}", words.join("_"));
-    let mut candidate = base.clone();
-    let mut n = 1;
-    while taken.contains(&candidate) {
-        n += 1;
-        candidate = format!("{base}_{n}");
+/// `SPHERECTL_SECRET_<COMMUNITY>_<PROJECT>_<NAME>` for each secret at `community/project/name`.
+///
+/// Names that differ only by `-`, `_`, case or non-ASCII letters would share a variable: each of
+/// them gets a suffix made from its exact path instead (`_` and six hex digits), so that a
+/// secret's variable never depends on the other secrets' order. (With `_2`, `_3` in order, a new
+/// secret `DB_token` would shift `db-token` from `_2` to `_3` on the next import, and the value a
+/// user's CI set for one secret would silently go to another.)
+pub(super) fn secret_variables(paths: &[&str]) -> Vec<String> {
+    let bases: Vec<String> = paths
+        .iter()
+        .map(|path| {
+            let words: Vec<String> =
+                path.split('/').map(upper_snake).filter(|word| !word.is_empty()).collect();
+            format!("SPHERECTL_SECRET_{}", words.join("_"))
+        })
+        .collect();
+    let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
+    for base in &bases {
+        *shared.entry(base.as_str()).or_default() += 1;
     }
-    taken.insert(candidate.clone());
-    candidate
+    let wanted: Vec<String> = bases
+        .iter()
+        .zip(paths)
+        .map(|(base, path)| {
+            if shared[base.as_str()] > 1 {
+                format!("{base}_{:06X}", fnv1a(path.as_bytes()) & 0xff_ffff)
+            } else {
+                base.clone()
+            }
+        })
+        .collect();
+    // A suffixed name could still meet another secret's name (a secret literally called
+    // `db-token-5f3a9c`): then `_2`, `_3`, ... as a last resort.
+    let mut taken = BTreeSet::new();
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    order.sort_by_key(|&i| paths[i]);
+    let mut names = vec![String::new(); paths.len()];
+    for i in order {
+        let mut candidate = wanted[i].clone();
+        let mut n = 1;
+        while taken.contains(&candidate) {
+            n += 1;
+            candidate = format!("{}_{n}", wanted[i]);
+        }
+        taken.insert(candidate.clone());
+        names[i] = candidate;
+    }
+    names
+}
+
+/// 32-bit FNV-1a: a hash that does not change between Rust versions or runs.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, byte| (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193))
 }
 
 /// A manifest set name for an organization no set manages yet. The DataSphere API does not
@@ -96,15 +135,26 @@ mod tests {
     }
 
     #[test]
-    fn secret_variables_are_unique() {
-        let mut taken = BTreeSet::new();
-        assert_eq!(
-            secret_variable("research/fraud-detection/db-password", &mut taken),
-            "SPHERECTL_SECRET_RESEARCH_FRAUD_DETECTION_DB_PASSWORD"
-        );
-        assert_eq!(secret_variable("a-b/c/d", &mut taken), "SPHERECTL_SECRET_A_B_C_D");
-        assert_eq!(secret_variable("a/b-c/d", &mut taken), "SPHERECTL_SECRET_A_B_C_D_2");
-        assert_eq!(secret_variable("рус/p/s", &mut taken), "SPHERECTL_SECRET_P_S");
+    fn secret_variables_are_unique_and_independent_of_each_other() {
+        let names = secret_variables(&[
+            "research/fraud-detection/db-password",
+            "a-b/c/d",
+            "a/b-c/d",
+            "рус/p/s",
+        ]);
+        assert_eq!(names[0], "SPHERECTL_SECRET_RESEARCH_FRAUD_DETECTION_DB_PASSWORD");
+        assert!(names[1].starts_with("SPHERECTL_SECRET_A_B_C_D_") && names[1].len() == 31, "{names:?}");
+        assert!(names[2].starts_with("SPHERECTL_SECRET_A_B_C_D_") && names[2] != names[1], "{names:?}");
+        assert_eq!(names[3], "SPHERECTL_SECRET_P_S");
+        // Another similar secret changes no one else's variable.
+        let more = secret_variables(&["a-b/c/d", "a/b-c/d", "a/b/c-d", "research/fraud-detection/db-password"]);
+        assert_eq!((&more[0], &more[1], &more[3]), (&names[1], &names[2], &names[0]));
+        // A secret named like a suffixed variable: still unique.
+        let suffix = &names[1]["SPHERECTL_SECRET_A_B_C_D_".len()..];
+        let odd = format!("d-{suffix}");
+        let clash = secret_variables(&["a-b/c/d", "a/b-c/d", &format!("a/b/c/{odd}")]);
+        let distinct: BTreeSet<&String> = clash.iter().collect();
+        assert_eq!(distinct.len(), 3, "{clash:?}");
     }
 
     #[test]

@@ -534,3 +534,25 @@ fn reimport_after_applying_the_import_is_byte_identical() {
         assert_eq!(plan_imported(&case, &env).code, 0);
     }
 }
+
+/// A secret's variable does not depend on the other secrets: a new secret whose name differs
+/// only by `-`, `_` or case from existing ones does not shift their variables on re-import
+/// (a user's CI would otherwise feed one secret's value to another).
+#[test]
+fn secret_variables_stay_put_when_a_similar_secret_appears() {
+    let case = everything();
+    let first = import_into(&case, "imported", &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = variables(&first);
+    let models = id_of(&case, Kind::Project, "models");
+    create(&case.sandbox(), Kind::Secret, &models, "DB_token", &[], json!({}));
+    let again = import_into(&case, "imported", &["--force"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let after = variables(&again);
+    for (address, variable) in &before {
+        assert_eq!(after.get(address), Some(variable), "{address} changed its variable:\n{}", again.stderr);
+    }
+    assert_eq!(after.len(), before.len() + 1);
+    let distinct: std::collections::BTreeSet<&String> = after.values().collect();
+    assert_eq!(distinct.len(), after.len(), "{after:?}");
+}
