@@ -52,7 +52,8 @@ fn upper_snake(text: &str) -> String {
 ///
 /// Names that differ only by `-`, `_`, case or non-ASCII letters would share a variable: each of
 /// them gets a suffix made from its exact path instead (`_` and six hex digits), so that a
-/// secret's variable never depends on the other secrets' order. (With `_2`, `_3` in order, a new
+/// variable never passes from one secret to another when secrets are added (at most, a secret
+/// whose name becomes shared gets a new variable, which the plan reports as not set). (With `_2`, `_3` in order, a new
 /// secret `DB_token` would shift `db-token` from `_2` to `_3` on the next import, and the value a
 /// user's CI set for one secret would silently go to another.)
 pub(super) fn secret_variables(paths: &[&str]) -> Vec<String> {
