@@ -17,7 +17,7 @@ use crate::{
 use super::{
     GlobalArgs,
     error::CliError,
-    plan::{Access, open_platform},
+    plan::{Access, open_platform, sandbox_path},
 };
 
 /// Write manifests that describe an existing organization
@@ -96,6 +96,12 @@ fn import(
     if let Some(out) = &args.out {
         files::check_target(out, args.force).map_err(write_error)?;
     }
+    // A sandbox database that does not exist reads as an empty organization: importing it would
+    // write manifests for nothing (after a typo in `--platform`, or in another directory than
+    // the one `apply` ran in). Checked once the usage errors have been reported.
+    let sandbox = sandbox_path(global.platform.as_deref(), Path::new(".")).map_err(CliError::usage)?;
+    let missing_sandbox = sandbox.as_ref().filter(|path| !path.exists()).cloned();
+    let default_sandbox = matches!(global.platform.as_deref(), None | Some("" | "sandbox"));
     let platform = open_platform(global, Path::new("."), Access::Read)?;
     let live = platform
         .read(&args.organization)
@@ -116,6 +122,17 @@ fn import(
         };
         CliError::usage(error.to_string()).help(help)
     })?;
+    if let Some(path) = missing_sandbox {
+        let error = CliError::failure(format!(
+            "there is no sandbox database at `{}`: nothing to import",
+            path.display()
+        ));
+        return Err(if default_sandbox {
+            error.help("the default platform is the sandbox `.spherectl/sandbox.db` of the current directory: run `spherectl import` where `spherectl apply` ran, or name the platform with `--platform sandbox:PATH` or `--platform https://...`")
+        } else {
+            error.help("check the path given to `--platform sandbox:PATH`")
+        });
+    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(&imported.set));
     files::write(&out, &imported.files, args.force, &interrupted).map_err(write_error)?;
 
@@ -148,6 +165,20 @@ fn import(
     }
     for warning in &imported.warnings {
         text.push_str(&format!("{} {warning}\n", printer.paint_err("warning:", Color::Yellow)));
+    }
+    if imported.objects == 0 {
+        text.push_str(&format!(
+            "{} the organization has no communities on this platform: check `--organization` and `--platform`\n",
+            printer.paint_err("warning:", Color::Yellow)
+        ));
+    }
+    if default_sandbox {
+        // `plan DIR` uses the sandbox beside DIR's manifests by default, not this one.
+        text.push_str(&format!(
+            "The organization was read from the sandbox `.spherectl/sandbox.db` here. Plan the manifests against it with `spherectl plan {} --platform sandbox:.spherectl/sandbox.db` (without `--platform`, a plan of `{}` would use an empty sandbox beside them).\n",
+            out.display(),
+            out.display()
+        ));
     }
     if !imported.secrets.is_empty() {
         text.push_str(

@@ -556,3 +556,68 @@ fn secret_variables_stay_put_when_a_similar_secret_appears() {
     let distinct: std::collections::BTreeSet<&String> = after.values().collect();
     assert_eq!(distinct.len(), after.len(), "{after:?}");
 }
+
+/// Runs spherectl in `dir` with `env` and no `--platform` added: the default sandbox.
+fn default_platform(dir: &Path, args: &[&str], env: &[(String, String)]) -> crate::Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spherectl"))
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    crate::Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Import where no sandbox is (another directory than the one `apply` ran in, or a mistyped
+/// `sandbox:PATH`): an error that says where it looked, not manifests for an empty
+/// organization.
+#[test]
+fn import_where_there_is_no_sandbox_is_an_error_not_an_empty_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = default_platform(dir.path(), &["import", "--organization", ACME, "--out", "x"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("there is no sandbox database at `./.spherectl/sandbox.db`: nothing to import"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("run `spherectl import` where `spherectl apply` ran"), "{}", run.stderr);
+    assert_eq!(listing(dir.path()), Vec::<String>::new(), "nothing written, no sandbox created");
+    let typo = default_platform(
+        dir.path(),
+        &["import", "--organization", ACME, "--out", "x", "--platform", "sandbox:typo.db"],
+        &[],
+    );
+    assert_eq!(typo.code, 1, "{}", typo.stderr);
+    assert!(typo.stderr.contains("no sandbox database at `typo.db`"), "{}", typo.stderr);
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+/// With the default sandbox, `plan OUT` would use `OUT/.spherectl/sandbox.db` (an empty
+/// sandbox) and fail on every `metadata.id`: the import says which command plans the result
+/// against the organization it read, and that command plans empty.
+#[test]
+fn import_from_the_default_sandbox_says_how_to_plan_the_result() {
+    let case = everything();
+    let run = default_platform(case.path(), &["import", "--organization", ACME, "--out", "imported"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let command = "spherectl plan imported --platform sandbox:.spherectl/sandbox.db";
+    assert!(run.stderr.contains(command), "{}", run.stderr);
+    let env = secret_env(&run, &secret_values());
+    let plan = default_platform(
+        case.path(),
+        &["plan", "imported", "--platform", "sandbox:.spherectl/sandbox.db", "--detailed-exitcode"],
+        &env,
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    // As the note says, without `--platform` the plan reads an empty sandbox beside the files.
+    let wrong = default_platform(case.path(), &["plan", "imported", "--detailed-exitcode"], &env);
+    assert_eq!(wrong.code, 1, "{}{}", wrong.stdout, wrong.stderr);
+}
