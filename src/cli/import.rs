@@ -99,7 +99,8 @@ fn import(
     // A sandbox database that does not exist reads as an empty organization: importing it would
     // write manifests for nothing (after a typo in `--platform`, or in another directory than
     // the one `apply` ran in). Checked once the usage errors have been reported.
-    let sandbox = sandbox_path(global.platform.as_deref(), Path::new(".")).map_err(CliError::usage)?;
+    let sandbox =
+        sandbox_path(global.platform.as_deref(), Path::new(".")).map_err(CliError::usage)?;
     let missing_sandbox = sandbox.as_ref().filter(|path| !path.exists()).cloned();
     let default_sandbox = matches!(global.platform.as_deref(), None | Some("" | "sandbox"));
     let platform = open_platform(global, Path::new("."), Access::Read)?;

@@ -301,10 +301,9 @@ impl<'a> Writer<'a> {
             (None, Some((parent, set))) => {
                 if owner(object) == Some(self.set.as_str()) {
                     // The set's own object, under another set's: the set's plan would delete it.
-                    self.imported.skipped.push((
-                        address.clone(),
-                        format!("this set's, inside {parent} of `{set}`"),
-                    ));
+                    self.imported
+                        .skipped
+                        .push((address.clone(), format!("this set's, inside {parent} of `{set}`")));
                     self.imported.warnings.push(format!(
                         "{address} is managed by the set `{}`, but it is inside {parent}, which the set `{set}` manages: it cannot be written without {parent}, so a plan of these manifests would delete it; move it out, or import it with `--set {set}`",
                         self.set

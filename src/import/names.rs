@@ -144,11 +144,22 @@ mod tests {
             "рус/p/s",
         ]);
         assert_eq!(names[0], "SPHERECTL_SECRET_RESEARCH_FRAUD_DETECTION_DB_PASSWORD");
-        assert!(names[1].starts_with("SPHERECTL_SECRET_A_B_C_D_") && names[1].len() == 31, "{names:?}");
-        assert!(names[2].starts_with("SPHERECTL_SECRET_A_B_C_D_") && names[2] != names[1], "{names:?}");
+        assert!(
+            names[1].starts_with("SPHERECTL_SECRET_A_B_C_D_") && names[1].len() == 31,
+            "{names:?}"
+        );
+        assert!(
+            names[2].starts_with("SPHERECTL_SECRET_A_B_C_D_") && names[2] != names[1],
+            "{names:?}"
+        );
         assert_eq!(names[3], "SPHERECTL_SECRET_P_S");
         // Another similar secret changes no one else's variable.
-        let more = secret_variables(&["a-b/c/d", "a/b-c/d", "a/b/c-d", "research/fraud-detection/db-password"]);
+        let more = secret_variables(&[
+            "a-b/c/d",
+            "a/b-c/d",
+            "a/b/c-d",
+            "research/fraud-detection/db-password",
+        ]);
         assert_eq!((&more[0], &more[1], &more[3]), (&names[1], &names[2], &names[0]));
         // A secret named like a suffixed variable: still unique.
         let suffix = &names[1]["SPHERECTL_SECRET_A_B_C_D_".len()..];

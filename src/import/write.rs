@@ -153,8 +153,8 @@ pub fn write(
     fs::create_dir_all(&parent).map_err(io_error(out))?;
     let temporary = unique(&parent, &format!(".{name}.import"));
     fs::create_dir(&temporary).map_err(io_error(out))?;
-    let result = fill(&temporary, files, interrupted)
-        .and_then(|()| replace(out, &real, &temporary, force));
+    let result =
+        fill(&temporary, files, interrupted).and_then(|()| replace(out, &real, &temporary, force));
     if result.is_err() {
         let _ = fs::remove_dir_all(&temporary);
     }
@@ -218,7 +218,8 @@ fn replace(out: &Path, real: &Path, temporary: &Path, force: bool) -> Result<(),
     }
     // Forced: checked again (it may have changed since the first check), then moved aside.
     only_manifests(out, real)?;
-    let name = real.file_name().map_or_else(|| "import".into(), |n| n.to_string_lossy().into_owned());
+    let name =
+        real.file_name().map_or_else(|| "import".into(), |n| n.to_string_lossy().into_owned());
     let parent = real.parent().unwrap_or_else(|| Path::new("."));
     let old = unique(parent, &format!(".{name}.old"));
     fs::rename(real, &old).map_err(io_error(out))?;

@@ -10,8 +10,8 @@ use spherectl::{manifest::Kind, platform::Platform};
 use crate::{
     Case,
     import::{
-        ACME, assert_no_secret_in, create, hand_made, plan_imported, secret_env, spherectl, variables,
-        written,
+        ACME, assert_no_secret_in, create, hand_made, plan_imported, secret_env, spherectl,
+        variables, written,
     },
 };
 
@@ -248,7 +248,8 @@ spec:
 /// The `EVERYTHING` organization, applied.
 fn everything() -> Case {
     let mut case = Case::files(&[("everything.yaml", EVERYTHING)]);
-    case.env = VALUES.iter().map(|(_, var, value)| ((*var).to_owned(), (*value).to_owned())).collect();
+    case.env =
+        VALUES.iter().map(|(_, var, value)| ((*var).to_owned(), (*value).to_owned())).collect();
     let apply = case.run(&["apply", ".", "--yes"]);
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     case
@@ -313,7 +314,11 @@ fn import_beside_another_sets_objects_plans_empty() {
     sandbox.publish(Kind::Dataset, &events, &theirs).unwrap();
     drop(sandbox);
 
-    let run = spherectl(&case, &["import", "--organization", ACME, "--out", "imported", "--set", "everything"], &[]);
+    let run = spherectl(
+        &case,
+        &["import", "--organization", ACME, "--out", "imported", "--set", "everything"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     for skipped in [
         "Community/theirs  (other-team)",
@@ -349,7 +354,11 @@ fn import_warns_about_our_objects_inside_another_sets_objects() {
     let intruder = create(&sandbox, Kind::Project, &data, "intruder", &other, json!({}));
     create(&sandbox, Kind::Dataset, &intruder, "stranded", &ours, json!({"spec.sizeGb": 1}));
     drop(sandbox);
-    let run = spherectl(&case, &["import", "--organization", ACME, "--out", "imported", "--set", "everything"], &[]);
+    let run = spherectl(
+        &case,
+        &["import", "--organization", ACME, "--out", "imported", "--set", "everything"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("Dataset/Data/intruder/stranded  (this set's, inside Project/Data/intruder of `other-team`)"),
@@ -399,13 +408,17 @@ fn import_force_never_deletes_a_git_repository_or_other_files() {
     let refused = import_into(&case, "repo", &["--force"]);
     assert_eq!(refused.code, 64, "{}", refused.stderr);
     assert!(
-        refused.stderr.contains(
-            "refusing to replace `repo`: it holds more than manifests (.git, README.md)"
-        ),
+        refused
+            .stderr
+            .contains("refusing to replace `repo`: it holds more than manifests (.git, README.md)"),
         "{}",
         refused.stderr
     );
-    assert!(refused.stderr.contains("--force replaces only a directory of YAML files"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--force replaces only a directory of YAML files"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(listing(&out), [".git", "README.md", "old.yaml"]);
     assert_eq!(std::fs::read_to_string(out.join(".git/HEAD")).unwrap(), "ref: refs/heads/main\n");
     assert_eq!(listing(case.path()).iter().filter(|n| n.starts_with(".repo")).count(), 0);
@@ -429,11 +442,18 @@ fn import_out_through_a_symlink_writes_into_its_directory() {
     let run = import_into(&case, "link", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::symlink_metadata(case.path().join("link")).unwrap().is_symlink());
-    assert_eq!(listing(&real), ["data-2.yaml", "data.yaml", "organization-2.yaml", "organization.yaml"]);
+    assert_eq!(
+        listing(&real),
+        ["data-2.yaml", "data.yaml", "organization-2.yaml", "organization.yaml"]
+    );
     // Not empty now: refused without --force, replaced with it, the link still a link.
     let refused = import_into(&case, "link", &[]);
     assert_eq!(refused.code, 64, "{}", refused.stderr);
-    assert!(refused.stderr.contains("refusing to overwrite: `link` is not empty"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("refusing to overwrite: `link` is not empty"),
+        "{}",
+        refused.stderr
+    );
     let forced = import_into(&case, "link", &["--force"]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(std::fs::symlink_metadata(case.path().join("link")).unwrap().is_symlink());
@@ -443,12 +463,18 @@ fn import_out_through_a_symlink_writes_into_its_directory() {
     std::os::unix::fs::symlink("file", case.path().join("to-file")).unwrap();
     let to_file = import_into(&case, "to-file", &["--force"]);
     assert_eq!(to_file.code, 64, "{}", to_file.stderr);
-    assert!(to_file.stderr.contains("`to-file` exists and is not a directory"), "{}", to_file.stderr);
+    assert!(
+        to_file.stderr.contains("`to-file` exists and is not a directory"),
+        "{}",
+        to_file.stderr
+    );
     std::os::unix::fs::symlink("nowhere", case.path().join("dangling")).unwrap();
     let dangling = import_into(&case, "dangling", &[]);
     assert_eq!(dangling.code, 64, "{}", dangling.stderr);
     assert!(
-        dangling.stderr.contains("`dangling` is a symbolic link to `nowhere`, which does not exist"),
+        dangling
+            .stderr
+            .contains("`dangling` is a symbolic link to `nowhere`, which does not exist"),
         "{}",
         dangling.stderr
     );
@@ -550,7 +576,12 @@ fn secret_variables_stay_put_when_a_similar_secret_appears() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     let after = variables(&again);
     for (address, variable) in &before {
-        assert_eq!(after.get(address), Some(variable), "{address} changed its variable:\n{}", again.stderr);
+        assert_eq!(
+            after.get(address),
+            Some(variable),
+            "{address} changed its variable:\n{}",
+            again.stderr
+        );
     }
     assert_eq!(after.len(), before.len() + 1);
     let distinct: std::collections::BTreeSet<&String> = after.values().collect();
@@ -584,11 +615,17 @@ fn import_where_there_is_no_sandbox_is_an_error_not_an_empty_organization() {
     let run = default_platform(dir.path(), &["import", "--organization", ACME, "--out", "x"], &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("there is no sandbox database at `./.spherectl/sandbox.db`: nothing to import"),
+        run.stderr.contains(
+            "there is no sandbox database at `./.spherectl/sandbox.db`: nothing to import"
+        ),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("run `spherectl import` where `spherectl apply` ran"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("run `spherectl import` where `spherectl apply` ran"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(listing(dir.path()), Vec::<String>::new(), "nothing written, no sandbox created");
     let typo = default_platform(
         dir.path(),
@@ -606,7 +643,11 @@ fn import_where_there_is_no_sandbox_is_an_error_not_an_empty_organization() {
 #[test]
 fn import_from_the_default_sandbox_says_how_to_plan_the_result() {
     let case = everything();
-    let run = default_platform(case.path(), &["import", "--organization", ACME, "--out", "imported"], &[]);
+    let run = default_platform(
+        case.path(),
+        &["import", "--organization", ACME, "--out", "imported"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let command = "spherectl plan imported --platform sandbox:.spherectl/sandbox.db";
     assert!(run.stderr.contains(command), "{}", run.stderr);

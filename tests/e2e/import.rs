@@ -120,7 +120,10 @@ pub(crate) fn written(case: &Case) -> BTreeMap<String, String> {
     files
 }
 
-pub(crate) fn assert_no_secret_in(files: &BTreeMap<String, String>, values: &BTreeMap<String, String>) {
+pub(crate) fn assert_no_secret_in(
+    files: &BTreeMap<String, String>,
+    values: &BTreeMap<String, String>,
+) {
     for (name, text) in files {
         for value in values.values().chain([&SECRET.to_owned()]) {
             assert!(!text.contains(value.as_str()), "{name} holds a secret value");
