@@ -284,8 +284,44 @@ impl<'a> Writer<'a> {
     /// what lives inside them, which cannot be declared without its parent).
     fn choose(&mut self, selected: &[&'a LiveObject]) {
         for community in selected {
-            self.keep(community, None);
+            if community.name.contains('/') {
+                self.unaddressable(community);
+            } else {
+                self.keep(community, None);
+            }
         }
+    }
+
+    /// A community whose name holds `/` (the platform allows it): manifests address projects as
+    /// `community/project`, so neither it nor anything inside it can be written.
+    fn unaddressable(&mut self, community: &'a LiveObject) {
+        let address = self.tree.address(community);
+        let inside = self.tree.subtree(&[community]).len() - 1;
+        let mut warning = format!(
+            "{address} is not written: its name holds `/`, which manifests cannot address (`community/project/name`)"
+        );
+        if inside > 0 {
+            warning.push_str(&format!(
+                ", nor the {inside} object{} inside it",
+                if inside == 1 { "" } else { "s" }
+            ));
+        }
+        let ours = self
+            .tree
+            .subtree(&[community])
+            .iter()
+            .filter(|o| owner(o) == Some(self.set.as_str()))
+            .count();
+        if ours > 0 {
+            warning.push_str(&format!(
+                "; {ours} of them the set `{}` manages, and a plan of these manifests would delete {}; rename the community",
+                self.set,
+                if ours == 1 { "it" } else { "them" }
+            ));
+        } else {
+            warning.push_str("; spherectl leaves them alone");
+        }
+        self.imported.warnings.push(warning);
     }
 
     /// Records an object as written, and what is inside it; or as skipped, with everything

@@ -662,3 +662,28 @@ fn import_from_the_default_sandbox_says_how_to_plan_the_result() {
     let wrong = default_platform(case.path(), &["plan", "imported", "--detailed-exitcode"], &env);
     assert_eq!(wrong.code, 1, "{}{}", wrong.stdout, wrong.stderr);
 }
+
+/// A community whose name holds `/` (the platform allows it) cannot be addressed in manifests
+/// (`community/project/name`): it is skipped with a warning that says why, and what is written
+/// still plans empty, instead of manifests that do not validate.
+#[test]
+fn import_skips_a_community_whose_name_manifests_cannot_address() {
+    let case = everything();
+    let sandbox = case.sandbox();
+    let zone = json!({"spec.zone": "ru-central1-a"});
+    let slashed = create(&sandbox, Kind::Community, ACME, "ab/cd", &[], zone);
+    let project = create(&sandbox, Kind::Project, &slashed, "p", &[], json!({}));
+    create(&sandbox, Kind::Dataset, &project, "d", &[], json!({"spec.sizeGb": 1}));
+    drop(sandbox);
+    let run = import_into(&case, "imported", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: Community/ab/cd is not written: its name holds `/`"),
+        "{}",
+        run.stderr
+    );
+    let files = written(&case);
+    assert!(!files.values().any(|t| t.contains("ab/cd")), "{files:?}");
+    let plan = plan_imported(&case, &secret_env(&run, &secret_values()));
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+}
