@@ -167,7 +167,7 @@ fn import(
     for warning in &imported.warnings {
         text.push_str(&format!("{} {warning}\n", printer.paint_err("warning:", Color::Yellow)));
     }
-    if imported.objects == 0 {
+    if !live.objects.iter().any(|o| o.kind == crate::manifest::Kind::Community) {
         text.push_str(&format!(
             "{} the organization has no communities on this platform: check `--organization` and `--platform`\n",
             printer.paint_err("warning:", Color::Yellow)

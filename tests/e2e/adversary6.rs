@@ -687,3 +687,16 @@ fn import_skips_a_community_whose_name_manifests_cannot_address() {
     let plan = plan_imported(&case, &secret_env(&run, &secret_values()));
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
 }
+
+/// `--set` naming a set that manages nothing there: every community is another set's and
+/// skipped; the import lists them and does not claim the organization has no communities.
+#[test]
+fn import_of_a_set_that_manages_nothing_lists_the_skipped_communities() {
+    let case = everything();
+    let run = import_into(&case, "imported", &["--set", "newcomer"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("Imported 0 objects"), "{}", run.stderr);
+    assert!(run.stderr.contains("Community/Data  (everything)"), "{}", run.stderr);
+    assert!(!run.stderr.contains("has no communities"), "{}", run.stderr);
+    assert_eq!(written(&case).keys().collect::<Vec<_>>(), ["organization.yaml"]);
+}
