@@ -3,6 +3,7 @@
 //! Each subcommand has its own file with its `Args` and a `run` function. Stage code never sees
 //! clap types.
 
+mod applying;
 mod error;
 mod graph;
 mod http;

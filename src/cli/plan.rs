@@ -3,12 +3,10 @@
 use std::{
     io::BufRead,
     path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicBool},
 };
 
 use crate::{
-    ExitStatus,
-    apply::{self, ApplyOptions, Event, Status},
+    ExitStatus, apply,
     diagnostics::Problem,
     manifest::{
         Loaded,
@@ -23,7 +21,7 @@ use crate::{
         LiveState, Platform, SecretValue,
         sandbox::{KeyUse, LOCAL_ADMIN, Sandbox},
     },
-    printer::{Color, Printer},
+    printer::Printer,
 };
 
 use super::{GlobalArgs, error::CliError};
@@ -76,6 +74,10 @@ pub(super) struct ApplyArgs {
     /// Allow deleting most of the set's objects, or a community or project with contents
     #[arg(long)]
     allow_delete: bool,
+    /// How long to wait for another apply's lock on the organization (`30s`, `5m`, `0` to fail
+    /// at once)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::platform::lock::parse_duration)]
+    lock_timeout: std::time::Duration,
 }
 
 /// Report where the platform differs from the manifests (exit 2 on drift)
@@ -226,6 +228,9 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
 }
 
 struct Planned {
+    /// The apply lock (none for reads), held until this is dropped: declared first, so that it
+    /// is released before the platform that holds it closes.
+    _lock: crate::platform::ApplyLock,
     loaded: Loaded,
     platform: Box<dyn Platform>,
     live: LiveState,
@@ -268,6 +273,25 @@ fn make_plan(
     printer: &Printer,
     allow_delete: bool,
 ) -> Result<Planned, ExitStatus> {
+    make_plan_locked(paths, global, access, saved, printer, allow_delete, DEFAULT_LOCK_TIMEOUT)
+}
+
+/// How long a writing command waits for another apply's lock unless told (`--lock-timeout`).
+const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// [`make_plan`]; a writing command ([`Access::Write`]) first takes the organization's apply
+/// lock, waiting up to `lock_timeout`, so that its plan is made from what any apply before it
+/// wrote (see `super::applying`).
+fn make_plan_locked(
+    paths: &[PathBuf],
+    global: &GlobalArgs,
+    access: Access,
+    saved: Option<&SavedPlan>,
+    printer: &Printer,
+    allow_delete: bool,
+    lock_timeout: std::time::Duration,
+) -> Result<Planned, ExitStatus> {
+    apply::interrupt::Interrupts::install();
     let (loaded, _graph) = super::load_checked(paths, printer)?;
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
@@ -284,7 +308,22 @@ fn make_plan(
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
     }
-    let mut live = platform.read(&loaded.model.organization.id).map_err(|error| {
+    let lock = if access == Access::Write {
+        super::applying::take_lock(
+            platform.as_ref(),
+            &loaded.model.organization.id,
+            lock_timeout,
+            printer,
+        )?
+    } else {
+        crate::platform::ApplyLock::none()
+    };
+    let organization_id = &loaded.model.organization.id;
+    let count = || platform.objects_read();
+    let mut live = apply::progress::reading(printer.stderr_is_terminal(), &count, || {
+        platform.read(organization_id)
+    })
+    .map_err(|error| {
         CliError::failure(format!("cannot read the platform: {}", error.message)).report(printer)
     })?;
     let capabilities = platform.capabilities();
@@ -306,7 +345,7 @@ fn make_plan(
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }
-    Ok(Planned { loaded, platform, live, plan, secrets })
+    Ok(Planned { _lock: lock, loaded, platform, live, plan, secrets })
 }
 
 /// Evaluates the organization's Rego policies (`--policy DIR`, default `policies/` beside the
@@ -457,13 +496,14 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         }
         None => (args.paths.clone(), None),
     };
-    let mut planned = match make_plan(
+    let mut planned = match make_plan_locked(
         &paths,
         global,
         Access::Write,
         saved.as_ref(),
         printer,
         args.allow_delete,
+        args.lock_timeout,
     ) {
         Ok(planned) => planned,
         Err(status) => return status,
@@ -527,71 +567,11 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
             return ExitStatus::Failure;
         }
     }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // A second handler cannot be installed (tests call apply in one process): ignore that.
-        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-    }
-    let options = ApplyOptions {
-        parallelism: usize::from(args.parallelism),
-        interrupted: Arc::clone(&interrupted),
-    };
-    let progress = |event: Event<'_>| {
-        if let Event::Finished(change, status) = event {
-            let line = match status {
-                Status::Done => printer.paint_err(
-                    &format!("  ✓ {} {}", change.action.as_str(), change.address),
-                    Color::Green,
-                ),
-                Status::Failed(message) => {
-                    // Where the change comes from in the manifests, to fix it there.
-                    let at = change
-                        .source
-                        .as_ref()
-                        .map(|s| format!(" ({}:{})", s.file, s.line))
-                        .unwrap_or_default();
-                    printer.paint_err(
-                        &format!(
-                            "  ✗ {} {}{at}: {message}",
-                            change.action.as_str(),
-                            change.address
-                        ),
-                        Color::Red,
-                    )
-                }
-                Status::Skipped(_) => return,
-            };
-            printer.err(&format!("{line}\n"));
-        }
-    };
-    let outcome = apply::apply(
+    super::applying::run(
         &planned.plan,
         planned.platform.as_ref(),
         &planned.secrets,
-        &options,
-        &progress,
-    );
-    let failed = outcome.failed();
-    let skipped = outcome.skipped();
-    for (address, reason) in &skipped {
-        printer.err(&format!("  - skipped {address}: {reason}\n"));
-    }
-    let line = format!(
-        "Apply {}: {} done, {} failed, {} skipped.",
-        if outcome.is_success() { "complete" } else { "incomplete" },
-        outcome.done(),
-        failed.len(),
-        skipped.len()
-    );
-    if outcome.is_success() {
-        printer.err(&format!("{}\n", printer.paint_err(&line, Color::Green)));
-        ExitStatus::Success
-    } else {
-        printer.err(&format!("{}\n", printer.paint_err(&line, Color::Red)));
-        if !failed.is_empty() {
-            printer.err("  help: fix the cause and run apply again: what succeeded is kept, and apply converges\n");
-        }
-        ExitStatus::Failure
-    }
+        usize::from(args.parallelism),
+        printer,
+    )
 }
