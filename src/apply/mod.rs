@@ -172,6 +172,9 @@ pub fn apply(
                     let Some(i) = next else { break };
                     let change = &changes[i];
                     progress(Event::Started(change));
+                    if let Some(delay) = test_write_delay() {
+                        std::thread::sleep(delay);
+                    }
                     let status = match execute(change, platform, secrets, &ids, &checks) {
                         Ok(()) => Status::Done,
                         Err(error) => Status::Failed(error.message),
@@ -221,6 +224,20 @@ pub fn apply(
         }
     }
     Outcome { results: state.results }
+}
+
+/// A delay before every change, from the hidden `SPHERECTL_TEST_WRITE_DELAY_MS`: tests make an
+/// apply slow, deterministically, on any platform, to run another apply (or a signal, or a
+/// foreign write) while it is half-way. The delay comes before the change's re-check and write.
+fn test_write_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var("SPHERECTL_TEST_WRITE_DELAY_MS")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .filter(|millis| *millis > 0)
+            .map(std::time::Duration::from_millis)
+    })
 }
 
 fn resolve(target: &Target, ids: &Mutex<HashMap<Address, String>>) -> PlatformResult<String> {

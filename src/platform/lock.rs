@@ -19,7 +19,7 @@ use serde_json::Value;
 
 /// Who holds (or asks for) an apply lock.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,

@@ -5,7 +5,9 @@
 //! `nodes`, `aliases`); a bulk list of every resource, publication and use of an organization
 //! (`/resources`, `/publications`, `/uses`); the organization's sharing rule, object versions
 //! and members (`/organizations/{id}`); a keyed digest of a secret value, so that a client can
-//! compare secrets without reading them (`/secrets:digest`); and deactivating a Docker image.
+//! compare secrets without reading them (`/secrets:digest`); deactivating a Docker image; and
+//! apply leases (`/capabilities`, `/organizations/{id}:acquireLock`, `:renewLock`,
+//! `:releaseLock`: see `super::lease`).
 
 use std::sync::Arc;
 
@@ -78,6 +80,10 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
             }
         }
         "/organizations/{organizationId}:setSharingRule" => set_sharing(server, call).await,
+        "/capabilities" => super::lease::capabilities(),
+        "/organizations/{organizationId}:acquireLock" => server.leases.acquire(call),
+        "/organizations/{organizationId}:renewLock" => server.leases.renew(call),
+        "/organizations/{organizationId}:releaseLock" => server.leases.release(call),
         "/resources" => resources(server, call, None).await,
         "/publications" | "/uses" => pairs(server, call, rest == "/uses").await,
         "/secrets:digest" => digest(server, call).await,

@@ -17,6 +17,7 @@
 
 mod access;
 mod extension;
+mod lease;
 mod operations;
 mod public;
 pub mod routes;
@@ -78,6 +79,8 @@ pub struct Server {
     lock: Mutex<()>,
     operations: Mutex<Operations>,
     random: Mutex<u64>,
+    /// Apply leases by organization (`lease`).
+    leases: lease::Leases,
 }
 
 /// One request as the handlers see it.
@@ -160,6 +163,7 @@ impl Server {
             lock: Mutex::new(()),
             operations: Mutex::new(Operations::default()),
             random: Mutex::new(seed),
+            leases: lease::Leases::default(),
         })
     }
 

@@ -44,6 +44,8 @@ pub(crate) struct Transport {
     pub(crate) attempts: u32,
     /// The longest wait for an operation.
     pub(crate) operation_timeout: Duration,
+    /// Items received by [`Transport::list`] so far (progress of a long read).
+    pub(crate) items_read: std::sync::atomic::AtomicUsize,
 }
 
 /// The real service's API host, whose operations live on another host.
@@ -110,6 +112,7 @@ impl Transport {
             token,
             attempts: u32::try_from(seconds("SPHERECTL_HTTP_ATTEMPTS", 10)).unwrap_or(10).max(1),
             operation_timeout: Duration::from_secs(seconds("SPHERECTL_OPERATION_TIMEOUT", 600)),
+            items_read: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -273,6 +276,7 @@ impl Transport {
             let page = self.send(Method::GET, &url, &page_query, None, None).await?;
             let page = wire::normalize_names(&page);
             if let Some(found) = page.get(key).and_then(Value::as_array) {
+                self.items_read.fetch_add(found.len(), std::sync::atomic::Ordering::Relaxed);
                 items.extend(found.iter().cloned());
             }
             token = wire::text(&page, "nextPageToken");

@@ -147,20 +147,6 @@ fn not_found(kind: Kind, id: &str) -> PlatformError {
     PlatformError::new(ErrorKind::NotFound, format!("{kind} `{id}` not found"))
 }
 
-/// A delay before every write, from the hidden `SPHERECTL_TEST_WRITE_DELAY_MS`: tests make an
-/// apply slow, deterministically, to run another one (or a signal, or a foreign write) while it
-/// is half-way.
-fn test_write_delay() -> Option<std::time::Duration> {
-    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
-    *DELAY.get_or_init(|| {
-        std::env::var("SPHERECTL_TEST_WRITE_DELAY_MS")
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .filter(|millis| *millis > 0)
-            .map(std::time::Duration::from_millis)
-    })
-}
-
 /// Checks that `path` can name a sandbox database file.
 fn check_path(path: &Path) -> PlatformResult<()> {
     let text = path.as_os_str();
@@ -326,9 +312,6 @@ impl Sandbox {
                 ErrorKind::Internal,
                 format!("sandbox `{}` is open read-only", self.path.display()),
             ));
-        }
-        if let Some(delay) = test_write_delay() {
-            std::thread::sleep(delay);
         }
         self.with_transaction(f)
     }
