@@ -9,10 +9,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     io::Write,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -56,7 +53,9 @@ enum View {
 /// The progress of one apply.
 pub struct Progress {
     total: usize,
-    finished: AtomicUsize,
+    /// Finished changes; held while a finished change's line is numbered and printed, so that
+    /// the numbers come out in order.
+    finished: Mutex<usize>,
     started: Mutex<HashMap<String, Instant>>,
     color: bool,
     view: View,
@@ -86,7 +85,7 @@ impl Progress {
         };
         Progress {
             total,
-            finished: AtomicUsize::new(0),
+            finished: Mutex::new(0),
             started: Mutex::new(HashMap::new()),
             color,
             view,
@@ -147,7 +146,9 @@ impl Progress {
             .ok()
             .and_then(|mut started| started.remove(&change.address))
             .map_or(Duration::ZERO, |t| t.elapsed());
-        let count = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut finished = self.finished.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *finished += 1;
+        let count = *finished;
         let action = change.action.as_str();
         let text = match status {
             Status::Done => format!(

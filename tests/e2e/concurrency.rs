@@ -160,12 +160,11 @@ fn serve(db: &Path, extra: &[&str]) -> super::http::Server {
 #[test]
 fn two_applies_at_once_on_one_sandbox_apply_each_change_once() {
     let case = Case::example("quickstart");
-    let first = Running::start(
+    let mut first = Running::start(
         case.path(),
         &["apply", ".", "--yes", "--platform", "sandbox"],
         &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "150")]),
     );
-    let mut first = first;
     // Its plan is on stdout: it holds the lock and has read the platform.
     first.wait_for(false, "Plan: 17 changes");
     let second = Running::start(
@@ -481,7 +480,7 @@ fn an_interrupted_plan_exits_130_and_writes_nothing() {
     let case = Case::example("quickstart");
     let db = case.path().join("served.db");
     let server = serve(&db, &["--latency", "3000"]);
-    let mut plan = Running::start(
+    let plan = Running::start(
         case.path(),
         &["plan", ".", "--platform", server.url.as_str()],
         &env(&case, &[("SPHERECTL_TOKEN", TOKEN)]),
@@ -523,4 +522,49 @@ fn progress_off_a_terminal_is_one_plain_line_per_change() {
         "{:?}",
         coloured.stderr
     );
+}
+
+/// Runs an apply of the quickstart on a terminal (a pseudo-terminal from `script`); returns what
+/// the terminal showed (stdout and stderr together).
+fn apply_on_a_terminal(case: &Case, extra_env: &[(&str, &str)]) -> String {
+    let binary = env!("CARGO_BIN_EXE_spherectl");
+    let mut command = Command::new("script");
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm-256color")
+        .env("SPHERECTL_TEST_WRITE_DELAY_MS", "100")
+        .current_dir(case.path())
+        .args(["-qec", &format!("{binary} apply . --yes --parallelism 2 --platform sandbox")])
+        .arg("/dev/null")
+        .stdin(Stdio::null());
+    for (name, value) in env(case, extra_env) {
+        command.env(name, value);
+    }
+    let output = command.output().expect("`script` (util-linux) runs a pseudo-terminal");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn progress_on_a_terminal_shows_bars_running_changes_and_a_summary_table() {
+    let case = Case::example("quickstart");
+    let shown = apply_on_a_terminal(&case, &[]);
+    // The overall bar (redrawn in place) and the lines of the changes in flight.
+    assert!(shown.contains("/17 changes"), "{shown:?}");
+    assert!(shown.contains("\x1b[2K"), "{shown:?}");
+    assert!(shown.contains(" create Alias/research/fraud-detection/scoring (0s)"), "{shown:?}");
+    // The finished changes, in colour, and the summary table.
+    assert!(shown.contains("\x1b[32mcreated\x1b[0m Community/research"), "{shown:?}");
+    let table = shown.split("action          done  failed  not started").nth(1).unwrap_or_default();
+    assert!(table.contains("create            10       0            0"), "{shown:?}");
+    assert!(table.contains("total             17       0            0   in "), "{shown:?}");
+    assert!(shown.contains("Apply complete: 17 done"), "{shown:?}");
+    converged(&case);
+
+    // `NO_COLOR`: the bars stay, the colours go.
+    let case = Case::example("quickstart");
+    let shown = apply_on_a_terminal(&case, &[("NO_COLOR", "1")]);
+    assert!(shown.contains("/17 changes"), "{shown:?}");
+    assert!(!shown.contains("\x1b[3"), "{shown:?}");
 }
