@@ -256,6 +256,17 @@ fn a_held_lock_times_out_with_its_holder_and_a_killed_holder_leaves_none() {
     );
     assert!(second.stderr.contains(&format!("held by pid {pid} on host")), "{}", second.stderr);
     assert!(second.stderr.contains("`--lock-timeout`"), "{}", second.stderr);
+    // Ctrl-C while waiting for the lock stops at once: nothing was applied.
+    let mut waiting = Running::start(
+        case.path(),
+        &["apply", ".", "--yes", "--platform", "sandbox", "--lock-timeout", "10m"],
+        &env(&case, &[]),
+    );
+    waiting.wait_for(true, "waiting for another apply to finish");
+    waiting.signal("-INT");
+    let waited = waiting.finish();
+    assert_eq!(waited.code, 130, "{}", waited.stderr);
+    assert!(waited.stderr.contains("interrupted: nothing was applied"), "{}", waited.stderr);
     // `kill -9` half-way: the operating system releases the lock with the process.
     holder.kill();
     let third = case.run(&["apply", ".", "--yes", "--platform", "sandbox", "--lock-timeout", "0"]);
@@ -567,4 +578,34 @@ fn progress_on_a_terminal_shows_bars_running_changes_and_a_summary_table() {
     let shown = apply_on_a_terminal(&case, &[("NO_COLOR", "1")]);
     assert!(shown.contains("/17 changes"), "{shown:?}");
     assert!(!shown.contains("\x1b[3"), "{shown:?}");
+}
+
+/// Two applies of saved plans made before either ran (the same changes reviewed twice): the
+/// second waits, finds its plan stale and applies nothing.
+#[test]
+fn two_saved_plans_of_the_same_changes_apply_once() {
+    let case = Case::example("quickstart");
+    for out in ["one.json", "two.json"] {
+        let plan = case.run(&["plan", ".", "--out", out, "--platform", "sandbox"]);
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+    }
+    let mut first = Running::start(
+        case.path(),
+        &["apply", "--plan", "one.json", "--yes"],
+        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "150"), ("SPHERECTL_PLATFORM", "sandbox")]),
+    );
+    first.wait_for(true, "[1/17] ");
+    let second = Running::start(
+        case.path(),
+        &["apply", "--plan", "two.json", "--yes"],
+        &env(&case, &[("SPHERECTL_PLATFORM", "sandbox")]),
+    )
+    .finish();
+    let first = first.finish();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(second.stderr.contains("waiting for another apply to finish"), "{}", second.stderr);
+    assert!(second.stderr.contains("the saved plan is stale"), "{}", second.stderr);
+    assert!(!second.stderr.contains("created"), "{}", second.stderr);
+    assert_each_once(&objects(&case.db()));
 }
