@@ -149,3 +149,66 @@ impl Leases {
         Reply::ok(json!({}))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(subject: &str, body: Value) -> Call {
+        Call {
+            method: "POST".into(),
+            path: String::new(),
+            subject: subject.into(),
+            params: vec!["org1".into()],
+            query: HashMap::new(),
+            body,
+            idempotency_key: None,
+        }
+    }
+
+    fn acquired(reply: &Reply) -> bool {
+        reply.body["acquired"] == Value::Bool(true)
+    }
+
+    #[test]
+    fn one_lease_per_organization_retried_renewed_released_and_expired() {
+        let leases = Leases::default();
+        let first = json!({"leaseId": "a", "ttlSeconds": "60", "holder": {"pid": 1, "host": "h1"}});
+        assert!(acquired(&leases.acquire(&call("userAccount:ci", first.clone()))));
+        // A retried acquire (its answer lost) finds its own lease.
+        assert!(acquired(&leases.acquire(&call("userAccount:ci", first))));
+        let second = json!({"leaseId": "b", "ttlSeconds": "1", "holder": {"pid": 2, "host": "h2"}});
+        let refused = leases.acquire(&call("userAccount:bob", second.clone()));
+        assert!(!acquired(&refused));
+        assert_eq!(refused.body["holder"]["pid"], json!(1));
+        assert_eq!(refused.body["holder"]["subject"], json!("userAccount:ci"));
+        // Another lease can neither renew nor release it.
+        assert_eq!(leases.renew(&call("userAccount:bob", json!({"leaseId": "b"}))).status, 409);
+        leases.release(&call("userAccount:bob", json!({"leaseId": "b"})));
+        assert!(!acquired(&leases.acquire(&call("userAccount:bob", second.clone()))));
+        assert_eq!(leases.renew(&call("userAccount:ci", json!({"leaseId": "a"}))).status, 200);
+        leases.release(&call("userAccount:ci", json!({"leaseId": "a"})));
+        assert!(acquired(&leases.acquire(&call("userAccount:bob", second))));
+        // Not renewed: it expires, and another client takes the organization.
+        std::thread::sleep(Duration::from_millis(1100));
+        let third = json!({"leaseId": "c", "holder": {"pid": 3, "host": "h3"}});
+        assert!(acquired(&leases.acquire(&call("userAccount:ci", third))));
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let leases = Leases::default();
+        assert_eq!(leases.acquire(&call("s", json!({"holder": {}}))).status, 400);
+        let long = "x".repeat(MAX_LEASE_ID + 1);
+        assert_eq!(leases.acquire(&call("s", json!({"leaseId": long}))).status, 400);
+        assert_eq!(
+            leases.acquire(&call("s", json!({"leaseId": "a", "ttlSeconds": "0"}))).status,
+            400
+        );
+        assert_eq!(
+            leases.acquire(&call("s", json!({"leaseId": "a", "ttlSeconds": "601"}))).status,
+            400
+        );
+        assert_eq!(leases.acquire(&call("s", json!({"leaseId": "a", "holder": "me"}))).status, 400);
+    }
+}

@@ -490,14 +490,14 @@ fn sigterm_stops_an_apply_like_the_first_ctrl_c() {
 fn an_interrupted_plan_exits_130_and_writes_nothing() {
     let case = Case::example("quickstart");
     let db = case.path().join("served.db");
-    let server = serve(&db, &["--latency", "3000"]);
+    let server = serve(&db, &["--latency", "5000"]);
     let plan = Running::start(
         case.path(),
         &["plan", ".", "--platform", server.url.as_str()],
         &env(&case, &[("SPHERECTL_TOKEN", TOKEN)]),
     );
     // Wait until it is reading (a request is in the server's latency).
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(1500));
     plan.signal("-INT");
     let run = plan.finish();
     assert_eq!(run.code, 130, "{}", run.stderr);
@@ -607,5 +607,42 @@ fn two_saved_plans_of_the_same_changes_apply_once() {
     assert!(second.stderr.contains("waiting for another apply to finish"), "{}", second.stderr);
     assert!(second.stderr.contains("the saved plan is stale"), "{}", second.stderr);
     assert!(!second.stderr.contains("created"), "{}", second.stderr);
+    assert_each_once(&objects(&case.db()));
+}
+
+#[test]
+fn a_third_ctrl_c_stops_at_once_naming_what_was_in_flight() {
+    let case = Case::example("quickstart");
+    let mut apply = Running::start(
+        case.path(),
+        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
+        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "3000")]),
+    );
+    apply.wait_for(true, "[1/17] ");
+    apply.signal("-INT");
+    apply.wait_for(true, "interrupt: starting no new change");
+    apply.signal("-INT");
+    apply.wait_for(true, "interrupt: still in flight");
+    apply.signal("-INT");
+    let run = apply.finish();
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "interrupt: stopping at once; whether these changes were applied is unknown:\n  - Project/research/fraud-detection (running for"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("help: run `spherectl plan` to see what is left"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Apply interrupted"), "{}", run.stderr);
+    // The lock went with the process, and the next apply finishes the rest.
+    let resumed =
+        case.run(&["apply", ".", "--yes", "--platform", "sandbox", "--lock-timeout", "0"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    converged(&case);
     assert_each_once(&objects(&case.db()));
 }
