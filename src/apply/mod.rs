@@ -11,8 +11,8 @@
 //! writes the same object (this apply's own writes would move it), and the values the change
 //! replaces. An object changed by another writer since the plan stops that change with a
 //! conflict (`changed since the plan was made: re-run plan`) instead of being overwritten. On the
-//! sandbox the check and the write are one transaction; over HTTP the check is a read just before
-//! the write.
+//! sandbox and on `spherectl serve` the check and the write are one transaction; on the public
+//! API the check is a read just before the write.
 
 pub mod interrupt;
 pub mod progress;

@@ -223,7 +223,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// What the plan saw of the object that an update or delete changes: the write stops with a
 /// conflict when the object is no longer so (another writer changed it since the plan).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Seen {
     /// The object's version, when the platform has versions and no other change of this apply
     /// writes the object (its own writes would move the version).
@@ -264,6 +265,38 @@ impl Seen {
     }
 }
 
+/// The header in which a client asks `spherectl serve` to make a write conditional: the
+/// [`Seen`] as base64 of its JSON. The server checks it and writes in one transaction.
+pub const IF_UNCHANGED_HEADER: &str = "x-spherectl-if-unchanged";
+
+/// The longest [`IF_UNCHANGED_HEADER`] a client sends (larger expectations, such as long
+/// Dockerfiles, are checked by a read just before the write instead).
+pub const MAX_IF_UNCHANGED_HEADER: usize = 8 * 1024;
+
+impl Seen {
+    /// The value of [`IF_UNCHANGED_HEADER`]; `None` when it would be too long.
+    pub fn to_header(&self) -> Option<String> {
+        use base64::Engine;
+        let json = serde_json::to_vec(self).ok()?;
+        let text = base64::engine::general_purpose::STANDARD.encode(json);
+        (text.len() <= MAX_IF_UNCHANGED_HEADER).then_some(text)
+    }
+
+    /// Reads [`IF_UNCHANGED_HEADER`].
+    ///
+    /// # Errors
+    /// A message when it is not base64 of a [`Seen`]'s JSON.
+    pub fn from_header(text: &str) -> Result<Seen, String> {
+        use base64::Engine;
+        let bad = |e: &dyn std::fmt::Display| {
+            format!("`{IF_UNCHANGED_HEADER}` is not base64 of the JSON of what the plan saw: {e}")
+        };
+        let json =
+            base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|e| bad(&e))?;
+        serde_json::from_slice(&json).map_err(|e| bad(&e))
+    }
+}
+
 /// The error of a write whose object changed since the plan.
 pub fn conflict(detail: &str) -> crate::platform::PlatformError {
     crate::platform::PlatformError::new(
@@ -296,6 +329,19 @@ mod tests {
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_210_096);
         assert_eq!(utc_text(time), "2024-02-29 12:34:56 UTC");
         assert_eq!(utc_text(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+    }
+
+    #[test]
+    fn what_the_plan_saw_travels_in_a_header() {
+        let mut seen = Seen { version: Some(7), fields: BTreeMap::new() };
+        seen.fields.insert("metadata.labels.team".into(), Value::from("ünïcode"));
+        let header = seen.to_header().unwrap();
+        assert!(header.is_ascii());
+        assert_eq!(Seen::from_header(&header), Ok(seen.clone()));
+        assert!(Seen::from_header("not base64!").is_err());
+        seen.fields
+            .insert("spec.dockerfile".into(), Value::from("x".repeat(MAX_IF_UNCHANGED_HEADER)));
+        assert_eq!(seen.to_header(), None);
     }
 
     #[test]

@@ -328,12 +328,16 @@ async fn update(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(request) => request,
         Err(error) => return Reply::invalid(&error.message),
     };
+    let seen = call.if_unchanged.clone();
     server
         .mutate(
             call,
             ("UpdateResourceMetadata", json!({"resourceId": id.clone()})),
             move |sandbox| {
-                sandbox.update(kind, &id, &request)?;
+                match &seen {
+                    Some(seen) => sandbox.update_unchanged(kind, &id, &request, seen)?,
+                    None => sandbox.update(kind, &id, &request)?,
+                }
                 let (object, organization) = read_object(sandbox, &id)?;
                 Ok(Some((response_type(kind), wire::object_json(&object, &organization))))
             },
@@ -346,12 +350,16 @@ async fn delete(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
     if let Err(reply) = locate(server, call, &id, &[kind]).await {
         return reply;
     }
+    let seen = call.if_unchanged.clone();
     server
         .mutate(
             call,
             ("DeleteResourceMetadata", json!({"resourceId": id.clone()})),
             move |sandbox| {
-                sandbox.delete(kind, &id)?;
+                match &seen {
+                    Some(seen) => sandbox.delete_unchanged(kind, &id, seen)?,
+                    None => sandbox.delete(kind, &id)?,
+                }
                 Ok(None)
             },
         )

@@ -163,6 +163,7 @@ mod tests {
             query: HashMap::new(),
             body,
             idempotency_key: None,
+            if_unchanged: None,
         }
     }
 

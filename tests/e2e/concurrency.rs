@@ -379,13 +379,14 @@ fn an_object_changed_since_the_plan_is_not_overwritten_over_serve() {
     let server = serve(&db, &[]);
     assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
     let args = ["apply", ".", "--yes", "--platform", server.url.as_str()];
-    // Over HTTP the project's message has no version: its fields are compared.
+    // `serve` checks the plan's expectation (`x-spherectl-if-unchanged`) in the transaction that
+    // writes.
     changed_since_the_plan(
         &case,
         &args,
         &[("SPHERECTL_TOKEN", TOKEN)],
         &db,
-        r#"`spec.description` is "edited in the console", the plan saw "Fraud models""#,
+        "its version is 4, the plan saw 3",
     );
 }
 
@@ -645,4 +646,61 @@ fn a_third_ctrl_c_stops_at_once_naming_what_was_in_flight() {
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     converged(&case);
     assert_each_once(&objects(&case.db()));
+}
+
+/// Against the public API (no versions, no conditional writes) the object is read just before the
+/// write, and the values the change replaces are compared.
+#[test]
+fn an_object_changed_since_the_plan_is_not_overwritten_on_the_public_api() {
+    let project = "---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: models, community: research}
+spec: {description: one}
+";
+    let case = Case::files(&[("org.yaml", &format!("{}{project}", super::ORG))]);
+    let db = case.path().join("served.db");
+    let server = serve(&db, &["--public-api-only"]);
+    let first = case.http(&server, &["apply", ".", "--yes"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    case.edit("org.yaml", "description: one", "description: two");
+    let mut apply = Running::start(
+        case.path(),
+        &["apply", ".", "--yes", "--platform", server.url.as_str()],
+        &[("SPHERECTL_TOKEN", TOKEN), ("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")],
+    );
+    apply.wait_for(false, "Plan: 1 change");
+    let sandbox = Sandbox::open(&db, "userAccount:local-admin").unwrap();
+    let live = sandbox.read("bpf00000000000000acme").unwrap();
+    let id = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap().id.clone();
+    let mut request = UpdateRequest::default();
+    request.set.insert("spec.description".into(), "edited in the console".into());
+    sandbox.update(Kind::Project, &id, &request).unwrap();
+    let run = apply.finish();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(r#"changed since the plan was made (`spec.description` is "edited in the console", the plan saw "one"): re-run plan"#),
+        "{}",
+        run.stderr
+    );
+    let live = sandbox.read("bpf00000000000000acme").unwrap();
+    let project = live.objects.iter().find(|o| o.id == id).unwrap();
+    assert_eq!(project.attributes["spec.description"], Value::from("edited in the console"));
+}
+
+#[test]
+fn a_malformed_if_unchanged_header_is_refused_and_nothing_written() {
+    let case = Case::files(&[("org.yaml", super::ORG)]);
+    let db = case.path().join("served.db");
+    let server = serve(&db, &[]);
+    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let communities = server.get("/datasphere/v2/communities?organizationId=bpf00000000000000acme");
+    let id = communities["communities"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/datasphere/v2/communities/{id}");
+    let body = r#"{"description": "changed", "updateMask": "description"}"#;
+    let (status, answer) =
+        server.raw("PATCH", &path, Some(TOKEN), &[("x-spherectl-if-unchanged", "!!")], body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("x-spherectl-if-unchanged"), "{answer}");
+    assert_ne!(server.get(&path)["description"], Value::from("changed"));
 }

@@ -149,6 +149,12 @@ impl HttpPlatform {
         self.block_on(self.inner.transport.mutate(method, path, body))
     }
 
+    /// The `x-spherectl-if-unchanged` header of a conditional write, on `spherectl serve` (not
+    /// too long); `None` elsewhere.
+    fn conditional(&self, seen: &Seen) -> Option<String> {
+        if self.inner.is_extended() { seen.to_header() } else { None }
+    }
+
     /// Whether the extension endpoints exist, as the first read learnt (before any read: no).
     fn extended(&self) -> PlatformResult<bool> {
         Ok(self.inner.is_extended())
@@ -239,6 +245,53 @@ impl Platform for HttpPlatform {
 
     fn objects_read(&self) -> usize {
         self.inner.transport.items_read.load(Ordering::Relaxed)
+    }
+
+    /// On `spherectl serve`, the expectation travels with the write (`x-spherectl-if-unchanged`)
+    /// and the server checks it in the write's transaction; elsewhere, a read just before.
+    fn update_unchanged(
+        &self,
+        kind: Kind,
+        id: &str,
+        request: &UpdateRequest,
+        seen: &Seen,
+    ) -> PlatformResult<()> {
+        match self.conditional(seen) {
+            Some(header) => {
+                let body = wire::update_body(kind, request);
+                let path = Self::object_path(kind, id)?;
+                self.block_on(self.inner.transport.mutate_with_headers(
+                    Method::PATCH,
+                    &path,
+                    &body,
+                    &[(super::lock::IF_UNCHANGED_HEADER, header)],
+                ))
+                .map(drop)
+            }
+            None => {
+                self.check_unchanged(kind, id, seen)?;
+                self.update(kind, id, request)
+            }
+        }
+    }
+
+    fn delete_unchanged(&self, kind: Kind, id: &str, seen: &Seen) -> PlatformResult<()> {
+        match self.conditional(seen) {
+            Some(header) => {
+                let path = Self::object_path(kind, id)?;
+                self.block_on(self.inner.transport.mutate_with_headers(
+                    Method::DELETE,
+                    &path,
+                    &Value::Null,
+                    &[(super::lock::IF_UNCHANGED_HEADER, header)],
+                ))
+                .map(drop)
+            }
+            None => {
+                self.check_unchanged(kind, id, seen)?;
+                self.delete(kind, id)
+            }
+        }
     }
 
     /// A GET of the object just before the write: a small window remains between the two,

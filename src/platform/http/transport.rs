@@ -129,6 +129,22 @@ impl Transport {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> PlatformResult<Value> {
+        self.send_with_headers(method, url, query, body, idempotency_key, &[]).await
+    }
+
+    /// [`Transport::send`] with extra headers.
+    ///
+    /// # Errors
+    /// As [`Transport::send`].
+    pub(crate) async fn send_with_headers(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> PlatformResult<Value> {
         let path = url.strip_prefix(&self.base).unwrap_or(url);
         let path = path.strip_prefix(&self.operations_base).unwrap_or(path);
         let mut attempt = 0;
@@ -141,6 +157,9 @@ impl Transport {
                 .header("accept", "application/json");
             if let Some(key) = idempotency_key {
                 request = request.header("idempotency-key", key);
+            }
+            for (name, value) in headers {
+                request = request.header(*name, value);
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -214,9 +233,25 @@ impl Transport {
         path: &str,
         body: &Value,
     ) -> PlatformResult<Value> {
+        self.mutate_with_headers(method, path, body, &[]).await
+    }
+
+    /// [`Transport::mutate`] with extra headers on the mutation's request.
+    ///
+    /// # Errors
+    /// As [`Transport::mutate`].
+    pub(crate) async fn mutate_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, String)],
+    ) -> PlatformResult<Value> {
         let key = uuid4();
         let url = format!("{}{path}", self.base);
-        let mut operation = self.send(method.clone(), &url, &[], Some(body), Some(&key)).await?;
+        let mut operation = self
+            .send_with_headers(method.clone(), &url, &[], Some(body), Some(&key), headers)
+            .await?;
         let started = tokio::time::Instant::now();
         let mut polls = 0;
         loop {
