@@ -704,3 +704,78 @@ fn a_malformed_if_unchanged_header_is_refused_and_nothing_written() {
     assert!(answer["message"].as_str().unwrap().contains("x-spherectl-if-unchanged"), "{answer}");
     assert_ne!(server.get(&path)["description"], Value::from("changed"));
 }
+
+/// A slow read (a large organization over HTTP, here a slow server) shows a spinner with the
+/// objects read so far on a terminal, and nothing when stderr is not a terminal.
+#[test]
+fn a_long_read_shows_progress_on_a_terminal_only() {
+    let case = Case::example("quickstart");
+    let db = case.path().join("served.db");
+    let server = serve(&db, &[]);
+    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    drop(server);
+    let server = serve(&db, &["--latency", "400"]);
+    let binary = env!("CARGO_BIN_EXE_spherectl");
+    let mut command = Command::new("script");
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm-256color")
+        .env("SPHERECTL_TOKEN", TOKEN)
+        .current_dir(case.path())
+        .args(["-qec", &format!("{binary} plan . --platform {}", server.url)])
+        .arg("/dev/null")
+        .stdin(Stdio::null());
+    for (name, value) in env(&case, &[]) {
+        command.env(name, value);
+    }
+    let output = command.output().expect("`script` (util-linux) runs a pseudo-terminal");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("reading the platform: "), "{shown:?}");
+    assert!(shown.contains(" objects read ("), "{shown:?}");
+    assert!(shown.contains("No changes"), "{shown:?}");
+    let plain = case.http(&server, &["plan", "."]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(!plain.stderr.contains("reading"), "{}", plain.stderr);
+}
+
+/// Two applies that change the same object differently (two checkouts of the manifests, one
+/// sandbox): the second waits, then plans from what the first wrote, so its plan shows the first
+/// one's value as `before` and nothing is lost or silently undone.
+#[test]
+fn two_applies_changing_one_object_are_serialized_and_the_second_plans_from_the_first() {
+    let case = Case::example("quickstart");
+    let db = case.db();
+    let platform = format!("sandbox:{}", db.display());
+    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", &platform]).code, 0);
+    let other = Case::example("quickstart");
+    case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
+    other.edit("project.yaml", "description: Fraud models", "description: Fraud models v3");
+    let mut first = Running::start(
+        case.path(),
+        &["apply", ".", "--yes", "--platform", &platform],
+        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]),
+    );
+    first.wait_for(false, "Plan: 1 change");
+    let second = Running::start(
+        other.path(),
+        &["apply", ".", "--yes", "--platform", &platform],
+        &env(&other, &[]),
+    )
+    .finish();
+    let first = first.finish();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains(r#""Fraud models" → "Fraud models v2""#), "{}", first.stdout);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains("waiting for another apply to finish"), "{}", second.stderr);
+    assert!(
+        second.stdout.contains(r#""Fraud models v2" → "Fraud models v3""#),
+        "{}",
+        second.stdout
+    );
+    let sandbox = Sandbox::open(&db, "userAccount:local-admin").unwrap();
+    let live = sandbox.read(ORGANIZATION).unwrap();
+    let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
+    assert_eq!(project.attributes["spec.description"], Value::from("Fraud models v3"));
+}
