@@ -24,10 +24,10 @@ use crate::{
     printer::Printer,
 };
 
-use super::{GlobalArgs, error::CliError};
+use super::{GlobalArgs, error::CliError, focus::Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum PlanFormat {
+pub(crate) enum PlanFormat {
     Text,
     Json,
     Markdown,
@@ -52,6 +52,9 @@ pub(super) struct PlanArgs {
     /// Allow deleting most of the set's objects, or a community or project with contents
     #[arg(long)]
     allow_delete: bool,
+    /// Plan only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    target: Vec<String>,
 }
 
 /// Apply the changes that make the platform match the manifests
@@ -74,6 +77,9 @@ pub(super) struct ApplyArgs {
     /// Allow deleting most of the set's objects, or a community or project with contents
     #[arg(long)]
     allow_delete: bool,
+    /// Apply only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    target: Vec<String>,
     /// How long to wait for another apply's lock on the organization (`30s`, `5m`, `0` to fail
     /// at once)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::platform::lock::parse_duration)]
@@ -91,6 +97,9 @@ pub(super) struct DriftArgs {
     /// Report deletions of most of the set's objects as drift, not as an error
     #[arg(long)]
     allow_delete: bool,
+    /// Also save the report to FILE (JSON), for `spherectl show FILE`
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 /// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
@@ -130,8 +139,10 @@ pub(super) fn sandbox_path(
 /// How a command uses the platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Access {
-    /// `plan`, `drift`: read only; nothing is created.
+    /// `plan`: read only; nothing is created.
     Read,
+    /// `drift`: read only, and a secret whose source is not set is not checked, not an error.
+    Drift,
     /// `plan --out`: read only, but a missing sandbox key is created, since the saved plan
     /// records secret digests under the key that `apply --plan` will use.
     ReadAndSave,
@@ -166,7 +177,7 @@ pub(super) fn open_platform(
         }
     };
     let sandbox = match access {
-        Access::Read => Sandbox::open_read_only(&path, &actor, KeyUse::ReadOnly),
+        Access::Read | Access::Drift => Sandbox::open_read_only(&path, &actor, KeyUse::ReadOnly),
         Access::ReadAndSave => Sandbox::open_read_only(&path, &actor, KeyUse::Persist),
         Access::Write => Sandbox::open(&path, &actor),
     };
@@ -177,12 +188,34 @@ pub(super) fn open_platform(
 /// or a huge file must not be read whole.
 const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
-/// Reads secret values from the environment and files; problems for those missing.
-fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
+/// Reads secret values from the environment and files; problems for those missing, and the
+/// secrets whose source is not set at all (an unset variable, an absent file), with why.
+///
+/// `unset_ok` (`drift`): a secret whose source is not set is only listed, not a problem.
+fn read_secrets(
+    loaded: &Loaded,
+    unset_ok: bool,
+) -> (SecretValues, Vec<Problem>, Vec<plan::drift::NotChecked>) {
     let mut values = SecretValues::new();
     let mut problems = Vec::new();
+    let mut unset = Vec::new();
     for object in &loaded.model.objects {
         let Some((source, location)) = &object.secret else { continue };
+        let not_set = match source {
+            SecretSource::Env(name) if std::env::var_os(name).is_none() => {
+                Some(format!("its value's source, environment variable `{name}`, is not set"))
+            }
+            SecretSource::File(path) if std::fs::symlink_metadata(path).is_err() => {
+                Some(format!("its value's source, file `{}`, does not exist", path.display()))
+            }
+            _ => None,
+        };
+        if let Some(reason) = not_set
+            && unset_ok
+        {
+            unset.push(plan::drift::NotChecked { address: object.address.to_string(), reason });
+            continue;
+        }
         let value = match source {
             SecretSource::Env(name) => match std::env::var_os(name) {
                 Some(value) => Ok(value.into_encoded_bytes()),
@@ -224,18 +257,20 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
             ),
         }
     }
-    (values, problems)
+    (values, problems, unset)
 }
 
-struct Planned {
+pub(super) struct Planned {
     /// The apply lock (none for reads), held until this is dropped: declared first, so that it
     /// is released before the platform that holds it closes.
     _lock: crate::platform::ApplyLock,
-    loaded: Loaded,
-    platform: Box<dyn Platform>,
-    live: LiveState,
-    plan: Plan,
-    secrets: SecretValues,
+    pub(super) loaded: Loaded,
+    pub(super) platform: Box<dyn Platform>,
+    pub(super) live: LiveState,
+    pub(super) plan: Plan,
+    pub(super) secrets: SecretValues,
+    /// `drift`: the secrets whose value was not checked, and why.
+    pub(super) not_checked: Vec<plan::drift::NotChecked>,
 }
 
 /// The platform a plan is made against, as a saved plan records it: a sandbox by its absolute
@@ -262,18 +297,28 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
-/// Loads the manifests, opens the platform and plans. A saved plan is first checked to be for
-/// this platform and organization, so that a plan for another one never opens (or creates) this
-/// one.
-fn make_plan(
+/// Loads the manifests, opens the platform and plans the part of the set `scope` names. A saved
+/// plan is first checked to be for this platform and organization, so that a plan for another
+/// one never opens (or creates) this one.
+pub(super) fn make_plan(
     paths: &[PathBuf],
     global: &GlobalArgs,
     access: Access,
     saved: Option<&SavedPlan>,
     printer: &Printer,
     allow_delete: bool,
+    scope: &Scope,
 ) -> Result<Planned, ExitStatus> {
-    make_plan_locked(paths, global, access, saved, printer, allow_delete, DEFAULT_LOCK_TIMEOUT)
+    make_plan_locked(
+        paths,
+        global,
+        access,
+        saved,
+        printer,
+        allow_delete,
+        scope,
+        DEFAULT_LOCK_TIMEOUT,
+    )
 }
 
 /// How long a writing command waits for another apply's lock unless told (`--lock-timeout`).
@@ -282,6 +327,10 @@ const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// [`make_plan`]; a writing command ([`Access::Write`]) first takes the organization's apply
 /// lock, waiting up to `lock_timeout`, so that its plan is made from what any apply before it
 /// wrote (see `super::applying`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "`make_plan`'s arguments and the lock timeout of `apply`"
+)]
 fn make_plan_locked(
     paths: &[PathBuf],
     global: &GlobalArgs,
@@ -289,10 +338,15 @@ fn make_plan_locked(
     saved: Option<&SavedPlan>,
     printer: &Printer,
     allow_delete: bool,
+    scope: &Scope,
     lock_timeout: std::time::Duration,
 ) -> Result<Planned, ExitStatus> {
     apply::interrupt::Interrupts::install();
-    let (loaded, _graph) = super::load_checked(paths, printer)?;
+    let (mut loaded, _graph) = super::load_checked(paths, printer)?;
+    if scope.destroy {
+        // `destroy` plans against no documents but the organization: the prune deletes the rest.
+        loaded.model.objects.clear();
+    }
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
         let here =
@@ -303,7 +357,9 @@ fn make_plan_locked(
     }
     let platform =
         open_platform(global, &loaded.base_dir, access).map_err(|error| error.report(printer))?;
-    let (secrets, problems) = read_secrets(&loaded);
+    // Drift needs no secret values (CI runs it without them): an unset source is reported as
+    // not checked.
+    let (secrets, problems, mut not_checked) = read_secrets(&loaded, access == Access::Drift);
     if !problems.is_empty() {
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
@@ -340,12 +396,28 @@ fn make_plan_locked(
         allow_delete,
     };
     let mut plan = plan::plan(&input);
+    if access == Access::Drift {
+        // The planner's own note on each secret it could not read: reported as not checked.
+        plan.findings.retain(|f| {
+            f.rule != "spherectl::plan::secret_unavailable"
+                || !not_checked.iter().any(|n| f.address.as_deref() == Some(n.address.as_str()))
+        });
+        if platform.secret_digest(&SecretValue::new(Vec::new())).is_none() {
+            for object in loaded.model.objects.iter().filter(|o| o.secret.is_some()) {
+                not_checked.push(plan::drift::NotChecked {
+                    address: object.address.to_string(),
+                    reason: "the platform cannot compare secret values".to_owned(),
+                });
+            }
+        }
+    }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
+    super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
     apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }
-    Ok(Planned { _lock: lock, loaded, platform, live, plan, secrets })
+    Ok(Planned { _lock: lock, loaded, platform, live, plan, secrets, not_checked })
 }
 
 /// Evaluates the organization's Rego policies (`--policy DIR`, default `policies/` beside the
@@ -391,7 +463,7 @@ fn apply_policies(plan: &mut Plan, global: &GlobalArgs, loaded: &Loaded) -> Resu
     Ok(())
 }
 
-fn show_findings(printer: &Printer, planned: &Planned) {
+pub(super) fn show_findings(printer: &Printer, planned: &Planned) {
     let problems: Vec<Problem> = planned.plan.findings.iter().map(|f| f.problem.clone()).collect();
     if !problems.is_empty() {
         super::report(printer, &problems, &planned.loaded.sources);
@@ -408,10 +480,12 @@ fn render(plan: &Plan, format: PlanFormat, printer: &Printer) -> String {
 
 pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let access = if args.out.is_some() { Access::ReadAndSave } else { Access::Read };
-    let planned = match make_plan(&args.paths, global, access, None, printer, args.allow_delete) {
-        Ok(planned) => planned,
-        Err(status) => return status,
-    };
+    let scope = Scope::targets(&args.target);
+    let planned =
+        match make_plan(&args.paths, global, access, None, printer, args.allow_delete, &scope) {
+            Ok(planned) => planned,
+            Err(status) => return status,
+        };
     printer.out(&render(&planned.plan, args.format, printer));
     show_findings(printer, &planned);
     if planned.plan.is_denied() {
@@ -422,7 +496,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
         let manifests =
             super::paths_or_default(&args.paths).iter().map(|path| absolute(path)).collect();
         let digest = |value: &SecretValue| planned.platform.secret_digest(value);
-        let saved = SavedPlan::new(
+        let mut saved = SavedPlan::new(
             &planned.plan,
             &planned.live,
             &planned.secrets,
@@ -430,6 +504,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             platform_identity(global, &planned.loaded.base_dir),
             manifests,
         );
+        saved.targets.clone_from(&scope.targets);
         let text = match serde_json::to_string_pretty(&saved.to_json()) {
             Ok(text) => text,
             Err(error) => {
@@ -455,19 +530,43 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
 }
 
 pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned =
-        match make_plan(&args.paths, global, Access::Read, None, printer, args.allow_delete) {
-            Ok(planned) => planned,
-            Err(status) => return status,
-        };
-    printer.out(&render(&planned.plan, args.format, printer));
+    let planned = match make_plan(
+        &args.paths,
+        global,
+        Access::Drift,
+        None,
+        printer,
+        args.allow_delete,
+        &Scope::default(),
+    ) {
+        Ok(planned) => planned,
+        Err(status) => return status,
+    };
+    let set = &planned.loaded.model.organization.name;
+    let applied = planned.live.objects.iter().any(|o| {
+        o.labels.get(crate::rules::LABEL_SET) == Some(set)
+            && o.labels.get(crate::rules::LABEL_MANAGED_BY).map(String::as_str)
+                == Some(crate::rules::MANAGED_BY_VALUE)
+    });
+    let report = plan::drift::DriftDoc::new(&planned.plan, applied, planned.not_checked.clone());
+    printer.out(&match args.format {
+        PlanFormat::Text => report.text(printer.color_stdout),
+        PlanFormat::Json => report.json(),
+        PlanFormat::Markdown => plan::markdown::drift(&report),
+    });
     show_findings(printer, &planned);
+    if let Some(out) = &args.out
+        && let Err(error) = std::fs::write(out, report.json())
+    {
+        return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
+            .report(printer);
+    }
     // A deny is an error whether or not there is drift: exit 1, as `plan` does (issue 7).
     if planned.plan.is_denied() {
         printer.err("drift: the plan is denied by the findings above: apply would refuse it\n");
         ExitStatus::Failure
-    } else if planned.plan.has_verified_changes() {
-        printer.err(&format!("drift: {}\n", render::summary_line(&planned.plan)));
+    } else if report.has_drift() {
+        printer.err(&format!("{}\n", report.summary_line()));
         ExitStatus::Changes
     } else {
         ExitStatus::Success
@@ -490,12 +589,20 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
                     .report(printer);
                 }
             };
-            let paths =
-                if args.paths.is_empty() { saved.manifests.clone() } else { args.paths.clone() };
-            (paths, Some(saved))
+            // The saved plan says what to apply: its manifests and its targets.
+            if !args.paths.is_empty() || !args.target.is_empty() {
+                let given = if args.paths.is_empty() { "`--target`" } else { "manifest paths" };
+                return CliError::usage(format!(
+                    "{given} cannot be given with `--plan`: the saved plan records its manifests and targets"
+                ))
+                .help(format!("run `spherectl apply --plan {}` alone", file.display()))
+                .report(printer);
+            }
+            (saved.manifests.clone(), Some(saved))
         }
         None => (args.paths.clone(), None),
     };
+    let scope = Scope::targets(saved.as_ref().map_or(&args.target, |s| &s.targets));
     let mut planned = match make_plan_locked(
         &paths,
         global,
@@ -503,6 +610,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         saved.as_ref(),
         printer,
         args.allow_delete,
+        &scope,
         args.lock_timeout,
     ) {
         Ok(planned) => planned,
@@ -567,11 +675,37 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
             return ExitStatus::Failure;
         }
     }
+    let status = run_changes(&planned, args.parallelism, printer);
+    super::focus::warn_incomplete(&scope, printer);
+    status
+}
+
+/// Applies a reviewed plan's changes with progress and interrupts (see `super::applying`), and
+/// ends with a summary: exit 1 when a change failed or was skipped, 130 when interrupted.
+pub(super) fn run_changes(planned: &Planned, parallelism: u16, printer: &Printer) -> ExitStatus {
     super::applying::run(
         &planned.plan,
         planned.platform.as_ref(),
         &planned.secrets,
-        usize::from(args.parallelism),
+        usize::from(parallelism),
         printer,
     )
+}
+
+/// Takes the organization's apply lock for a plan that was made read-only (`destroy`, which
+/// creates nothing until confirmed), waiting up to the default `--lock-timeout`: every write is
+/// then re-checked against what the plan saw.
+///
+/// # Errors
+/// Exit 1 when the lock is not free in time.
+pub(super) fn lock_for_writing(planned: &mut Planned, printer: &Printer) -> Result<(), ExitStatus> {
+    if !planned._lock.is_held() {
+        planned._lock = super::applying::take_lock(
+            planned.platform.as_ref(),
+            &planned.loaded.model.organization.id,
+            DEFAULT_LOCK_TIMEOUT,
+            printer,
+        )?;
+    }
+    Ok(())
 }

@@ -7,7 +7,11 @@
 
 pub mod capabilities;
 mod diff;
+pub mod doc;
+pub mod drift;
+pub mod markdown;
 mod matching;
+pub mod mermaid;
 pub mod order;
 mod prune;
 mod quotas;
@@ -15,6 +19,7 @@ mod relations;
 pub mod render;
 mod roles;
 pub mod saved;
+pub mod target;
 #[cfg(test)]
 mod tests;
 
@@ -118,7 +123,7 @@ impl Action {
 }
 
 /// One field's change.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub path: String,
     pub before: Value,
@@ -127,7 +132,7 @@ pub struct FieldChange {
 }
 
 /// Where in the manifests a change comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SourceRef {
     pub file: String,
     pub line: u32,
@@ -255,8 +260,18 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     pub message: String,
-    #[serde(skip)]
+    /// What to do about it, when the rule says (the problem's `help`).
+    #[serde(rename = "help", serialize_with = "help_of", skip_serializing_if = "has_no_help")]
+    #[schemars(with = "Option<String>")]
     pub problem: Problem,
+}
+
+fn help_of<S: serde::Serializer>(problem: &Problem, serializer: S) -> Result<S::Ok, S::Error> {
+    problem.help.serialize(serializer)
+}
+
+fn has_no_help(problem: &Problem) -> bool {
+    problem.help.is_none()
 }
 
 /// The plan.

@@ -9,9 +9,14 @@ mod adversary3;
 mod concurrency;
 mod converge;
 mod converge_http;
+mod destroy;
+mod exit_codes;
+mod focus;
 mod http;
 mod http_reads;
+mod import;
 mod issue7;
+mod review;
 mod rules;
 mod safety;
 
@@ -85,7 +90,7 @@ impl Case {
         let mut token = None;
         let mut args = args.to_vec();
         if http::over_http()
-            && matches!(args.first(), Some(&("plan" | "apply" | "drift")))
+            && matches!(args.first(), Some(&("plan" | "apply" | "drift" | "destroy")))
             && !args.contains(&"--platform")
         {
             url = http::shared_server(&self.db());
@@ -400,9 +405,15 @@ fn changes_behind_the_manifests_back_show_as_drift() {
 
     let drift = case.run(&["drift", "."]);
     assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
-    assert!(drift.stdout.contains("~ update Project/research/fraud-detection"), "{}", drift.stdout);
     assert!(
-        drift.stdout.contains(r#"spec.description: "edited in the console" → "Fraud models""#),
+        drift.stdout.contains("~ Project/research/fraud-detection: changed outside spherectl"),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains(
+            r#"spec.description: "Fraud models" → "edited in the console"  (manifests → platform)"#
+        ),
         "{}",
         drift.stdout
     );
