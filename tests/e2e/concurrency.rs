@@ -779,3 +779,37 @@ fn two_applies_changing_one_object_are_serialized_and_the_second_plans_from_the_
     let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
     assert_eq!(project.attributes["spec.description"], Value::from("Fraud models v3"));
 }
+
+/// `destroy` plans read-only (it creates nothing until confirmed), then takes the apply lock
+/// before it deletes: it waits for an apply in progress, and an object that apply changed since
+/// the destroy's plan is not deleted (a conflict); a second destroy finishes the job.
+#[test]
+fn destroy_waits_for_an_apply_and_does_not_delete_what_it_changed() {
+    let case = Case::example("quickstart");
+    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
+    let mut apply = Running::start(
+        case.path(),
+        &["apply", ".", "--yes", "--platform", "sandbox"],
+        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "3000")]),
+    );
+    apply.wait_for(false, "Plan: 1 change");
+    let pid = apply.pid();
+    let destroy = case.run(&["destroy", ".", "--yes", "--platform", "sandbox"]);
+    let apply = apply.finish();
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(destroy.code, 1, "{}", destroy.stderr);
+    assert!(destroy.stderr.contains(&format!("held by pid {pid}")), "{}", destroy.stderr);
+    assert!(
+        destroy.stderr.contains("failed to delete Project/research/fraud-detection"),
+        "{}",
+        destroy.stderr
+    );
+    assert!(destroy.stderr.contains("changed since the plan was made"), "{}", destroy.stderr);
+    let left = objects(&case.db());
+    assert!(left.contains(&"Project/fraud-detection".to_owned()), "{left:?}");
+    assert!(left.contains(&"Community/research".to_owned()), "{left:?}");
+    let again = case.run(&["destroy", ".", "--yes", "--platform", "sandbox"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(objects(&case.db()).is_empty());
+}
