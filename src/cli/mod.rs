@@ -8,6 +8,7 @@ mod error;
 mod focus;
 mod graph;
 mod http;
+mod out_file;
 mod plan;
 mod platform_arg;
 mod sandbox;

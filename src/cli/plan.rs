@@ -459,7 +459,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
                     .report(printer);
             }
         };
-        if let Err(error) = std::fs::write(out, text + "\n") {
+        if let Err(error) = super::out_file::write_atomically(out, (text + "\n").as_bytes()) {
             return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
                 .report(printer);
         }
@@ -503,7 +503,7 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
     });
     show_findings(printer, &planned);
     if let Some(out) = &args.out {
-        if let Err(error) = std::fs::write(out, report.json()) {
+        if let Err(error) = super::out_file::write_atomically(out, report.json().as_bytes()) {
             return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
                 .report(printer);
         }

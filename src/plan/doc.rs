@@ -189,6 +189,9 @@ pub fn parse(text: &str) -> Result<(Document, Value), String> {
     }
     // What `apply --plan` checks is no part of the plan's rendering.
     map.remove("saved");
+    // spherectl never writes a sensitive field's value; a hand-edited file may hold one, and
+    // no format shows it.
+    mask_sensitive(map);
     let document = if map.contains_key("drift") {
         serde_json::from_value(value.clone())
             .map(Document::Drift)
@@ -199,4 +202,24 @@ pub fn parse(text: &str) -> Result<(Document, Value), String> {
             .map_err(|e| format!("it is not a plan of this spherectl: {e}"))?
     };
     Ok((document, value))
+}
+
+/// Empties the values of every sensitive field of a plan's changes (`before`, `after`) and of a
+/// drift report's items (`manifests`, `platform`).
+fn mask_sensitive(map: &mut serde_json::Map<String, Value>) {
+    for (list, values) in [("changes", ["before", "after"]), ("drift", ["manifests", "platform"])] {
+        let Some(Value::Array(entries)) = map.get_mut(list) else { continue };
+        for entry in entries {
+            let Some(Value::Array(fields)) = entry.get_mut("fields") else { continue };
+            for field in fields {
+                if field.get("sensitive") == Some(&Value::Bool(true)) {
+                    for key in values {
+                        if let Some(value) = field.get_mut(key) {
+                            *value = Value::Null;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
