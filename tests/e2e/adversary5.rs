@@ -341,3 +341,222 @@ fn adv5_drift_lists_hand_made_objects_as_left_alone() {
     assert!(run.stdout.contains("No drift"), "{}", run.stdout);
     assert!(run.stdout.contains("left alone"), "{}", run.stdout);
 }
+
+fn ci_example(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci").join(name);
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The `actions/github-script` JavaScript of a job's step named `step`.
+fn github_script(job: &str, step: &str) -> String {
+    let workflow = ci_example("github-actions.yml");
+    let steps = workflow["jobs"][job]["steps"].as_array().unwrap();
+    let found = steps.iter().find(|s| s["name"] == step).unwrap_or_else(|| panic!("no {step}"));
+    found["with"]["script"].as_str().unwrap().to_owned()
+}
+
+/// Runs a github-script with node against a fake `github` whose lists return `state`; the API
+/// calls it made, as `[name, arguments]`.
+fn run_github_script(
+    script: &str,
+    dir: &std::path::Path,
+    state: &serde_json::Value,
+    env: &[(&str, &str)],
+) -> Vec<(String, serde_json::Value)> {
+    let harness = format!(
+        "const calls = [];
+const state = {state};
+const record = (name) => async (args) => {{ calls.push([name, args]); return {{}}; }};
+const github = {{
+  rest: {{ issues: {{
+    listComments: 'listComments', listForRepo: 'listForRepo',
+    createComment: record('createComment'), updateComment: record('updateComment'),
+    create: record('create'), update: record('update'),
+  }} }},
+  paginate: async (list, args) => state[list] ?? [],
+}};
+const context = {{ repo: {{ owner: 'o', repo: 'r' }}, issue: {{ number: 7 }} }};
+(async () => {{
+{script}
+}})().then(() => console.log(JSON.stringify(calls)), (e) => {{ console.error(e); process.exit(1); }});
+"
+    );
+    std::fs::write(dir.join("harness.js"), harness).unwrap();
+    let output = Command::new("node")
+        .arg("harness.js")
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs the workflow's github-script");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let calls: Vec<(String, serde_json::Value)> = serde_json::from_slice(&output.stdout).unwrap();
+    calls
+}
+
+fn comment(id: u64, login: &str, kind: &str, body: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "number": id, "user": {"login": login, "type": kind}, "body": body})
+}
+
+/// The pull-request step updates the comment it posted before: not an earlier comment of
+/// another bot or of a person that quotes the marker (which GITHUB_TOKEN may not edit, or
+/// should not); a plan too big for a comment is cut, not refused by GitHub.
+#[test]
+fn adv5_github_plan_comment_updates_its_own_comment() {
+    let script = github_script("plan", "Post the plan, or update the comment posted before");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plan.md"), "<!-- spherectl-plan -->\n### plan\n").unwrap();
+    let comments = serde_json::json!({"listComments": [
+        comment(1, "renovate[bot]", "Bot", "> quoting <!-- spherectl-plan --> here"),
+        comment(2, "alice", "User", "<!-- spherectl-plan --> look"),
+        comment(3, "github-actions[bot]", "Bot", "<!-- spherectl-plan -->\n### old plan\n"),
+    ]});
+    let calls = run_github_script(&script, dir.path(), &comments, &[]);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].0, "updateComment", "{calls:?}");
+    assert_eq!(calls[0].1["comment_id"], 3, "{calls:?}");
+    assert_eq!(calls[0].1["body"], "<!-- spherectl-plan -->\n### plan\n");
+    // None of its own yet: a new comment.
+    let others = serde_json::json!({"listComments": [comment(1, "renovate[bot]", "Bot", "<!-- spherectl-plan -->")]});
+    let calls = run_github_script(&script, dir.path(), &others, &[]);
+    assert_eq!(calls.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["createComment"]);
+    // A failed big plan: its markdown and its errors exceed the 65536 characters of a comment.
+    let big = format!("<!-- spherectl-plan -->\n{}", "x".repeat(90_000));
+    std::fs::write(dir.path().join("plan.md"), big).unwrap();
+    let calls = run_github_script(&script, dir.path(), &others, &[]);
+    let body = calls[0].1["body"].as_str().unwrap();
+    assert!(body.chars().count() <= 65_536, "{} characters", body.chars().count());
+    assert!(body.starts_with("<!-- spherectl-plan -->"));
+}
+
+/// The nightly drift step updates or closes the issue it opened, never an issue or pull request
+/// someone else opened with the label and the marker.
+#[test]
+fn adv5_github_drift_issue_is_its_own() {
+    let script = github_script("drift", "Open, update or close the drift issue");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drift.md"), "<!-- spherectl-drift -->\n### drift\n").unwrap();
+    let mut theirs = comment(5, "mallory", "User", "<!-- spherectl-drift --> please keep this");
+    theirs["labels"] = serde_json::json!([{"name": "spherectl-drift"}]);
+    let mut pull = comment(6, "github-actions[bot]", "Bot", "<!-- spherectl-drift -->");
+    pull["pull_request"] = serde_json::json!({"url": "x"});
+    let ours = comment(9, "github-actions[bot]", "Bot", "<!-- spherectl-drift -->\nold");
+    let state = serde_json::json!({"listForRepo": [theirs, pull, ours]});
+    let calls = run_github_script(&script, dir.path(), &state, &[("DRIFT", "2")]);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!((calls[0].0.as_str(), &calls[0].1["issue_number"]), ("update", &9.into()));
+    // Drift gone: ours is closed, with a comment; theirs is left alone.
+    let calls = run_github_script(&script, dir.path(), &state, &[("DRIFT", "0")]);
+    let touched: Vec<(&str, &serde_json::Value)> =
+        calls.iter().map(|(name, args)| (name.as_str(), &args["issue_number"])).collect();
+    assert_eq!(touched, [("createComment", &9.into()), ("update", &9.into())], "{calls:?}");
+    // Only theirs open: a new issue of our own.
+    let state = serde_json::json!({"listForRepo": [state["listForRepo"][0].clone()]});
+    let calls = run_github_script(&script, dir.path(), &state, &[("DRIFT", "2")]);
+    assert_eq!(calls.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["create"], "{calls:?}");
+}
+
+/// Runs a GitLab job's `script:` with bash (as the runner does: one shell, `set -e`), with fake
+/// `spherectl` (printing `markdown`, exiting `code`) and `curl` (logging its arguments, answering
+/// GETs from `answers`); the curl calls that write.
+fn run_gitlab_job(job: &str, markdown: &str, code: i32, answers: &[(&str, &str)]) -> Vec<String> {
+    let pipeline = ci_example("gitlab-ci.yml");
+    let lines: Vec<String> = pipeline[job]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let spherectl = format!(
+        "#!/bin/sh\ncat <<'MARKDOWN'\n{markdown}\nMARKDOWN\necho 'an error' >&2\nexit {code}\n"
+    );
+    let mut curl = String::from(
+        "#!/bin/sh\necho \"$*\" >> \"$CURL_LOG\"\ncase \"$*\" in\n  *\"-X \"*) exit 0 ;;\n",
+    );
+    for (pattern, answer) in answers {
+        curl.push_str(&format!("  *{pattern}*) cat <<'JSON'\n{answer}\nJSON\n ;;\n"));
+    }
+    curl.push_str("esac\n");
+    for (name, text) in [("spherectl", spherectl), ("curl", curl)] {
+        let path = bin.join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).unwrap();
+    }
+    let log = dir.path().join("curl.log");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("bash")
+        .args(["-e", "-o", "pipefail", "-c", &lines.join("\n")])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("CURL_LOG", &log)
+        .env("CI_API_V4_URL", "https://gitlab.example/api/v4")
+        .env("CI_PROJECT_ID", "1")
+        .env("CI_MERGE_REQUEST_IID", "3")
+        .env("GITLAB_API_TOKEN", "t")
+        .env("MANIFESTS", "manifests")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() == (code != 1),
+        "{job}: exit {:?}: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("-X "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The merge-request note is found among the token's own notes that start with the marker: a
+/// reviewer's note quoting it is not overwritten (the PUT would be refused and fail the job).
+#[test]
+fn adv5_gitlab_plan_note_updates_its_own_note() {
+    let notes = r#"[
+      {"id": 10, "author": {"id": 7}, "body": "> <!-- spherectl-plan --> quoted by a reviewer"},
+      {"id": 11, "author": {"id": 42}, "body": "thanks"},
+      {"id": 12, "author": {"id": 42}, "body": "<!-- spherectl-plan -->\nold plan"}
+    ]"#;
+    let answers = [("/user", r#"{"id": 42}"#), ("/notes?", notes)];
+    let writes = run_gitlab_job("plan", "<!-- spherectl-plan -->\n### plan", 2, &answers);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].contains("-X PUT") && writes[0].ends_with("/notes/12"), "{writes:?}");
+    // A failed plan still posts (its errors), then fails the job.
+    let writes = run_gitlab_job("plan", "", 1, &answers);
+    assert!(writes.len() == 1 && writes[0].ends_with("/notes/12"), "{writes:?}");
+}
+
+/// The nightly drift job updates the issue its token opened, not one someone else opened with
+/// the label and the marker.
+#[test]
+fn adv5_gitlab_drift_issue_is_its_own() {
+    let issues = r#"[
+      {"iid": 5, "author": {"id": 7}, "description": "<!-- spherectl-drift --> mine, keep it"},
+      {"iid": 9, "author": {"id": 42}, "description": "<!-- spherectl-drift -->\nold"}
+    ]"#;
+    let answers = [("/user", r#"{"id": 42}"#), ("/issues?", issues)];
+    let writes = run_gitlab_job("drift", "<!-- spherectl-drift -->\n### drift", 2, &answers);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].contains("-X PUT") && writes[0].ends_with("/issues/9"), "{writes:?}");
+    let writes = run_gitlab_job("drift", "<!-- spherectl-drift -->\nNo drift", 0, &answers);
+    assert!(writes.iter().all(|w| w.contains("/issues/9")), "{writes:?}");
+    assert_eq!(writes.len(), 2, "{writes:?}");
+}
+
+/// A push to a branch with an open merge request runs one GitLab pipeline, not a branch and a
+/// merge-request pipeline (each with the self-test).
+#[test]
+fn adv5_gitlab_has_no_duplicate_pipelines() {
+    let pipeline = ci_example("gitlab-ci.yml");
+    let rules = pipeline["workflow"]["rules"].to_string();
+    assert!(
+        rules.contains("merge_request_event") && rules.contains("CI_OPEN_MERGE_REQUESTS"),
+        "{rules}"
+    );
+}
