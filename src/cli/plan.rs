@@ -523,8 +523,9 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
-            let saved = match std::fs::read_to_string(file)
+            let saved = match read_regular_file(file, super::show::MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into()))
                 .and_then(|text| SavedPlan::parse(&text))
             {
                 Ok(saved) => saved,

@@ -17,7 +17,7 @@ use super::{error::CliError, plan::PlanFormat};
 
 /// A plan or drift file larger than this is refused: a saved plan of a large organization is a
 /// few megabytes.
-const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub(super) const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Render a saved plan or drift report
 ///

@@ -560,3 +560,34 @@ fn adv5_gitlab_has_no_duplicate_pipelines() {
         "{rules}"
     );
 }
+
+/// `apply --plan` on something that is not a saved plan file (a device that never ends, a
+/// directory) is refused at once with exit 1, as `show` refuses it, instead of being read whole.
+#[test]
+fn adv5_apply_plan_refuses_what_is_not_a_plan_file() {
+    let case = Case::files(&[("org.yaml", ORG)]);
+    for (file, words) in [("/dev/zero", "not a regular file"), (".", "not a regular file")] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spherectl"))
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .current_dir(case.path())
+            .args(["apply", "--plan", file, "--yes"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`apply --plan {file}` was still reading after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{file}: {stderr}");
+        assert!(stderr.contains("cannot use the saved plan") && stderr.contains(words), "{stderr}");
+    }
+}
