@@ -7,6 +7,7 @@ mod error;
 mod graph;
 mod http;
 mod plan;
+mod policy;
 mod sandbox;
 mod serve;
 mod validate;
@@ -59,6 +60,7 @@ enum Command {
     Apply(plan::ApplyArgs),
     Drift(plan::DriftArgs),
     Graph(graph::GraphArgs),
+    Policy(policy::PolicyArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
 }
@@ -81,8 +83,9 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     };
     let printer = Printer::new(cli.global.color);
     match cli.command {
-        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Validate(args) => validate::run(&args, &cli.global, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
+        Command::Policy(args) => policy::run(&args, &cli.global, &printer),
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),

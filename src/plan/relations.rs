@@ -243,14 +243,14 @@ impl Planner<'_> {
                     })
                     .map(|p| self.name_of(p))
                     .collect();
-                if !foreign.is_empty() {
-                    self.foreign_problem(
-                        &object.address,
-                        "would be unpublished from a community where it is used by",
-                        &foreign,
-                        Some(object.location),
-                    );
-                }
+                let community = self.name_of(&community_id);
+                let community = community.strip_prefix("Community/").unwrap_or(&community);
+                self.in_use_problem(
+                    &object.address,
+                    rules::Removal::Unpublish { community },
+                    &foreign,
+                    Some(object.location),
+                );
                 self.unpublish(
                     &object.address,
                     object.address.kind,

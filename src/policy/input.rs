@@ -1,0 +1,139 @@
+//! The document Rego policies read as `input`: the plan JSON, plus
+//! - `actor`: the acting subject (`userAccount:local-admin`, ...);
+//! - `live`: a summary of the live organization (communities, projects and resources with ids,
+//!   labels, members, publications and uses) as the plan saw it;
+//! - `desired`: the declared objects (address, kind, labels, members, publications, uses), the
+//!   planned end state of what this set manages.
+//!
+//! Secret values never enter it: the plan JSON masks them, and the summaries carry no
+//! attributes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    manifest::{Kind, Model},
+    platform::LiveState,
+};
+
+/// Returns the policy input: `plan` (the plan JSON object) with `actor`, `live` and `desired`
+/// added.
+pub fn document(plan: Value, actor: &str, live: &LiveState, model: &Model) -> Value {
+    let mut document = match plan {
+        Value::Object(map) => map,
+        other => Map::from_iter([("plan".to_owned(), other)]),
+    };
+    document.insert("actor".into(), Value::from(actor));
+    document.insert("live".into(), live_summary(live));
+    document.insert("desired".into(), desired_summary(model));
+    Value::Object(document)
+}
+
+/// The live organization, by kind; names are the objects' platform names and paths
+/// (`community/project/name`) so that policies can join them with plan addresses.
+pub fn live_summary(live: &LiveState) -> Value {
+    let by_id: HashMap<&str, &crate::platform::LiveObject> =
+        live.objects.iter().map(|o| (o.id.as_str(), o)).collect();
+    let path = |id: &str| path_of(&by_id, id);
+    let mut published: HashMap<&str, Vec<String>> = HashMap::new();
+    for (resource, community) in &live.publications {
+        let name = path(community).unwrap_or_else(|| format!("id:{community}"));
+        published.entry(resource.as_str()).or_default().push(name);
+    }
+    let mut users: HashMap<&str, Vec<String>> = HashMap::new();
+    for (project, resource) in &live.uses {
+        let name = path(project).unwrap_or_else(|| format!("id:{project}"));
+        users.entry(resource.as_str()).or_default().push(name);
+    }
+    let (mut communities, mut projects, mut resources) = (Vec::new(), Vec::new(), Vec::new());
+    for object in &live.objects {
+        let members: BTreeMap<&str, &str> =
+            object.members.iter().map(|(s, r)| (s.as_str(), r.as_str())).collect();
+        match object.kind {
+            Kind::Community => communities.push(json!({
+                "id": object.id,
+                "name": object.name,
+                "labels": object.labels,
+                "zone": object.attributes.get("spec.zone"),
+                "members": members,
+            })),
+            Kind::Project => projects.push(json!({
+                "id": object.id,
+                "name": object.name,
+                "path": path(&object.id),
+                "community": by_id.get(object.parent_id.as_str()).map(|c| c.name.clone()),
+                "labels": object.labels,
+                "members": members,
+            })),
+            Kind::Organization => {}
+            kind => {
+                let mut published_to = published.remove(object.id.as_str()).unwrap_or_default();
+                published_to.sort();
+                let mut used_by = users.remove(object.id.as_str()).unwrap_or_default();
+                used_by.sort();
+                resources.push(json!({
+                    "id": object.id,
+                    "kind": kind.as_str(),
+                    "name": object.name,
+                    "path": path(&object.id),
+                    "project": path(&object.parent_id),
+                    "labels": object.labels,
+                    "active": object.active,
+                    "publishedTo": published_to,
+                    "usedBy": used_by,
+                }));
+            }
+        }
+    }
+    let organization_members: BTreeMap<&str, &str> =
+        live.organization_members.iter().map(|(s, r)| (s.as_str(), r.as_str())).collect();
+    json!({
+        "organization": {"id": live.organization_id, "members": organization_members},
+        "communities": communities,
+        "projects": projects,
+        "resources": resources,
+    })
+}
+
+fn path_of(by_id: &HashMap<&str, &crate::platform::LiveObject>, id: &str) -> Option<String> {
+    let object = by_id.get(id)?;
+    match object.kind {
+        Kind::Community => Some(object.name.clone()),
+        Kind::Organization => None,
+        _ => Some(format!("{}/{}", path_of(by_id, &object.parent_id)?, object.name)),
+    }
+}
+
+/// The declared objects, in address order.
+pub fn desired_summary(model: &Model) -> Value {
+    let objects: Vec<Value> = model
+        .objects
+        .iter()
+        .map(|object| {
+            let mut entry = json!({
+                "address": object.address.to_string(),
+                "kind": object.address.kind.as_str(),
+                "name": object.name,
+                "path": object.address.path,
+                "community": object.address.community(),
+                "labels": object.labels.clone().unwrap_or_default(),
+                "publish": object.publish.iter().map(|p| p.target.to_string()).collect::<Vec<_>>(),
+                "uses": object.uses.iter().map(|u| u.target.to_string()).collect::<Vec<_>>(),
+            });
+            if let Some(project) =
+                object.address.parent().filter(|_| object.address.kind.is_resource())
+            {
+                entry["project"] = Value::from(project.path);
+            }
+            if let Some(members) = &object.members {
+                entry["members"] = members
+                    .iter()
+                    .map(|m| json!({"subject": m.subject, "role": m.role.as_str()}))
+                    .collect();
+            }
+            entry
+        })
+        .collect();
+    json!({"organization": model.organization.name, "objects": objects})
+}
