@@ -72,7 +72,7 @@ pub(super) fn run(args: &PolicyArgs, global: &GlobalArgs, printer: &Printer) -> 
                     "{} {} ({place}): {}\n",
                     paint(color, "ERROR", Color::Red),
                     outcome.rule,
-                    error.trim_end()
+                    error.trim()
                 ));
             }
         }
