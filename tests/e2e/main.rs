@@ -11,6 +11,7 @@ mod converge_http;
 mod http;
 mod http_reads;
 mod issue7;
+mod policy_rules;
 mod rules;
 mod safety;
 

@@ -308,7 +308,7 @@ impl Platform for Sandbox {
             let resource = load_kind(tx, kind, resource_id)?;
             let target = load_kind(tx, Kind::Community, community_id)?;
             let home = community_of(tx, resource_id)?;
-            let address = format!("{kind} `{}`", resource.name);
+            let address = format!("{kind} {}", resource.name);
             let resource_zone = zone_of_community(tx, &home)?;
             let target_zone = zone_of_community(tx, community_id)?;
             let pinned = (kind == Kind::Checkpoint).then(|| resource.attributes.get("spec.pinned") == Some(&Value::Bool(true)));
