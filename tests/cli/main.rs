@@ -10,6 +10,7 @@
 
 mod files;
 mod graph;
+mod policy_rules;
 mod usage;
 mod validate;
 
