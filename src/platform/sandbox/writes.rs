@@ -356,14 +356,18 @@ impl Platform for Sandbox {
                         .collect()
                 })
                 .map_err(internal)?;
-            let users: Vec<String> = users.iter().map(|name| format!("project `{name}`")).collect();
-            let target = load_kind(tx, Kind::Community, community_id)?;
-            rules::check_in_use(
-                &format!("{kind} `{}`", resource.name),
-                rules::Removal::Unpublish { community: &target.name },
-                &users,
-            )
-            .map_err(violation)?;
+            if !users.is_empty() {
+                // The community may be gone already (a resource is unpublished even from a
+                // community deleted before it): name it by id then.
+                let community = load(tx, community_id)?.map_or_else(|| community_id.to_owned(), |c| c.name);
+                let users: Vec<String> = users.iter().map(|name| format!("project `{name}`")).collect();
+                rules::check_in_use(
+                    &format!("{kind} `{}`", resource.name),
+                    rules::Removal::Unpublish { community: &community },
+                    &users,
+                )
+                .map_err(violation)?;
+            }
             tx.execute("DELETE FROM publications WHERE resource_id = ?1 AND community_id = ?2", params![resource_id, community_id])
                 .map_err(internal)?;
             bump(tx, resource_id)
