@@ -45,8 +45,8 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "spherectl::rules::publish_zone",
         severity: "deny",
-        stage: Stage::Plan,
-        summary: "publish only to communities in the resource's availability zone",
+        stage: Stage::Static,
+        summary: "publish only to communities in the resource's availability zone (a community given by id is checked at plan time)",
     },
     Rule {
         id: "spherectl::rules::unpinned_checkpoint",
@@ -188,4 +188,26 @@ fn lockout(input: &Input<'_>) -> Vec<(Problem, Address)> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every built-in rule has a failing and a passing fixture (`tests/cli/policy_rules.rs`).
+    #[test]
+    fn every_rule_has_fixtures() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy");
+        for rule in RULES {
+            let name = rule.id.rsplit("::").next().unwrap();
+            for part in ["fail", "pass"] {
+                assert!(
+                    root.join(name).join(part).is_dir(),
+                    "no `{part}` fixture for `{}`",
+                    rule.id
+                );
+            }
+            assert!(matches!(rule.severity, "deny" | "warn"), "{}", rule.id);
+        }
+    }
 }

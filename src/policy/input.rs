@@ -137,3 +137,67 @@ pub fn desired_summary(model: &Model) -> Value {
         .collect();
     json!({"organization": model.organization.name, "objects": objects})
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{manifest::model::Organization, platform::LiveObject, rules::Role};
+
+    fn object(id: &str, kind: Kind, name: &str, parent_id: &str) -> LiveObject {
+        LiveObject {
+            id: id.into(),
+            kind,
+            name: name.into(),
+            parent_id: parent_id.into(),
+            labels: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
+            attributes: BTreeMap::new(),
+            members: BTreeMap::new(),
+            active: false,
+            balance: None,
+            secret_digest: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_live_summary_names_publications_and_users_and_holds_no_secret_digest() {
+        let mut research = object("c1", Kind::Community, "research", "org");
+        research.members.insert("userAccount:alice".into(), Role::Admin);
+        let mut token = object("s1", Kind::Secret, "token", "p1");
+        token.secret_digest = Some("digest-of-the-value".into());
+        let live = LiveState {
+            organization_id: "org".into(),
+            objects: vec![
+                research,
+                object("c2", Kind::Community, "analytics", "org"),
+                object("p1", Kind::Project, "models", "c1"),
+                object("p2", Kind::Project, "reports", "c2"),
+                token,
+            ],
+            publications: vec![("s1".into(), "c2".into()), ("s1".into(), "elsewhere".into())],
+            uses: vec![("p2".into(), "s1".into())],
+            ..LiveState::default()
+        };
+        let model = Model {
+            organization: Organization {
+                name: "acme".into(),
+                id: "org".into(),
+                sharing: None,
+                location: crate::manifest::span::Location::default(),
+            },
+            objects: Vec::new(),
+        };
+        let document = document(json!({"changes": []}), "userAccount:bob", &live, &model);
+        assert_eq!(document["actor"], "userAccount:bob");
+        assert_eq!(document["changes"], json!([]));
+        let resource = &document["live"]["resources"][0];
+        assert_eq!(resource["path"], "research/models/token");
+        assert_eq!(resource["publishedTo"], json!(["analytics", "id:elsewhere"]));
+        assert_eq!(resource["usedBy"], json!(["analytics/reports"]));
+        assert_eq!(document["live"]["communities"][0]["members"]["userAccount:alice"], "admin");
+        assert_eq!(document["live"]["projects"][1]["community"], "analytics");
+        assert!(!document.to_string().contains("digest-of-the-value"));
+    }
+}
