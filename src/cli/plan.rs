@@ -344,6 +344,9 @@ fn apply_policies(
 ) -> Result<(), CliError> {
     let Some(dir) = policy_dir(global, loaded)? else { return Ok(()) };
     let files = crate::policy::policy_files(&dir).map_err(CliError::failure)?;
+    if files.is_empty() {
+        return Ok(());
+    }
     let plan_json = serde_json::to_value(&*plan)
         .map_err(|e| CliError::failure(format!("the plan as policy input: {e}")))?;
     let input = crate::policy::input::document(plan_json, actor, live, &loaded.model);

@@ -72,7 +72,7 @@ impl Planner<'_> {
             Kind::Organization => return organization,
             Kind::Community if self.created.contains(address) => Some(Role::Admin),
             Kind::Community => own(address),
-            Kind::Project => own(address).max(address.parent().and_then(|c| own(&c))),
+            Kind::Project => own(address).max(address.parent().and_then(|c| self.role_during(&c))),
             _ => address.parent().and_then(|project| self.role_during(&project)),
         };
         if organization == Some(Role::Admin) { Some(Role::Admin) } else { role }

@@ -150,6 +150,28 @@ fn grant_then_publish_in_one_plan_applies() {
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
 
+/// Bob creates a community, a project in it and a dataset that he publishes into `research`:
+/// his role on the new project comes from the community he creates in the same plan.
+#[test]
+fn a_new_community_gives_its_creator_its_new_projects() {
+    let case = Case::files(&[("org.yaml", &research_for_bob())]);
+    applied(&case);
+    case.sandbox().add_member(Kind::Organization, ORG_ID, BOB, Role::Editor).unwrap();
+    let text = format!(
+        "{}{}{}{}",
+        research_for_bob(),
+        community("lab", "[{subject: \"userAccount:bob\", role: admin}]"),
+        project("lab", "exp", ""),
+        dataset("lab/exp", "notes", "research")
+    );
+    write(&case, &text);
+    let apply = case.run_as(&["apply", ".", "--yes"], Some(BOB));
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(published_to(&live(&case), "notes"), ["research"]);
+    let again = case.run_as(&["plan", ".", "--detailed-exitcode"], Some(BOB));
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}
+
 /// A community Bob creates while its `spec.members` leaves him out: the platform makes him
 /// its admin anyway, so the next plan would remove his own role. That is a lockout, refused
 /// before anything is created.
