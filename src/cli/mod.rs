@@ -3,10 +3,13 @@
 //! Each subcommand has its own file with its `Args` and a `run` function. Stage code never sees
 //! clap types.
 
+mod destroy;
 mod error;
+mod focus;
 mod graph;
 mod http;
 mod plan;
+mod platform_arg;
 mod policy;
 mod sandbox;
 mod serve;
@@ -59,6 +62,7 @@ enum Command {
     Plan(plan::PlanArgs),
     Apply(plan::ApplyArgs),
     Drift(plan::DriftArgs),
+    Destroy(destroy::DestroyArgs),
     Graph(graph::GraphArgs),
     Policy(policy::PolicyArgs),
     Sandbox(sandbox::SandboxArgs),
@@ -67,8 +71,15 @@ enum Command {
 
 /// Parses the arguments and runs the command.
 pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed =
+        <Cli as clap::CommandFactory>::command().try_get_matches_from(args).and_then(|matches| {
+            Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches))
+        });
+    let cli = match parsed {
+        Ok((mut cli, matches)) => {
+            platform_arg::unset_if_empty_env(&mut cli.global.platform, &matches);
+            cli
+        }
         Err(error) => {
             let _ = error.print();
             return match error.kind() {
@@ -82,6 +93,11 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         }
     };
     let printer = Printer::new(cli.global.color);
+    // A `--platform` (or `SPHERECTL_PLATFORM`) that names no platform is a usage error for
+    // every command (DESIGN §7).
+    if let Some(Err(error)) = cli.global.platform.as_deref().map(platform_arg::check) {
+        return error.report(&printer);
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&args, &cli.global, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
@@ -89,6 +105,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
+        Command::Destroy(args) => destroy::run(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
         Command::Serve(args) => serve::run(&args, &printer),
     }

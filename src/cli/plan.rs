@@ -26,7 +26,7 @@ use crate::{
     printer::{Color, Printer},
 };
 
-use super::{GlobalArgs, error::CliError};
+use super::{GlobalArgs, error::CliError, focus::Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum PlanFormat {
@@ -54,6 +54,9 @@ pub(super) struct PlanArgs {
     /// Allow deleting most of the set's objects, or a community or project with contents
     #[arg(long)]
     allow_delete: bool,
+    /// Plan only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    target: Vec<String>,
 }
 
 /// Apply the changes that make the platform match the manifests
@@ -76,6 +79,9 @@ pub(super) struct ApplyArgs {
     /// Allow deleting most of the set's objects, or a community or project with contents
     #[arg(long)]
     allow_delete: bool,
+    /// Apply only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    target: Vec<String>,
 }
 
 /// Report where the platform differs from the manifests (exit 2 on drift)
@@ -225,12 +231,12 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
     (values, problems)
 }
 
-struct Planned {
-    loaded: Loaded,
-    platform: Box<dyn Platform>,
-    live: LiveState,
-    plan: Plan,
-    secrets: SecretValues,
+pub(super) struct Planned {
+    pub(super) loaded: Loaded,
+    pub(super) platform: Box<dyn Platform>,
+    pub(super) live: LiveState,
+    pub(super) plan: Plan,
+    pub(super) secrets: SecretValues,
 }
 
 /// The platform a plan is made against, as a saved plan records it: a sandbox by its absolute
@@ -257,18 +263,23 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
-/// Loads the manifests, opens the platform and plans. A saved plan is first checked to be for
-/// this platform and organization, so that a plan for another one never opens (or creates) this
-/// one.
-fn make_plan(
+/// Loads the manifests, opens the platform and plans the part of the set `scope` names. A saved
+/// plan is first checked to be for this platform and organization, so that a plan for another
+/// one never opens (or creates) this one.
+pub(super) fn make_plan(
     paths: &[PathBuf],
     global: &GlobalArgs,
     access: Access,
     saved: Option<&SavedPlan>,
     printer: &Printer,
     allow_delete: bool,
+    scope: &Scope,
 ) -> Result<Planned, ExitStatus> {
-    let (loaded, _graph) = super::load_checked(paths, printer)?;
+    let (mut loaded, _graph) = super::load_checked(paths, printer)?;
+    if scope.destroy {
+        // `destroy` plans against no documents but the organization: the prune deletes the rest.
+        loaded.model.objects.clear();
+    }
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
         let here =
@@ -302,6 +313,7 @@ fn make_plan(
     };
     let mut plan = plan::plan(&input);
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
+    super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
     apply_policies(&mut plan, global, &loaded, platform.actor(), &live)
         .map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
@@ -357,7 +369,7 @@ fn apply_policies(
     Ok(())
 }
 
-fn show_findings(printer: &Printer, planned: &Planned) {
+pub(super) fn show_findings(printer: &Printer, planned: &Planned) {
     let problems: Vec<Problem> = planned.plan.findings.iter().map(|f| f.problem.clone()).collect();
     if !problems.is_empty() {
         super::report(printer, &problems, &planned.loaded.sources);
@@ -374,10 +386,12 @@ fn render(plan: &Plan, format: PlanFormat, printer: &Printer) -> String {
 
 pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let access = if args.out.is_some() { Access::ReadAndSave } else { Access::Read };
-    let planned = match make_plan(&args.paths, global, access, None, printer, args.allow_delete) {
-        Ok(planned) => planned,
-        Err(status) => return status,
-    };
+    let scope = Scope::targets(&args.target);
+    let planned =
+        match make_plan(&args.paths, global, access, None, printer, args.allow_delete, &scope) {
+            Ok(planned) => planned,
+            Err(status) => return status,
+        };
     printer.out(&render(&planned.plan, args.format, printer));
     show_findings(printer, &planned);
     if planned.plan.is_denied() {
@@ -388,7 +402,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
         let manifests =
             super::paths_or_default(&args.paths).iter().map(|path| absolute(path)).collect();
         let digest = |value: &SecretValue| planned.platform.secret_digest(value);
-        let saved = SavedPlan::new(
+        let mut saved = SavedPlan::new(
             &planned.plan,
             &planned.live,
             &planned.secrets,
@@ -396,6 +410,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             platform_identity(global, &planned.loaded.base_dir),
             manifests,
         );
+        saved.targets.clone_from(&scope.targets);
         let text = match serde_json::to_string_pretty(&saved.to_json()) {
             Ok(text) => text,
             Err(error) => {
@@ -421,11 +436,18 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
 }
 
 pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
-    let planned =
-        match make_plan(&args.paths, global, Access::Read, None, printer, args.allow_delete) {
-            Ok(planned) => planned,
-            Err(status) => return status,
-        };
+    let planned = match make_plan(
+        &args.paths,
+        global,
+        Access::Read,
+        None,
+        printer,
+        args.allow_delete,
+        &Scope::default(),
+    ) {
+        Ok(planned) => planned,
+        Err(status) => return status,
+    };
     printer.out(&render(&planned.plan, args.format, printer));
     show_findings(printer, &planned);
     // A deny is an error whether or not there is drift: exit 1, as `plan` does (issue 7).
@@ -456,12 +478,20 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
                     .report(printer);
                 }
             };
-            let paths =
-                if args.paths.is_empty() { saved.manifests.clone() } else { args.paths.clone() };
-            (paths, Some(saved))
+            // The saved plan says what to apply: its manifests and its targets.
+            if !args.paths.is_empty() || !args.target.is_empty() {
+                let given = if args.paths.is_empty() { "`--target`" } else { "manifest paths" };
+                return CliError::usage(format!(
+                    "{given} cannot be given with `--plan`: the saved plan records its manifests and targets"
+                ))
+                .help(format!("run `spherectl apply --plan {}` alone", file.display()))
+                .report(printer);
+            }
+            (saved.manifests.clone(), Some(saved))
         }
         None => (args.paths.clone(), None),
     };
+    let scope = Scope::targets(saved.as_ref().map_or(&args.target, |s| &s.targets));
     let mut planned = match make_plan(
         &paths,
         global,
@@ -469,6 +499,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         saved.as_ref(),
         printer,
         args.allow_delete,
+        &scope,
     ) {
         Ok(planned) => planned,
         Err(status) => return status,
@@ -532,6 +563,14 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
             return ExitStatus::Failure;
         }
     }
+    let status = run_changes(&planned, args.parallelism, printer);
+    super::focus::warn_incomplete(&scope, printer);
+    status
+}
+
+/// Applies a reviewed plan's changes, reporting each as it finishes, and ends with a summary;
+/// exit status 1 when a change failed or was skipped.
+pub(super) fn run_changes(planned: &Planned, parallelism: u16, printer: &Printer) -> ExitStatus {
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupted);
@@ -539,7 +578,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
     let options = ApplyOptions {
-        parallelism: usize::from(args.parallelism),
+        parallelism: usize::from(parallelism),
         interrupted: Arc::clone(&interrupted),
     };
     let progress = |event: Event<'_>| {

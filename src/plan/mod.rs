@@ -15,6 +15,7 @@ mod relations;
 pub mod render;
 mod roles;
 pub mod saved;
+pub mod target;
 #[cfg(test)]
 mod tests;
 

@@ -52,6 +52,10 @@ pub struct SavedPlan {
     /// The digest of [`KEY_CHECK`] under the platform's key, when the platform digests secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_check: Option<String>,
+    /// The `--target` addresses the plan was narrowed to (empty: the whole set); `apply --plan`
+    /// narrows its fresh plan the same way before comparing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 /// A live object a saved plan touches, as the plan saw it.
@@ -117,6 +121,7 @@ impl SavedPlan {
             objects,
             secrets: secret_digests,
             key_check: digest(&SecretValue::new(KEY_CHECK.to_vec())),
+            targets: Vec::new(),
         }
     }
 

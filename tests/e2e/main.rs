@@ -8,6 +8,9 @@ mod adversary2;
 mod adversary3;
 mod converge;
 mod converge_http;
+mod destroy;
+mod exit_codes;
+mod focus;
 mod http;
 mod http_reads;
 mod issue7;
@@ -85,7 +88,7 @@ impl Case {
         let mut token = None;
         let mut args = args.to_vec();
         if http::over_http()
-            && matches!(args.first(), Some(&("plan" | "apply" | "drift")))
+            && matches!(args.first(), Some(&("plan" | "apply" | "drift" | "destroy")))
             && !args.contains(&"--platform")
         {
             url = http::shared_server(&self.db());
