@@ -26,7 +26,7 @@ pub fn document(plan: Value, actor: &str, live: &LiveState, model: &Model) -> Va
     };
     document.insert("actor".into(), Value::from(actor));
     document.insert("live".into(), live_summary(live));
-    document.insert("desired".into(), desired_summary(model));
+    document.insert("desired".into(), desired_summary(model, live));
     Value::Object(document)
 }
 
@@ -105,8 +105,16 @@ fn path_of(by_id: &HashMap<&str, &crate::platform::LiveObject>, id: &str) -> Opt
     }
 }
 
-/// The declared objects, in address order.
-pub fn desired_summary(model: &Model) -> Value {
+/// The declared objects, in address order. An object whose `metadata.labels` is not given
+/// (labels not managed) shows the labels the live object at its address has.
+pub fn desired_summary(model: &Model, live: &LiveState) -> Value {
+    let by_id: HashMap<&str, &crate::platform::LiveObject> =
+        live.objects.iter().map(|o| (o.id.as_str(), o)).collect();
+    let live_labels: HashMap<(Kind, String), &BTreeMap<String, String>> = live
+        .objects
+        .iter()
+        .filter_map(|o| Some(((o.kind, path_of(&by_id, &o.id)?), &o.labels)))
+        .collect();
     let objects: Vec<Value> = model
         .objects
         .iter()
@@ -117,7 +125,18 @@ pub fn desired_summary(model: &Model) -> Value {
                 "name": object.name,
                 "path": object.address.path,
                 "community": object.address.community(),
-                "labels": object.labels.clone().unwrap_or_default(),
+                "labels": object.labels.clone().unwrap_or_else(|| {
+                    live_labels
+                        .get(&(object.address.kind, object.address.path.clone()))
+                        .map(|labels| {
+                            labels
+                                .iter()
+                                .filter(|(key, _)| !crate::rules::is_reserved_label(key))
+                                .map(|(key, value)| (key.clone(), value.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }),
                 "publish": object.publish.iter().map(|p| p.target.to_string()).collect::<Vec<_>>(),
                 "uses": object.uses.iter().map(|u| u.target.to_string()).collect::<Vec<_>>(),
             });
@@ -199,5 +218,31 @@ mod tests {
         assert_eq!(document["live"]["communities"][0]["members"]["userAccount:alice"], "admin");
         assert_eq!(document["live"]["projects"][1]["community"], "analytics");
         assert!(!document.to_string().contains("digest-of-the-value"));
+    }
+
+    #[test]
+    fn desired_labels_are_the_declared_ones_or_else_the_live_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("org.yaml"),
+            "apiVersion: spherectl/v1\nkind: Organization\nmetadata: {name: acme}\nspec: {id: org}\n---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {name: research}\n---\napiVersion: spherectl/v1\nkind: Community\nmetadata: {name: analytics, labels: {team: bi}}\n",
+        )
+        .unwrap();
+        let loaded = crate::manifest::load(&[dir.path().to_path_buf()]).unwrap();
+        let mut research = object("c1", Kind::Community, "research", "org");
+        research.labels.insert(crate::rules::LABEL_SET.into(), "acme".into());
+        let mut analytics = object("c2", Kind::Community, "analytics", "org");
+        analytics.labels.insert("team".into(), "old".into());
+        let live = LiveState { objects: vec![research, analytics], ..LiveState::default() };
+        let desired = desired_summary(&loaded.model, &live);
+        let labels = |name: &str| {
+            desired["objects"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()
+                ["labels"]
+                .clone()
+        };
+        // Not managed: the live labels, without spherectl's own.
+        assert_eq!(labels("research"), json!({"env": "prod"}));
+        // Managed: exactly the declared ones.
+        assert_eq!(labels("analytics"), json!({"team": "bi"}));
     }
 }

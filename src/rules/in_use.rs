@@ -16,7 +16,21 @@ pub enum Removal<'a> {
 
 /// Checks that no project still uses `resource` when it is unpublished, deleted or replaced;
 /// `users` are the projects that would keep using it (those whose uses the same plan does not
-/// remove first), as messages show them.
+/// remove first), as messages show them (`spherectl::rules::in_use`).
+///
+/// ## What it does
+/// Refuses to take a shared resource away from the projects that use it: of another manifest
+/// set, or made in the console. This set's own uses are removed by the same plan, first.
+///
+/// ## Why is this bad?
+/// The users' notebooks and nodes break, and spherectl never changes another set's objects, so
+/// it cannot detach them itself.
+///
+/// ## Example
+/// ```yaml
+/// spec: {sizeGb: 5, publish: []}    # was [analytics], where another team's project uses it
+/// ```
+/// Use instead: have that project drop it from its `spec.uses` (and apply), then unpublish.
 ///
 /// # Errors
 /// When some project still uses it: names them and what to do.

@@ -33,10 +33,26 @@ pub struct Lockout {
 }
 
 /// Checks that the plan leaves the actor an admin of an object it was an admin of, and leaves
-/// the object with an admin.
+/// the object with an admin (`spherectl::rules::lockout`).
 ///
-/// # Errors
-/// Every way the change locks someone out.
+/// ## What it does
+/// Compares the admins of a community or project before and after a plan: the actor's own
+/// effective role (a project counts its community's), and whether anyone is left as admin.
+///
+/// ## Why is this bad?
+/// The actor's own removals run last, but once applied nobody in the pipeline can manage the
+/// object or undo the change; a community without admins needs an organization admin to recover.
+///
+/// ## Example
+/// ```yaml
+/// members: [{subject: "userAccount:grace", role: admin}]   # run as userAccount:alice
+/// ```
+/// Use instead:
+/// ```yaml
+/// members: [{subject: "userAccount:grace", role: admin}, {subject: "userAccount:alice", role: admin}]
+/// ```
+///
+/// Returns every way the change locks someone out (empty when it does not).
 pub fn check_lockout(change: &AdminChange<'_>) -> Vec<Lockout> {
     let mut found = Vec::new();
     let AdminChange { object, actor, organization_admin, actor_before, actor_after, .. } = *change;
