@@ -559,3 +559,41 @@ fn a_broken_rego_file_is_an_error_naming_its_file_and_line() {
     }
     assert!(live(&case).objects.is_empty());
 }
+
+/// `examples/multi-team` plans cleanly under its own policies, and each policy denies the
+/// mistake it is about.
+#[test]
+fn the_multi_team_example_is_held_to_its_own_policies() {
+    let case = Case::example("multi-team");
+    let plan = case.run(&["plan", "."]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let secret_publish = "account rather than this one.\n  publish: [analytics]";
+    for (file, from, to, expected) in [
+        (
+            "analytics/warehouse.yaml",
+            secret_publish,
+            "account rather than this one.\n  publish: [analytics, research]",
+            "secrets are never published outside their own community `analytics`",
+        ),
+        (
+            "research/community.yaml",
+            "env: prod}",
+            "env: dev}",
+            "comes from an `env: prod` project or community and is published to `research`",
+        ),
+        (
+            "platform/community.yaml",
+            "{subject: \"userAccount:mallory\", role: admin}",
+            "{subject: \"userAccount:mallory\", role: editor}",
+            "Project/platform/base-images has no admin besides the CI service accounts",
+        ),
+    ] {
+        case.edit(file, from, to);
+        let plan = case.run(&["plan", "."]);
+        assert_eq!(plan.code, 1, "{file}: {}{}", plan.stdout, plan.stderr);
+        assert!(plan.stderr.contains("spherectl::policy::deny"), "{}", plan.stderr);
+        assert!(plan.stderr.contains(expected), "{file}: {}", plan.stderr);
+        case.edit(file, to, from);
+    }
+    assert_eq!(case.run(&["plan", "."]).code, 0);
+}
