@@ -13,6 +13,7 @@ mod platform_arg;
 mod policy;
 mod sandbox;
 mod serve;
+mod show;
 mod validate;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -67,6 +68,7 @@ enum Command {
     Policy(policy::PolicyArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
+    Show(show::ShowArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -108,6 +110,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Destroy(args) => destroy::run(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
         Command::Serve(args) => serve::run(&args, &printer),
+        Command::Show(args) => show::run(&args, &printer),
     }
 }
 

@@ -7,7 +7,11 @@
 
 pub mod capabilities;
 mod diff;
+pub mod doc;
+pub mod drift;
+pub mod markdown;
 mod matching;
+pub mod mermaid;
 pub mod order;
 mod prune;
 mod quotas;
@@ -119,7 +123,7 @@ impl Action {
 }
 
 /// One field's change.
-#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub path: String,
     pub before: Value,
@@ -128,7 +132,7 @@ pub struct FieldChange {
 }
 
 /// Where in the manifests a change comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SourceRef {
     pub file: String,
     pub line: u32,

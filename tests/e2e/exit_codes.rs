@@ -143,6 +143,18 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
             super::applied(&case);
             all(&case, &[&["destroy", "."], &["destroy", ".", "--parallelism", "0", "--yes"]])
         }
+        ("show", 0) => {
+            let case = quickstart();
+            assert_eq!(case.run(&["plan", ".", "--out", "plan.json"]).code, 0);
+            all(&case, &[&["show", "plan.json"], &["show", "plan.json", "--format", "markdown"]])
+        }
+        ("show", 1) => {
+            let case = quickstart();
+            all(&case, &[&["show", "missing.json"], &["show", "organization.yaml"]])
+        }
+        ("show", 64) => {
+            all(&quickstart(), &[&["show"], &["show", "plan.json", "--format", "yaml"]])
+        }
         ("graph", 0) => quickstart().run(&["graph", "."]).code,
         ("graph", 1) => broken().run(&["graph", "."]).code,
         ("graph", 64) => quickstart().run(&["graph", ".", "--format", "svg"]).code,

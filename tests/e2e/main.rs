@@ -15,6 +15,7 @@ mod http;
 mod http_reads;
 mod issue7;
 mod policy_rules;
+mod review;
 mod rules;
 mod safety;
 
@@ -403,9 +404,15 @@ fn changes_behind_the_manifests_back_show_as_drift() {
 
     let drift = case.run(&["drift", "."]);
     assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
-    assert!(drift.stdout.contains("~ update Project/research/fraud-detection"), "{}", drift.stdout);
     assert!(
-        drift.stdout.contains(r#"spec.description: "edited in the console" → "Fraud models""#),
+        drift.stdout.contains("~ Project/research/fraud-detection: changed outside spherectl"),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains(
+            r#"spec.description: "Fraud models" → "edited in the console"  (manifests → platform)"#
+        ),
         "{}",
         drift.stdout
     );
