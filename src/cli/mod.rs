@@ -8,6 +8,7 @@ mod error;
 mod focus;
 mod graph;
 mod http;
+mod import;
 mod plan;
 mod platform_arg;
 mod policy;
@@ -66,6 +67,7 @@ enum Command {
     Destroy(destroy::DestroyArgs),
     Graph(graph::GraphArgs),
     Policy(policy::PolicyArgs),
+    Import(import::ImportArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
     Show(show::ShowArgs),
@@ -104,6 +106,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         Command::Validate(args) => validate::run(&args, &cli.global, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
         Command::Policy(args) => policy::run(&args, &cli.global, &printer),
+        Command::Import(args) => import::run(&args, &cli.global, &printer),
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),

@@ -167,6 +167,30 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
             std::fs::write(case.path().join("file"), "").unwrap();
             case.run(&["--platform", "sandbox:file/x.db", "sandbox", "quota"]).code
         }
+        ("import", 0 | 1) => {
+            let case = quickstart();
+            assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+            // Code 1: a platform that cannot be reached.
+            let platform = if code == 0 { "sandbox" } else { "http://127.0.0.1:9" };
+            let args = ["import", "--organization", "bpf00000000quickstart", "--out", "out"];
+            let run = case.run(&[&args[..], &["--platform", platform]].concat());
+            run.code
+        }
+        ("import", 64) => {
+            let case = quickstart();
+            std::fs::create_dir(case.path().join("full")).unwrap();
+            std::fs::write(case.path().join("full/x"), "").unwrap();
+            let args = ["import", "--organization", "bpf00000000quickstart"];
+            all(
+                &case,
+                &[
+                    &[&args[..], &["--out", "full"]].concat(),
+                    &[&args[..], &["--out", "new", "--community", "nowhere"]].concat(),
+                    &[&args[..], &["--out", "new", "--set", "Not A Set"]].concat(),
+                    &["import", "--out", "new"],
+                ],
+            )
+        }
         ("sandbox", 64) => quickstart().run(&["sandbox", "quota", "bogus=1"]).code,
         ("serve", 0 | 1) => {
             let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@ mod exit_codes;
 mod focus;
 mod http;
 mod http_reads;
+mod import;
 mod issue7;
 mod policy_rules;
 mod review;
