@@ -103,6 +103,9 @@ pub struct FindingDoc {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// Where in the manifests the finding points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
 }
 
 impl FindingDoc {

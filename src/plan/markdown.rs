@@ -529,6 +529,7 @@ mod tests {
             address: Some(format!("Community/c{i}")),
             message: "x|<y>".repeat(50_000),
             help: Some("`".repeat(10_000)),
+            source: None,
         };
         let doc = PlanDoc {
             format_version: 1,
