@@ -10,8 +10,10 @@ mod focus;
 mod graph;
 mod http;
 mod import;
+mod out_file;
 mod plan;
 mod platform_arg;
+mod policy;
 mod sandbox;
 mod serve;
 mod show;
@@ -66,6 +68,7 @@ enum Command {
     Drift(plan::DriftArgs),
     Destroy(destroy::DestroyArgs),
     Graph(graph::GraphArgs),
+    Policy(policy::PolicyArgs),
     Import(import::ImportArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
@@ -102,8 +105,9 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         return error.report(&printer);
     }
     match cli.command {
-        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Validate(args) => validate::run(&args, &cli.global, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
+        Command::Policy(args) => policy::run(&args, &cli.global, &printer),
         Command::Import(args) => import::run(&args, &cli.global, &printer),
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),

@@ -413,52 +413,57 @@ fn make_plan_locked(
     }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
     super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
-    apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;
+    apply_policies(&mut plan, global, &loaded, platform.actor(), &live)
+        .map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }
     Ok(Planned { _lock: lock, loaded, platform, live, plan, secrets, not_checked })
 }
 
+/// The directory of Rego policies: `--policy DIR`, else `policies/` beside the manifests when
+/// it exists.
+///
+/// # Errors
+/// A usage error when `--policy` names no directory.
+pub(super) fn policy_dir(
+    global: &GlobalArgs,
+    loaded: &Loaded,
+) -> Result<Option<PathBuf>, CliError> {
+    match &global.policy {
+        Some(dir) if !dir.is_dir() => Err(CliError::usage(format!(
+            "`--policy {}` is not a directory of `.rego` files",
+            dir.display()
+        ))),
+        Some(dir) => Ok(Some(dir.clone())),
+        None => {
+            let dir = loaded.base_dir.join("policies");
+            Ok(dir.is_dir().then_some(dir))
+        }
+    }
+}
+
 /// Evaluates the organization's Rego policies (`--policy DIR`, default `policies/` beside the
 /// manifests, when it exists) over the plan JSON and adds their findings: a `deny` refuses the
 /// plan, a `warn` is shown.
-fn apply_policies(plan: &mut Plan, global: &GlobalArgs, loaded: &Loaded) -> Result<(), CliError> {
-    let dir = match &global.policy {
-        Some(dir) if !dir.is_dir() => {
-            return Err(CliError::usage(format!(
-                "`--policy {}` is not a directory of `.rego` files",
-                dir.display()
-            )));
-        }
-        Some(dir) => dir.clone(),
-        None => {
-            let dir = loaded.base_dir.join("policies");
-            if !dir.is_dir() {
-                return Ok(());
-            }
-            dir
-        }
-    };
+fn apply_policies(
+    plan: &mut Plan,
+    global: &GlobalArgs,
+    loaded: &Loaded,
+    actor: &str,
+    live: &LiveState,
+) -> Result<(), CliError> {
+    let Some(dir) = policy_dir(global, loaded)? else { return Ok(()) };
     let files = crate::policy::policy_files(&dir).map_err(CliError::failure)?;
-    let input = serde_json::to_value(&*plan)
+    if files.is_empty() {
+        return Ok(());
+    }
+    let plan_json = serde_json::to_value(&*plan)
         .map_err(|e| CliError::failure(format!("the plan as policy input: {e}")))?;
+    let input = crate::policy::input::document(plan_json, actor, live, &loaded.model);
     let findings = crate::policy::evaluate(&files, &input).map_err(CliError::failure)?;
     for finding in findings {
-        let code = match finding.severity {
-            crate::diagnostics::Severity::Error => "spherectl::policy::deny",
-            _ => "spherectl::policy::warn",
-        };
-        let message = format!("{} ({})", finding.message, finding.package);
-        let mut problem = Problem::error(code, message.clone());
-        problem.severity = finding.severity;
-        plan.findings.push(plan::Finding {
-            rule: code,
-            severity: finding.severity.as_str(),
-            address: finding.address,
-            message,
-            problem,
-        });
+        plan.findings.push(crate::policy::rego::to_finding(finding, plan, loaded));
     }
     Ok(())
 }
@@ -512,7 +517,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
                     .report(printer);
             }
         };
-        if let Err(error) = std::fs::write(out, text + "\n") {
+        if let Err(error) = super::out_file::write_atomically(out, (text + "\n").as_bytes()) {
             return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
                 .report(printer);
         }
@@ -556,7 +561,7 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
     });
     show_findings(printer, &planned);
     if let Some(out) = &args.out
-        && let Err(error) = std::fs::write(out, report.json())
+        && let Err(error) = super::out_file::write_atomically(out, report.json().as_bytes())
     {
         return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
             .report(printer);
@@ -576,8 +581,9 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
-            let saved = match std::fs::read_to_string(file)
+            let saved = match read_regular_file(file, super::show::MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into()))
                 .and_then(|text| SavedPlan::parse(&text))
             {
                 Ok(saved) => saved,

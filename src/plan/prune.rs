@@ -47,7 +47,7 @@ impl Planner<'_> {
                 .map(|p| self.name_of(p))
                 .collect();
             if !foreign.is_empty() {
-                self.foreign_problem(&address, "is used by", &foreign, None);
+                self.in_use_problem(&address, rules::Removal::Delete, &foreign, None);
             }
             // A community's deletion drops what other sets published into it.
             if object.kind == Kind::Community {

@@ -214,6 +214,25 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
             ];
             bare(&args, dir.path())
         }
+        ("policy", 0) => {
+            let policies =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-team/policies");
+            bare(
+                &["policy", "test", policies.to_str().unwrap()],
+                Path::new(env!("CARGO_MANIFEST_DIR")),
+            )
+        }
+        ("policy", 1) => {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("policies")).unwrap();
+            std::fs::write(
+                dir.path().join("policies/x_test.rego"),
+                "package x\n\ntest_x if false\n",
+            )
+            .unwrap();
+            bare(&["policy", "test"], dir.path())
+        }
+        ("policy", 64) => bare(&["policy", "test", "nowhere"], tempfile::tempdir().unwrap().path()),
         ("serve", 64) => {
             let dir = tempfile::tempdir().unwrap();
             bare(&["serve", "--token", "no-subject", "--stop-with-stdin"], dir.path())

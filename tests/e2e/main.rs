@@ -6,6 +6,7 @@
 mod adversary;
 mod adversary2;
 mod adversary3;
+mod adversary5;
 mod concurrency;
 mod converge;
 mod converge_http;
@@ -16,6 +17,7 @@ mod http;
 mod http_reads;
 mod import;
 mod issue7;
+mod policy_rules;
 mod review;
 mod rules;
 mod safety;
