@@ -84,8 +84,10 @@ pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) ->
     let deletes = planned.plan.changes.iter().filter(|c| c.action == Action::Delete).count();
     if !args.yes {
         if !printer.stdin_is_terminal() {
-            return CliError::usage(
-                "`destroy` needs confirmation, and stdin is not a terminal to ask on",
+            // As `apply` (and Terraform's destroy): an unconfirmed destroy is refused (exit 1),
+            // not a usage error.
+            return CliError::failure(
+                "refusing to destroy without confirmation: stdin is not a terminal",
             )
             .help("review the plan above, then run again with `--yes` to destroy without asking")
             .report(printer);
