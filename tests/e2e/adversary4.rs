@@ -1,0 +1,128 @@
+//! Adversarial tests, fourth round: `plan/apply --target` and `destroy` (issue 10) as a careful
+//! user tries them on day one: a target must not reach objects it does not need, a destroy must
+//! keep every protection the manifests declare, and the output never shows a secret.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use spherectl::platform::Platform;
+
+use crate::{Case, ORG, applied, converged};
+
+const ACME_ORG: &str = "bpf00000000000000acme";
+
+/// The `kind/name` of every live object under the organization.
+fn live_names(case: &Case, organization: &str) -> BTreeSet<String> {
+    let live = case.sandbox().read(organization).unwrap();
+    live.objects.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect()
+}
+
+/// The addresses of a `--format json` run's changes.
+fn addresses(run: &crate::Run) -> BTreeSet<String> {
+    let plan: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Focus: a target reaches only what it needs
+
+const TWO_PROJECTS: &str = "---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: models, community: research}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: archive, community: research}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: old-logs, project: research/archive}
+spec: {sizeGb: 5}
+";
+
+/// A new dataset in one project and an old one removed from another project of the same
+/// community: the full plan orders the create after the delete (room in the community's
+/// dataset quota), but the new dataset does not need the old one gone. Targeting the new one
+/// must not delete the old one's data.
+#[test]
+fn focus_a_targeted_create_leaves_other_deletes_of_its_quota_scope() {
+    let case = Case::files(&[("org.yaml", &format!("{ORG}{TWO_PROJECTS}"))]);
+    applied(&case);
+    let text = format!("{ORG}{TWO_PROJECTS}").replace(
+        "metadata: {name: old-logs, project: research/archive}",
+        "metadata: {name: events, project: research/models}",
+    );
+    std::fs::write(case.path().join("org.yaml"), text).unwrap();
+    let target = "Dataset/research/models/events";
+    let run = case.run(&["plan", ".", "--target", target, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(addresses(&run), BTreeSet::from([target.to_owned()]));
+    let apply = case.run(&["apply", ".", "--target", target, "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(!apply.stderr.contains("delete"), "{}", apply.stderr);
+    let live = live_names(&case, ACME_ORG);
+    assert!(live.contains("Dataset/events"), "{live:?}");
+    assert!(live.contains("Dataset/old-logs"), "an untargeted dataset was deleted: {live:?}");
+    // The whole plan still deletes it.
+    let rest = case.run(&["plan", ".", "--format", "json"]);
+    assert_eq!(addresses(&rest), BTreeSet::from(["Dataset/research/archive/old-logs".to_owned()]));
+    applied(&case);
+    converged(&case);
+}
+
+/// The acting subject lowering its own role in a community waits, in the full plan, for every
+/// other change (they may need the role it has now); targeting that community must not bring
+/// every other change of the plan along, such as another community's dataset delete.
+#[test]
+fn focus_a_community_where_the_actor_lowers_its_role_stays_in_that_community() {
+    let text = "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+spec:
+  members: [{subject: \"userAccount:local-admin\", role: admin}]
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: sales}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: crm, community: sales}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: leads, project: sales/crm}
+spec: {sizeGb: 5}
+";
+    let case = Case::files(&[("org.yaml", text)]);
+    applied(&case);
+    let lowered = text.replace("role: admin}]", "role: developer}]");
+    let lowered = lowered.split("---\napiVersion: spherectl/v1\nkind: Dataset").next().unwrap();
+    std::fs::write(case.path().join("org.yaml"), lowered).unwrap();
+    let run = case.run(&["plan", ".", "--target", "Community/research", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        addresses(&run),
+        BTreeSet::from(["Community/research#member:userAccount:local-admin".to_owned()])
+    );
+    let apply = case.run(&["apply", ".", "--target", "Community/research", "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(
+        live_names(&case, ACME_ORG).contains("Dataset/leads"),
+        "an untargeted dataset in another community was deleted"
+    );
+    let rest = case.run(&["plan", ".", "--format", "json"]);
+    assert_eq!(addresses(&rest), BTreeSet::from(["Dataset/sales/crm/leads".to_owned()]));
+}
