@@ -2,7 +2,8 @@
 //!
 //! Plans against the manifests' organization alone, so the planner's prune plans the deletion of
 //! every live object that carries this set's label, with the protections of any prune:
-//! `preventDestroy` refuses, other sets' and unmanaged objects are never touched (one inside an
+//! `preventDestroy` refuses (recorded on the platform, or declared in a document, applied or
+//! not: the documents are planned too, to tell which live object each protects), other sets' and unmanaged objects are never touched (one inside an
 //! object to delete refuses that delete), a use of one of our resources by another set's project
 //! refuses. A refusal refuses the whole run: nothing is deleted. The plan is shown first, then
 //! confirmed (typing `yes` or the set's name on a terminal; `--yes` off a terminal).

@@ -276,10 +276,9 @@ pub(super) fn make_plan(
     scope: &Scope,
 ) -> Result<Planned, ExitStatus> {
     let (mut loaded, _graph) = super::load_checked(paths, printer)?;
-    if scope.destroy {
-        // `destroy` plans against no documents but the organization: the prune deletes the rest.
-        loaded.model.objects.clear();
-    }
+    // `destroy` plans against no documents but the organization: the prune deletes the rest.
+    // The documents are kept aside for the protections they declare.
+    let documents = scope.destroy.then(|| std::mem::take(&mut loaded.model.objects));
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
         let here =
@@ -302,16 +301,28 @@ pub(super) fn make_plan(
     plan::capabilities::complete_live(&mut live, &loaded, capabilities);
     platform.adopt(&live.objects);
     let digest = |value: &SecretValue| platform.secret_digest(value);
-    let input = PlanInput {
-        loaded: &loaded,
-        live: &live,
-        secrets: &secrets,
-        digest: &digest,
-        actor: platform.actor(),
-        platform: platform.describe(),
-        allow_delete,
+    let plan_of = |loaded: &Loaded, secrets: &SecretValues| {
+        plan::plan(&PlanInput {
+            loaded,
+            live: &live,
+            secrets,
+            digest: &digest,
+            actor: platform.actor(),
+            platform: platform.describe(),
+            allow_delete,
+        })
     };
-    let mut plan = plan::plan(&input);
+    let mut plan = plan_of(&loaded, &secrets);
+    if let Some(documents) = documents {
+        // What the documents protect (`preventDestroy: true`, applied or not) is refused too: a
+        // plan of the documents tells which live object each names (their secret values are not
+        // needed for that).
+        loaded.model.objects = documents;
+        let full = plan_of(&loaded, &SecretValues::new());
+        let protections = plan::declared_protections(&loaded, &full);
+        loaded.model.objects.clear();
+        plan::refuse_declared_protections(&mut plan, &protections);
+    }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
     super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
     apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;

@@ -10,6 +10,7 @@ mod diff;
 mod matching;
 pub mod order;
 mod prune;
+pub use prune::{DeclaredProtection, declared_protections, refuse_declared_protections};
 mod quotas;
 mod relations;
 pub mod render;

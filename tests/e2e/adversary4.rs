@@ -126,3 +126,64 @@ spec: {sizeGb: 5}
     let rest = case.run(&["plan", ".", "--format", "json"]);
     assert_eq!(addresses(&rest), BTreeSet::from(["Dataset/sales/crm/leads".to_owned()]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Destroy: every protection the manifests declare holds
+
+/// `preventDestroy: true` added to a document, not applied yet: `destroy` plans without the
+/// documents, but the protection they declare still refuses it (as Terraform's
+/// `prevent_destroy` in the configuration refuses `terraform destroy`), also when the document
+/// renames its object (`renamedFrom`, not applied yet either).
+#[test]
+fn destroy_honours_a_protection_declared_but_not_yet_applied() {
+    let case = crate::Case::example("quickstart");
+    applied(&case);
+    let organization = "bpf00000000quickstart";
+    let before = live_names(&case, organization);
+    case.edit(
+        "project.yaml",
+        "  community: research\n",
+        "  community: research\n  lifecycle: {preventDestroy: true}\n",
+    );
+    let run = case.run(&["destroy", ".", "--yes"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("spherectl::plan::prevent_destroy"), "{}", run.stderr);
+    assert!(run.stderr.contains("Project/research/fraud-detection is protected"), "{}", run.stderr);
+    assert!(run.stderr.contains("project.yaml"), "points at the document: {}", run.stderr);
+    assert!(run.stderr.contains("nothing destroyed"), "{}", run.stderr);
+    assert_eq!(live_names(&case, organization), before, "something was deleted");
+    // Its community renamed in the manifests as well (the platform still has the old name).
+    case.edit(
+        "organization.yaml",
+        "  name: research\n",
+        "  name: science\n  renamedFrom: research\n",
+    );
+    case.edit("project.yaml", "community: research\n", "community: science\n");
+    let resources = std::fs::read_to_string(case.path().join("resources.yaml")).unwrap();
+    std::fs::write(
+        case.path().join("resources.yaml"),
+        resources.replace("project: research/fraud-detection", "project: science/fraud-detection"),
+    )
+    .unwrap();
+    let run = case.run(&["destroy", ".", "--yes"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "Project/research/fraud-detection is protected (`preventDestroy: true` in its document, as Project/science/fraud-detection)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(live_names(&case, organization), before, "something was deleted");
+    // A target that leaves the protected project out still destroys that part.
+    let run =
+        case.run(&["destroy", ".", "--yes", "--target", "Alias/research/fraud-detection/scoring"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!live_names(&case, organization).contains("Alias/scoring"));
+    // Lifted in the document (and applied): the destroy goes through.
+    case.edit("project.yaml", "preventDestroy: true", "preventDestroy: false");
+    applied(&case);
+    let run = case.run(&["destroy", ".", "--yes"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(live_names(&case, organization).is_empty());
+}
