@@ -325,6 +325,19 @@ pub(super) fn make_plan(
     }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
     super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
+    if !scope.targets.is_empty() && !scope.destroy {
+        // The quotas, for what the focus applies (deletes alone never need room).
+        let input = PlanInput {
+            loaded: &loaded,
+            live: &live,
+            secrets: &secrets,
+            digest: &digest,
+            actor: platform.actor(),
+            platform: platform.describe(),
+            allow_delete,
+        };
+        plan::recheck_quotas(&input, &mut plan);
+    }
     apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);

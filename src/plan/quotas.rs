@@ -136,3 +136,21 @@ impl Planner<'_> {
         }
     }
 }
+
+/// Checks the quotas again for `plan` once it is narrowed (`--target`): the planner counted the
+/// whole plan, and its finding points at the first object a scope over its limit adds, which the
+/// focus may have dropped. Counted again for the changes kept, a targeted plan is refused when
+/// what it applies is over a quota (not only the whole plan), and not refused when only the
+/// whole plan is. `input` is the input `plan` was made from.
+pub fn recheck_quotas(input: &PlanInput<'_>, plan: &mut Plan) {
+    const RULE: &str = "spherectl::rules::quota";
+    let mut planner = Planner::new(input);
+    planner.match_objects();
+    planner.findings.clear();
+    planner.changes = std::mem::take(&mut plan.changes);
+    planner.check_quotas();
+    plan.changes = std::mem::take(&mut planner.changes);
+    plan.findings.retain(|f| f.rule != RULE);
+    plan.findings.extend(planner.findings.into_iter().filter(|f| f.rule == RULE));
+    sort_findings(&mut plan.findings);
+}

@@ -162,8 +162,8 @@ pub fn focus(
 /// a dataset mounted after the unmounts in its project (the same), the acting subject's own
 /// member change after every other change (they may need the role it has now). Focus does not
 /// follow such an edge: a target never brings the delete of an object it does not need, nor the
-/// rest of the plan. (A targeted create at a full quota then fails at apply, cleanly, with the
-/// platform's quota error; target the delete too to free the room.)
+/// rest of the plan. (A targeted create at a full quota is then refused by the quotas counted
+/// again for the narrowed plan, `plan::recheck_quotas`: target the delete too to free the room.)
 fn order_only(dependent: &Change, dependency: &Change) -> bool {
     if dependent.object == dependency.object {
         return false;

@@ -64,6 +64,18 @@ fn focus_a_targeted_create_leaves_other_deletes_of_its_quota_scope() {
     let run = case.run(&["plan", ".", "--target", target, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(addresses(&run), BTreeSet::from([target.to_owned()]));
+    if !crate::http::over_http() {
+        // At a full quota the create does need the room: the targeted plan says so (the
+        // platform would refuse the create), and targeting the delete too makes it.
+        assert_eq!(case.run(&["sandbox", "quota", "datasets-per-community=1"]).code, 0);
+        let full = case.run(&["plan", ".", "--target", target]);
+        assert_eq!(full.code, 1, "{}{}", full.stdout, full.stderr);
+        assert!(full.stderr.contains("spherectl::rules::quota"), "{}", full.stderr);
+        let old = "Dataset/research/archive/old-logs";
+        let both = case.run(&["plan", ".", "--target", target, "--target", old]);
+        assert_eq!(both.code, 0, "{}{}", both.stdout, both.stderr);
+        assert_eq!(case.run(&["sandbox", "quota", "datasets-per-community=10"]).code, 0);
+    }
     let apply = case.run(&["apply", ".", "--target", target, "--yes"]);
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     assert!(!apply.stderr.contains("delete"), "{}", apply.stderr);
@@ -237,4 +249,69 @@ fn destroy_over_a_faulty_server_completes_and_converges() {
     let again = case.http(&server, &["destroy", ".", "--yes"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert!(again.stdout.contains("Nothing to destroy"), "{}", again.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Focus: quotas are checked for what the focus applies
+
+/// One dataset `a` in `research`; the manifests add `b` and `c`.
+const THREE_DATASETS: &str = "---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {name: models, community: research}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: a, project: research/models}
+spec: {sizeGb: 5}
+";
+
+const TWO_MORE: &str = "---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: b, project: research/models}
+spec: {sizeGb: 5}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {name: c, project: research/models}
+spec: {sizeGb: 5}
+";
+
+/// The whole plan is over the community's dataset quota, with the finding at `b` (the first
+/// dataset it adds). Targeting `c` must not hide that `c` alone is over the quota too (the plan
+/// passed and the apply failed at the platform); and when `c` alone fits, the targeted plan
+/// must not be refused for the whole plan's count.
+#[test]
+fn focus_quotas_are_checked_for_the_targeted_part() {
+    if crate::http::over_http() {
+        return; // The quota is set on the sandbox file.
+    }
+    let case = Case::files(&[("org.yaml", &format!("{ORG}{THREE_DATASETS}"))]);
+    applied(&case);
+    let quota = |limit: &str| {
+        let set = format!("datasets-per-community={limit}");
+        let run = case.run(&["sandbox", "quota", &set]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    };
+    quota("1");
+    std::fs::write(case.path().join("org.yaml"), format!("{ORG}{THREE_DATASETS}{TWO_MORE}"))
+        .unwrap();
+    let whole = case.run(&["plan", "."]);
+    assert_eq!(whole.code, 1, "{}{}", whole.stdout, whole.stderr);
+    assert!(whole.stderr.contains("spherectl::rules::quota"), "{}", whole.stderr);
+    let target = "Dataset/research/models/c";
+    let run = case.run(&["plan", ".", "--target", target]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("spherectl::rules::quota"), "{}", run.stderr);
+    assert!(run.stderr.contains("(2 after this plan in `research`)"), "{}", run.stderr);
+    let apply = case.run(&["apply", ".", "--target", target, "--yes"]);
+    assert_eq!(apply.code, 1, "{}{}", apply.stdout, apply.stderr);
+    assert!(apply.stderr.contains("nothing applied"), "refused before applying: {}", apply.stderr);
+    // Room for one more: the whole plan is still over, the targeted part is not.
+    quota("2");
+    assert_eq!(case.run(&["plan", "."]).code, 1);
+    let apply = case.run(&["apply", ".", "--target", target, "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(live_names(&case, ACME_ORG).contains("Dataset/c"));
 }
