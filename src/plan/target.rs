@@ -4,8 +4,9 @@
 //! objects (with their publish, use, member, activate and balance sub-changes) and every change
 //! they wait for, transitively, through the plan's change graph (containment parents, references,
 //! the publication a use needs, the grant a publication needs, the detaching a delete needs). A
-//! targeted replace also keeps the uses that re-attach the new object, so that targeting a
-//! resource never leaves its users detached. Edges that only order two changes when both run
+//! targeted replace also keeps the uses that re-attach the new object and the changes that
+//! re-point its referrers at it, so that targeting a resource never leaves its users detached
+//! or its referrers pointing at the deleted object. Edges that only order two changes when both run
 //! (quota room, the acting subject's role lowered last) are not followed. Everything else is
 //! dropped, and so are the findings
 //! about objects outside the kept part: as with Terraform's `-target`, only the targeted part is
@@ -115,8 +116,8 @@ pub fn focus(
                 .filter_map(|key| index.get(key.as_str()).copied())
                 .filter(|&d| !order_only(change, &plan.changes[d])),
         );
-        if plan.changes[i].action == Action::Replace {
-            stack.extend(graph.dependents(i).filter(|&d| plan.changes[d].action == Action::Use));
+        if change.action == Action::Replace {
+            stack.extend(graph.dependents(i).filter(|&d| repoints(change, &plan.changes[d])));
         }
     }
     let kept_objects: HashSet<String> = plan
@@ -155,6 +156,15 @@ pub fn focus(
         dropped_findings: before - plan.findings.len(),
         unchanged,
     })
+}
+
+/// Whether `dependent`, a change that waits for the replace `replace`, points its object at the
+/// new one: a use that re-attaches it, or the update or replace of an object that references it
+/// (a node that runs a replaced image, an alias that routes to a replaced node). Without it the
+/// old object's users and referrers would be left detached, or pointing at a deleted object.
+fn repoints(replace: &Change, dependent: &Change) -> bool {
+    dependent.object != replace.object
+        && matches!(dependent.action, Action::Use | Action::Update | Action::Replace)
 }
 
 /// Whether `dependent` waits for `dependency` only to run after it when both run, not because

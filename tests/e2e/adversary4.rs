@@ -315,3 +315,32 @@ fn focus_quotas_are_checked_for_the_targeted_part() {
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     assert!(live_names(&case, ACME_ORG).contains("Dataset/c"));
 }
+
+/// A targeted replace of a Docker image: the node that runs it references it, and the alias
+/// routes to the node. Left out, the node would keep pointing at the deleted image (a targeted
+/// replace already re-attaches the projects that use the object; references are the same). The
+/// targeted part re-points them, and nothing is left for the next plan.
+#[test]
+fn focus_a_targeted_replace_repoints_what_references_it() {
+    let case = crate::Case::example("quickstart");
+    applied(&case);
+    case.edit("resources.yaml", "pandas==2.2.2", "pandas==2.2.3");
+    let image = "DockerImage/research/fraud-detection/scoring-env";
+    let run = case.run(&["plan", ".", "--target", image, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let kept = addresses(&run);
+    for needed in
+        [image, "Node/research/fraud-detection/scorer", "Alias/research/fraud-detection/scoring"]
+    {
+        assert!(kept.contains(needed), "{needed} missing from {kept:?}");
+    }
+    let apply = case.run(&["apply", ".", "--target", image, "--yes"]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    // No live object references the deleted image.
+    let live = case.sandbox().read("bpf00000000quickstart").unwrap();
+    let ids: BTreeSet<&str> = live.objects.iter().map(|o| o.id.as_str()).collect();
+    let node = live.objects.iter().find(|o| o.name == "scorer").unwrap();
+    let source = node.attributes["spec.source.dockerImage"].as_str().unwrap();
+    assert!(ids.contains(source), "the node runs a deleted image `{source}`");
+    converged(&case);
+}
