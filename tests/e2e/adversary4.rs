@@ -344,3 +344,59 @@ fn focus_a_targeted_replace_repoints_what_references_it() {
     assert!(ids.contains(source), "the node runs a deleted image `{source}`");
     converged(&case);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exit codes and messages of bad flags
+
+/// A `SPHERECTL_PLATFORM` that names no platform is a usage error (64) for every command, and
+/// the message says it comes from that variable: the user gave no `--platform`.
+#[test]
+fn a_bad_platform_from_the_environment_names_the_variable() {
+    for value in [" ", "garbage", "http://"] {
+        let mut case = Case::files(&[("org.yaml", ORG)]);
+        case.env.push(("SPHERECTL_PLATFORM".into(), value.into()));
+        for args in [&["validate", "."][..], &["graph", "."], &["sandbox", "quota"]] {
+            let run = case.run(args);
+            assert_eq!(run.code, 64, "{value:?} {args:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("environment variable `SPHERECTL_PLATFORM`"),
+                "{value:?} {args:?}: {}",
+                run.stderr
+            );
+        }
+        // Given on the command line, it is the flag's fault, not the variable's.
+        let run = case.run(&["validate", ".", "--platform", "ftp://x"]);
+        assert_eq!(run.code, 64, "{}", run.stderr);
+        assert!(!run.stderr.contains("SPHERECTL_PLATFORM"), "{}", run.stderr);
+    }
+}
+
+/// Bad values of every command's flags are usage errors (64), before anything is read.
+#[test]
+fn bad_flag_values_are_usage_errors_for_every_command() {
+    let case = Case::files(&[("org.yaml", ORG)]);
+    for args in [
+        &["plan", ".", "--target"][..],
+        &["apply", ".", "--target", "", "--yes"],
+        &["destroy", ".", "--target"],
+        &["destroy", ".", "--parallelism", "0", "--yes"],
+        &["destroy", ".", "--parallelism", "-1", "--yes"],
+        &["destroy", ".", "--format", "json"],
+        &["apply", ".", "--parallelism", "1025", "--yes"],
+        &["plan", ".", "--format", "bogus"],
+        &["drift", ".", "--format", "bogus"],
+        &["graph", ".", "--format", "x"],
+        &["sandbox", "quota", "BAD"],
+        &["sandbox", "quota", "datasets-per-community=-1"],
+        &["serve", "--listen", "bogus", "--token", "t=userAccount:a"],
+        &["plan", ".", "--platform", "http://"],
+        &["plan", ".", "--platform", "http://host:0"],
+    ] {
+        let run = case.run(args);
+        assert_eq!(run.code, 64, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("error"), "{args:?}: {}", run.stderr);
+    }
+    if !crate::http::over_http() {
+        assert!(!case.path().join(".spherectl").exists(), "a usage error opened the sandbox");
+    }
+}
