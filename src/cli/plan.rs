@@ -277,8 +277,12 @@ pub(super) fn make_plan(
 ) -> Result<Planned, ExitStatus> {
     let (mut loaded, _graph) = super::load_checked(paths, printer)?;
     // `destroy` plans against no documents but the organization: the prune deletes the rest.
-    // The documents are kept aside for the protections they declare.
-    let documents = scope.destroy.then(|| std::mem::take(&mut loaded.model.objects));
+    // The documents are kept aside for the protections they declare. The organization stays as
+    // it is: its sharing rule is left alone too (an unpublish would wait for its change).
+    let documents = scope.destroy.then(|| {
+        loaded.model.organization.sharing = None;
+        std::mem::take(&mut loaded.model.objects)
+    });
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
         let here =

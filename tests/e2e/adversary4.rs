@@ -400,3 +400,43 @@ fn bad_flag_values_are_usage_errors_for_every_command() {
         assert!(!case.path().join(".spherectl").exists(), "a usage error opened the sandbox");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Destroy leaves the organization alone
+
+/// The manifests' Organization asks for another sharing rule than the platform has; the set has
+/// a publication to remove. `destroy` deletes the set's objects and leaves the organization as
+/// it is: it does not apply the sharing rule on its way (the unpublish waited for it).
+#[test]
+fn destroy_does_not_change_the_organizations_sharing_rule() {
+    let text = format!(
+        "{ORG}---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {{name: analytics}}
+---
+apiVersion: spherectl/v1
+kind: Project
+metadata: {{name: models, community: research}}
+---
+apiVersion: spherectl/v1
+kind: Dataset
+metadata: {{name: events, project: research/models}}
+spec: {{sizeGb: 5, publish: [analytics]}}
+"
+    );
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    let before = case.sandbox().read(ACME_ORG).unwrap().sharing;
+    case.edit(
+        "org.yaml",
+        "spec: {id: bpf00000000000000acme}",
+        "spec: {id: bpf00000000000000acme, sharing: {requiredRoles: {project: editor, community: editor}}}",
+    );
+    let run = case.run(&["destroy", ".", "--yes"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("Organization/acme"), "{}", run.stdout);
+    let live = case.sandbox().read(ACME_ORG).unwrap();
+    assert!(live.objects.is_empty(), "{:?}", live.objects);
+    assert_eq!(live.sharing, before, "destroy changed the organization's sharing rule");
+}
