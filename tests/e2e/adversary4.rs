@@ -64,6 +64,9 @@ fn focus_a_targeted_create_leaves_other_deletes_of_its_quota_scope() {
     let run = case.run(&["plan", ".", "--target", target, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(addresses(&run), BTreeSet::from([target.to_owned()]));
+    // The plan names no change it does not hold (the full plan's create waits for the delete).
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["changes"][0]["dependsOn"], serde_json::json!([]), "{plan:#}");
     if !crate::http::over_http() {
         // At a full quota the create does need the room: the targeted plan says so (the
         // platform would refuse the create), and targeting the delete too makes it.
