@@ -37,7 +37,23 @@ struct Count {
 
 impl Planner<'_> {
     pub(super) fn check_quotas(&mut self) {
+        self.count_quotas(false);
+    }
+
+    /// Counts every quota's scope before and after `self.changes`. `focused`: the changes are
+    /// a narrowed plan's, so a declared dataset is active as its kept activate or deactivate
+    /// says, and otherwise as it is (a dataset whose activation is not kept stays as it is).
+    fn count_quotas(&mut self, focused: bool) {
         let Some(quotas) = &self.input.live.quotas else { return };
+        let activations: HashMap<&Address, bool> = self
+            .changes
+            .iter()
+            .filter_map(|c| match c.action {
+                Action::Activate => Some((&c.object, true)),
+                Action::Deactivate => Some((&c.object, false)),
+                _ => None,
+            })
+            .collect();
         let model = &self.input.loaded.model;
         let deleted: HashSet<&str> = self
             .changes
@@ -83,7 +99,12 @@ impl Planner<'_> {
         // Active datasets: declared ones as declared, the rest as they are.
         for object in model.objects.iter().filter(|o| o.address.kind == Kind::Dataset) {
             let live = self.matched.get(&object.address);
-            let active = object.active.map_or_else(|| live.is_some_and(|l| l.active), |(a, _)| a);
+            let as_it_is = || live.is_some_and(|l| l.active);
+            let active = if focused {
+                activations.get(&object.address).copied().unwrap_or_else(as_it_is)
+            } else {
+                object.active.map_or_else(as_it_is, |(a, _)| a)
+            };
             if active {
                 let project = object.address.parent().map(|p| p.path).unwrap_or_default();
                 let count = counts.entry((ACTIVE_DATASETS, project)).or_default();
@@ -148,7 +169,7 @@ pub fn recheck_quotas(input: &PlanInput<'_>, plan: &mut Plan) {
     planner.match_objects();
     planner.findings.clear();
     planner.changes = std::mem::take(&mut plan.changes);
-    planner.check_quotas();
+    planner.count_quotas(true);
     plan.changes = std::mem::take(&mut planner.changes);
     plan.findings.retain(|f| f.rule != RULE);
     plan.findings.extend(planner.findings.into_iter().filter(|f| f.rule == RULE));

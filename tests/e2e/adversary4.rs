@@ -317,6 +317,30 @@ fn focus_quotas_are_checked_for_the_targeted_part() {
     let apply = case.run(&["apply", ".", "--target", target, "--yes"]);
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     assert!(live_names(&case, ACME_ORG).contains("Dataset/c"));
+    // The active datasets of a project: `b` becomes active and `a` is; one is allowed. The
+    // whole plan is over; a target that activates nothing is not.
+    quota("10");
+    assert_eq!(case.run(&["sandbox", "quota", "active-datasets-per-project=1"]).code, 0);
+    case.edit(
+        "org.yaml",
+        "metadata: {name: a, project: research/models}\nspec: {sizeGb: 5}",
+        "metadata: {name: a, project: research/models}\nspec: {sizeGb: 5, active: true}",
+    );
+    applied(&case);
+    case.edit("org.yaml", "metadata: {name: b, project: research/models}\nspec: {sizeGb: 5}", "metadata: {name: b, project: research/models}\nspec: {sizeGb: 5, active: true, description: B}");
+    case.edit(
+        "org.yaml",
+        "metadata: {name: c, project: research/models}\nspec: {sizeGb: 5}",
+        "metadata: {name: c, project: research/models}\nspec: {sizeGb: 5, description: C}",
+    );
+    let whole = case.run(&["plan", "."]);
+    assert_eq!(whole.code, 1, "{}{}", whole.stdout, whole.stderr);
+    assert!(whole.stderr.contains("active datasets per project"), "{}", whole.stderr);
+    let run = case.run(&["plan", ".", "--target", target]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = case.run(&["plan", ".", "--target", "Dataset/research/models/b"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("active datasets per project"), "{}", run.stderr);
 }
 
 /// A targeted replace of a Docker image: the node that runs it references it, and the alias
