@@ -225,6 +225,16 @@ impl FieldSpec {
             return true;
         }
         match (self.value, a, b) {
+            // A project's security groups are a set: the manifest reader sorts and dedups
+            // them, the platform keeps them as they were set (in the console, in any order).
+            (List, Value::Array(a), Value::Array(b))
+                if self.path == "spec.settings.securityGroups" =>
+            {
+                let set = |items: &[Value]| {
+                    items.iter().map(ToString::to_string).collect::<std::collections::BTreeSet<_>>()
+                };
+                set(a) == set(b)
+            }
             (Duration, Value::String(a), Value::String(b)) => {
                 match (crate::rules::parse_duration(a), crate::rules::parse_duration(b)) {
                     (Some(a), Some(b)) => a == b,
@@ -266,6 +276,16 @@ mod tests {
         let timeout = lookup(Kind::Project, "spec.settings.vmInactivityTimeout").unwrap();
         assert!(timeout.same(&json!("30m"), &json!("1800s")));
         assert!(!timeout.same(&json!("30m"), &json!("31m")));
+    }
+
+    #[test]
+    fn security_groups_compare_as_a_set() {
+        let groups = lookup(Kind::Project, "spec.settings.securityGroups").unwrap();
+        assert!(groups.same(&json!(["b", "a"]), &json!(["a", "b"])));
+        assert!(groups.same(&json!(["a", "a"]), &json!(["a"])));
+        assert!(!groups.same(&json!(["a"]), &json!(["a", "b"])));
+        let acl = lookup(Kind::Node, "spec.acl").unwrap();
+        assert!(!acl.same(&json!(["b", "a"]), &json!(["a", "b"])));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub(crate) mod cli;
 pub mod diagnostics;
 pub mod fields;
 pub mod graph;
+pub mod import;
 pub mod manifest;
 pub mod plan;
 pub mod platform;

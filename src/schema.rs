@@ -71,6 +71,18 @@ pub fn plan_schema() -> Value {
     schema
 }
 
+/// The JSON Schema of a drift report (`drift --format json`, `drift --out FILE`): the plan JSON
+/// plus `drift[]` and `notChecked[]`.
+pub fn drift_schema() -> Value {
+    let generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let mut schema = generator.into_root_schema_for::<crate::plan::drift::DriftDoc>().to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("$id".into(), json!("https://spherectl.dev/schemas/drift.schema.json"));
+        object.insert("title".into(), json!("spherectl drift report"));
+    }
+    schema
+}
+
 /// Renders a schema as the pretty JSON checked into `schemas/`.
 pub fn to_pretty(schema: &Value) -> String {
     let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();

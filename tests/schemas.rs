@@ -30,6 +30,11 @@ fn plan_schema_is_up_to_date() {
     check("plan.schema.json", &spherectl::schema::plan_schema().pipe_pretty());
 }
 
+#[test]
+fn drift_schema_is_up_to_date() {
+    check("drift.schema.json", &spherectl::schema::drift_schema().pipe_pretty());
+}
+
 trait PipePretty {
     fn pipe_pretty(&self) -> String;
 }

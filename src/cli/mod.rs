@@ -8,10 +8,14 @@ mod error;
 mod focus;
 mod graph;
 mod http;
+mod import;
+mod out_file;
 mod plan;
 mod platform_arg;
+mod policy;
 mod sandbox;
 mod serve;
+mod show;
 mod validate;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -63,8 +67,11 @@ enum Command {
     Drift(plan::DriftArgs),
     Destroy(destroy::DestroyArgs),
     Graph(graph::GraphArgs),
+    Policy(policy::PolicyArgs),
+    Import(import::ImportArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
+    Show(show::ShowArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -103,14 +110,17 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         return error.report(&printer);
     }
     match cli.command {
-        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Validate(args) => validate::run(&args, &cli.global, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
+        Command::Policy(args) => policy::run(&args, &cli.global, &printer),
+        Command::Import(args) => import::run(&args, &cli.global, &printer),
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),
         Command::Drift(args) => plan::run_drift(&args, &cli.global, &printer),
         Command::Destroy(args) => destroy::run(&args, &cli.global, &printer),
         Command::Sandbox(args) => sandbox::run(&args, &cli.global, &printer),
         Command::Serve(args) => serve::run(&args, &printer),
+        Command::Show(args) => show::run(&args, &printer),
     }
 }
 

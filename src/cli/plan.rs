@@ -29,7 +29,7 @@ use crate::{
 use super::{GlobalArgs, error::CliError, focus::Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum PlanFormat {
+pub(crate) enum PlanFormat {
     Text,
     Json,
     Markdown,
@@ -95,6 +95,9 @@ pub(super) struct DriftArgs {
     /// Report deletions of most of the set's objects as drift, not as an error
     #[arg(long)]
     allow_delete: bool,
+    /// Also save the report to FILE (JSON), for `spherectl show FILE`
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 /// The sandbox database `--platform` names: `sandbox:PATH`, or by default (absent, empty or
@@ -134,8 +137,10 @@ pub(super) fn sandbox_path(
 /// How a command uses the platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Access {
-    /// `plan`, `drift`: read only; nothing is created.
+    /// `plan`: read only; nothing is created.
     Read,
+    /// `drift`: read only, and a secret whose source is not set is not checked, not an error.
+    Drift,
     /// `plan --out`: read only, but a missing sandbox key is created, since the saved plan
     /// records secret digests under the key that `apply --plan` will use.
     ReadAndSave,
@@ -170,7 +175,7 @@ pub(super) fn open_platform(
         }
     };
     let sandbox = match access {
-        Access::Read => Sandbox::open_read_only(&path, &actor, KeyUse::ReadOnly),
+        Access::Read | Access::Drift => Sandbox::open_read_only(&path, &actor, KeyUse::ReadOnly),
         Access::ReadAndSave => Sandbox::open_read_only(&path, &actor, KeyUse::Persist),
         Access::Write => Sandbox::open(&path, &actor),
     };
@@ -181,12 +186,34 @@ pub(super) fn open_platform(
 /// or a huge file must not be read whole.
 const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
-/// Reads secret values from the environment and files; problems for those missing.
-fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
+/// Reads secret values from the environment and files; problems for those missing, and the
+/// secrets whose source is not set at all (an unset variable, an absent file), with why.
+///
+/// `unset_ok` (`drift`): a secret whose source is not set is only listed, not a problem.
+fn read_secrets(
+    loaded: &Loaded,
+    unset_ok: bool,
+) -> (SecretValues, Vec<Problem>, Vec<plan::drift::NotChecked>) {
     let mut values = SecretValues::new();
     let mut problems = Vec::new();
+    let mut unset = Vec::new();
     for object in &loaded.model.objects {
         let Some((source, location)) = &object.secret else { continue };
+        let not_set = match source {
+            SecretSource::Env(name) if std::env::var_os(name).is_none() => {
+                Some(format!("its value's source, environment variable `{name}`, is not set"))
+            }
+            SecretSource::File(path) if std::fs::symlink_metadata(path).is_err() => {
+                Some(format!("its value's source, file `{}`, does not exist", path.display()))
+            }
+            _ => None,
+        };
+        if let Some(reason) = not_set
+            && unset_ok
+        {
+            unset.push(plan::drift::NotChecked { address: object.address.to_string(), reason });
+            continue;
+        }
         let value = match source {
             SecretSource::Env(name) => match std::env::var_os(name) {
                 Some(value) => Ok(value.into_encoded_bytes()),
@@ -228,7 +255,7 @@ fn read_secrets(loaded: &Loaded) -> (SecretValues, Vec<Problem>) {
             ),
         }
     }
-    (values, problems)
+    (values, problems, unset)
 }
 
 pub(super) struct Planned {
@@ -237,6 +264,8 @@ pub(super) struct Planned {
     pub(super) live: LiveState,
     pub(super) plan: Plan,
     pub(super) secrets: SecretValues,
+    /// `drift`: the secrets whose value was not checked, and why.
+    pub(super) not_checked: Vec<plan::drift::NotChecked>,
 }
 
 /// The platform a plan is made against, as a saved plan records it: a sandbox by its absolute
@@ -293,7 +322,9 @@ pub(super) fn make_plan(
     }
     let platform =
         open_platform(global, &loaded.base_dir, access).map_err(|error| error.report(printer))?;
-    let (secrets, problems) = read_secrets(&loaded);
+    // Drift needs no secret values (CI runs it without them): an unset source is reported as
+    // not checked.
+    let (secrets, problems, mut not_checked) = read_secrets(&loaded, access == Access::Drift);
     if !problems.is_empty() {
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
@@ -317,6 +348,21 @@ pub(super) fn make_plan(
         })
     };
     let mut plan = plan_of(&loaded, &secrets);
+    if access == Access::Drift {
+        // The planner's own note on each secret it could not read: reported as not checked.
+        plan.findings.retain(|f| {
+            f.rule != "spherectl::plan::secret_unavailable"
+                || !not_checked.iter().any(|n| f.address.as_deref() == Some(n.address.as_str()))
+        });
+        if platform.secret_digest(&SecretValue::new(Vec::new())).is_none() {
+            for object in loaded.model.objects.iter().filter(|o| o.secret.is_some()) {
+                not_checked.push(plan::drift::NotChecked {
+                    address: object.address.to_string(),
+                    reason: "the platform cannot compare secret values".to_owned(),
+                });
+            }
+        }
+    }
     if let Some(documents) = documents {
         // What the documents protect (`preventDestroy: true`, applied or not) is refused too: a
         // plan of the documents tells which live object each names (their secret values are not
@@ -325,7 +371,7 @@ pub(super) fn make_plan(
         let full = plan_of(&loaded, &SecretValues::new());
         let protections = plan::declared_protections(&loaded, &full);
         loaded.model.objects.clear();
-        plan::refuse_declared_protections(&mut plan, &protections);
+        plan::refuse_declared_protections(&mut plan, &protections, &loaded.sources);
     }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
     super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
@@ -342,52 +388,57 @@ pub(super) fn make_plan(
         };
         plan::recheck_quotas(&input, &mut plan);
     }
-    apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;
+    apply_policies(&mut plan, global, &loaded, platform.actor(), &live)
+        .map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }
-    Ok(Planned { loaded, platform, live, plan, secrets })
+    Ok(Planned { loaded, platform, live, plan, secrets, not_checked })
+}
+
+/// The directory of Rego policies: `--policy DIR`, else `policies/` beside the manifests when
+/// it exists.
+///
+/// # Errors
+/// A usage error when `--policy` names no directory.
+pub(super) fn policy_dir(
+    global: &GlobalArgs,
+    loaded: &Loaded,
+) -> Result<Option<PathBuf>, CliError> {
+    match &global.policy {
+        Some(dir) if !dir.is_dir() => Err(CliError::usage(format!(
+            "`--policy {}` is not a directory of `.rego` files",
+            dir.display()
+        ))),
+        Some(dir) => Ok(Some(dir.clone())),
+        None => {
+            let dir = loaded.base_dir.join("policies");
+            Ok(dir.is_dir().then_some(dir))
+        }
+    }
 }
 
 /// Evaluates the organization's Rego policies (`--policy DIR`, default `policies/` beside the
 /// manifests, when it exists) over the plan JSON and adds their findings: a `deny` refuses the
 /// plan, a `warn` is shown.
-fn apply_policies(plan: &mut Plan, global: &GlobalArgs, loaded: &Loaded) -> Result<(), CliError> {
-    let dir = match &global.policy {
-        Some(dir) if !dir.is_dir() => {
-            return Err(CliError::usage(format!(
-                "`--policy {}` is not a directory of `.rego` files",
-                dir.display()
-            )));
-        }
-        Some(dir) => dir.clone(),
-        None => {
-            let dir = loaded.base_dir.join("policies");
-            if !dir.is_dir() {
-                return Ok(());
-            }
-            dir
-        }
-    };
+fn apply_policies(
+    plan: &mut Plan,
+    global: &GlobalArgs,
+    loaded: &Loaded,
+    actor: &str,
+    live: &LiveState,
+) -> Result<(), CliError> {
+    let Some(dir) = policy_dir(global, loaded)? else { return Ok(()) };
     let files = crate::policy::policy_files(&dir).map_err(CliError::failure)?;
-    let input = serde_json::to_value(&*plan)
+    if files.is_empty() {
+        return Ok(());
+    }
+    let plan_json = serde_json::to_value(&*plan)
         .map_err(|e| CliError::failure(format!("the plan as policy input: {e}")))?;
+    let input = crate::policy::input::document(plan_json, actor, live, &loaded.model);
     let findings = crate::policy::evaluate(&files, &input).map_err(CliError::failure)?;
     for finding in findings {
-        let code = match finding.severity {
-            crate::diagnostics::Severity::Error => "spherectl::policy::deny",
-            _ => "spherectl::policy::warn",
-        };
-        let message = format!("{} ({})", finding.message, finding.package);
-        let mut problem = Problem::error(code, message.clone());
-        problem.severity = finding.severity;
-        plan.findings.push(plan::Finding {
-            rule: code,
-            severity: finding.severity.as_str(),
-            address: finding.address,
-            message,
-            problem,
-        });
+        plan.findings.push(crate::policy::rego::to_finding(finding, plan, loaded));
     }
     Ok(())
 }
@@ -441,7 +492,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
                     .report(printer);
             }
         };
-        if let Err(error) = std::fs::write(out, text + "\n") {
+        if let Err(error) = super::out_file::write_atomically(out, (text + "\n").as_bytes()) {
             return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
                 .report(printer);
         }
@@ -462,7 +513,7 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
     let planned = match make_plan(
         &args.paths,
         global,
-        Access::Read,
+        Access::Drift,
         None,
         printer,
         args.allow_delete,
@@ -471,14 +522,31 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
         Ok(planned) => planned,
         Err(status) => return status,
     };
-    printer.out(&render(&planned.plan, args.format, printer));
+    let set = &planned.loaded.model.organization.name;
+    let applied = planned.live.objects.iter().any(|o| {
+        o.labels.get(crate::rules::LABEL_SET) == Some(set)
+            && o.labels.get(crate::rules::LABEL_MANAGED_BY).map(String::as_str)
+                == Some(crate::rules::MANAGED_BY_VALUE)
+    });
+    let report = plan::drift::DriftDoc::new(&planned.plan, applied, planned.not_checked.clone());
+    printer.out(&match args.format {
+        PlanFormat::Text => report.text(printer.color_stdout),
+        PlanFormat::Json => report.json(),
+        PlanFormat::Markdown => plan::markdown::drift(&report),
+    });
     show_findings(printer, &planned);
+    if let Some(out) = &args.out {
+        if let Err(error) = super::out_file::write_atomically(out, report.json().as_bytes()) {
+            return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
+                .report(printer);
+        }
+    }
     // A deny is an error whether or not there is drift: exit 1, as `plan` does (issue 7).
     if planned.plan.is_denied() {
         printer.err("drift: the plan is denied by the findings above: apply would refuse it\n");
         ExitStatus::Failure
-    } else if planned.plan.has_verified_changes() {
-        printer.err(&format!("drift: {}\n", render::summary_line(&planned.plan)));
+    } else if report.has_drift() {
+        printer.err(&format!("{}\n", report.summary_line()));
         ExitStatus::Changes
     } else {
         ExitStatus::Success
@@ -488,8 +556,9 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
-            let saved = match std::fs::read_to_string(file)
+            let saved = match read_regular_file(file, super::show::MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into()))
                 .and_then(|text| SavedPlan::parse(&text))
             {
                 Ok(saved) => saved,

@@ -47,7 +47,7 @@ impl Planner<'_> {
                 .map(|p| self.name_of(p))
                 .collect();
             if !foreign.is_empty() {
-                self.foreign_problem(&address, "is used by", &foreign, None);
+                self.in_use_problem(&address, rules::Removal::Delete, &foreign, None);
             }
             // A community's deletion drops what other sets published into it.
             if object.kind == Kind::Community {
@@ -284,7 +284,11 @@ pub fn declared_protections(loaded: &Loaded, full: &Plan) -> Vec<DeclaredProtect
 /// the manifests declare holds as the one the platform records does (as Terraform's
 /// `prevent_destroy` in the configuration refuses `terraform destroy`). A delete already refused
 /// for its recorded protection is not reported twice.
-pub fn refuse_declared_protections(plan: &mut Plan, protections: &[DeclaredProtection]) {
+pub fn refuse_declared_protections(
+    plan: &mut Plan,
+    protections: &[DeclaredProtection],
+    sources: &Sources,
+) {
     for change in &plan.changes {
         let Operation::Delete { id, .. } = &change.operation else { continue };
         let Some(protection) = protections.iter().find(|p| p.id == *id) else { continue };
@@ -307,12 +311,6 @@ pub fn refuse_declared_protections(plan: &mut Plan, protections: &[DeclaredProte
         )
         .at(protection.location, "protected here")
         .help("to delete it, set `metadata.lifecycle: {preventDestroy: false}` in its document and apply first");
-        plan.findings.push(Finding {
-            rule: problem.code,
-            severity: problem.severity.as_str(),
-            address: Some(address),
-            message: problem.message.clone(),
-            problem,
-        });
+        plan.findings.push(Finding::new(problem, Some(address), Some(sources)));
     }
 }

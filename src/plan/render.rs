@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Action, Change, FieldChange, Plan};
+use super::{
+    Action, FieldChange, Plan,
+    doc::{ChangeDoc, PlanDoc},
+};
 use crate::printer::{Color, paint};
 
 fn symbol(action: Action) -> &'static str {
@@ -41,6 +44,11 @@ fn is_multiline(value: &Value) -> bool {
 
 /// The one-line summary.
 pub fn summary_line(plan: &Plan) -> String {
+    summary_line_of(&PlanDoc::of(plan))
+}
+
+/// The one-line summary of a plan document.
+pub fn summary_line_of(plan: &PlanDoc) -> String {
     if plan.changes.is_empty() {
         return "No changes: the platform matches the manifests.".to_owned();
     }
@@ -64,7 +72,7 @@ pub fn summary_line(plan: &Plan) -> String {
     line
 }
 
-fn field_lines(out: &mut String, field: &FieldChange, change: &Change, color_on: bool) {
+fn field_lines(out: &mut String, field: &FieldChange, change: &ChangeDoc, color_on: bool) {
     let action = change.action;
     let path = &field.path;
     let forces = if change.replace_paths.contains(path) { "  # forces replacement" } else { "" };
@@ -121,7 +129,7 @@ fn field_lines(out: &mut String, field: &FieldChange, change: &Change, color_on:
     }
 }
 
-fn change_text(out: &mut String, change: &Change, color_on: bool) {
+fn change_text(out: &mut String, change: &ChangeDoc, color_on: bool) {
     let mut head =
         format!("  {} {} {}", symbol(change.action), change.action.as_str(), change.address);
     if change.destroys_data {
@@ -136,6 +144,11 @@ fn change_text(out: &mut String, change: &Change, color_on: bool) {
 
 /// Renders the plan as text.
 pub fn text(plan: &Plan, color_on: bool) -> String {
+    text_of(&PlanDoc::of(plan), color_on)
+}
+
+/// Renders a plan document as text (`show` of a saved plan, as `plan` printed it).
+pub fn text_of(plan: &PlanDoc, color_on: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Organization `{}` on {}", plan.organization, plan.platform);
     let _ = writeln!(out);
@@ -159,7 +172,7 @@ pub fn text(plan: &Plan, color_on: bool) -> String {
         }
         let _ = writeln!(out);
     }
-    let line = summary_line(plan);
+    let line = summary_line_of(plan);
     let destructive = plan.findings.iter().any(|f| f.rule == "spherectl::plan::destructive_delete")
         || plan.changes.iter().any(|c| c.destroys_data);
     let _ = writeln!(
@@ -191,35 +204,5 @@ pub fn json(plan: &Plan) -> String {
 
 /// Renders the plan as Markdown, for a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "### spherectl plan: `{}`\n", plan.organization);
-    let _ = writeln!(out, "{}\n", summary_line(plan));
-    if !plan.changes.is_empty() {
-        let _ = writeln!(out, "| action | address | fields |\n|---|---|---|");
-        for change in &plan.changes {
-            let fields: Vec<String> =
-                change.fields.iter().map(|f| format!("`{}`", f.path)).collect();
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} |",
-                change.action.as_str(),
-                change.address,
-                fields.join(", ")
-            );
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(out, "<details><summary>Details</summary>\n\n```diff");
-        for change in &plan.changes {
-            change_text(&mut out, change, false);
-        }
-        let _ = writeln!(out, "```\n</details>\n");
-    }
-    if !plan.findings.is_empty() {
-        let _ = writeln!(out, "**Findings**\n");
-        for finding in &plan.findings {
-            let _ =
-                writeln!(out, "- **{}** `{}`: {}", finding.severity, finding.rule, finding.message);
-        }
-    }
-    out
+    super::markdown::plan(&PlanDoc::of(plan))
 }

@@ -398,13 +398,7 @@ spec: {sizeGb: 1}
         let (mut plan, known) = planned(TWO_TEAMS);
         let finding = |address: Option<&str>| {
             let problem = crate::diagnostics::Problem::error("test::rule", "boom");
-            super::super::Finding {
-                rule: "test::rule",
-                severity: "error",
-                address: address.map(ToOwned::to_owned),
-                message: "boom".into(),
-                problem,
-            }
+            super::super::Finding::new(problem, address.map(ToOwned::to_owned), None)
         };
         plan.findings = vec![
             finding(Some("Dataset/research/models/events")),

@@ -7,6 +7,12 @@
 
 use std::fmt;
 
+mod in_use;
+mod lockout;
+
+pub use in_use::{Removal, check_in_use};
+pub use lockout::{AdminChange, Lockout, check_lockout};
+
 pub use crate::manifest::raw::Role;
 
 /// The zone a community gets when the manifest names none.

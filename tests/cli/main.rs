@@ -8,8 +8,10 @@
 //! Snapshots live in `tests/cli/snapshots/`. After a deliberate change, rewrite them with
 //! `INSTA_UPDATE=always cargo test --test cli` and read the diff before committing it.
 
+mod ci_examples;
 mod files;
 mod graph;
+mod policy_rules;
 mod usage;
 mod validate;
 

@@ -253,9 +253,11 @@ fn destroy_refuses_while_another_sets_project_uses_a_resource() {
     let before = live_names(&case, ACME_ORG);
     let run = case.run(&["destroy", ".", "--yes"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("spherectl::plan::foreign_objects"), "{}", run.stderr);
+    assert!(run.stderr.contains("spherectl::rules::in_use"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("Dataset/research/models/events is used by Project/hand-made/console"),
+        run.stderr.contains(
+            "cannot delete Dataset/research/models/events: it is used by Project/hand-made/console"
+        ),
         "{}",
         run.stderr
     );

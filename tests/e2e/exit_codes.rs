@@ -152,6 +152,18 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
                 ],
             )
         }
+        ("show", 0) => {
+            let case = quickstart();
+            assert_eq!(case.run(&["plan", ".", "--out", "plan.json"]).code, 0);
+            all(&case, &[&["show", "plan.json"], &["show", "plan.json", "--format", "markdown"]])
+        }
+        ("show", 1) => {
+            let case = quickstart();
+            all(&case, &[&["show", "missing.json"], &["show", "organization.yaml"]])
+        }
+        ("show", 64) => {
+            all(&quickstart(), &[&["show"], &["show", "plan.json", "--format", "yaml"]])
+        }
         ("graph", 0) => quickstart().run(&["graph", "."]).code,
         ("graph", 1) => broken().run(&["graph", "."]).code,
         ("graph", 64) => quickstart().run(&["graph", ".", "--format", "svg"]).code,
@@ -163,6 +175,30 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
             // A file where the database's directory should be.
             std::fs::write(case.path().join("file"), "").unwrap();
             case.run(&["--platform", "sandbox:file/x.db", "sandbox", "quota"]).code
+        }
+        ("import", 0 | 1) => {
+            let case = quickstart();
+            assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+            // Code 1: a platform that cannot be reached.
+            let platform = if code == 0 { "sandbox" } else { "http://127.0.0.1:9" };
+            let args = ["import", "--organization", "bpf00000000quickstart", "--out", "out"];
+            let run = case.run(&[&args[..], &["--platform", platform]].concat());
+            run.code
+        }
+        ("import", 64) => {
+            let case = quickstart();
+            std::fs::create_dir(case.path().join("full")).unwrap();
+            std::fs::write(case.path().join("full/x"), "").unwrap();
+            let args = ["import", "--organization", "bpf00000000quickstart"];
+            all(
+                &case,
+                &[
+                    &[&args[..], &["--out", "full"]].concat(),
+                    &[&args[..], &["--out", "new", "--community", "nowhere"]].concat(),
+                    &[&args[..], &["--out", "new", "--set", "Not A Set"]].concat(),
+                    &["import", "--out", "new"],
+                ],
+            )
         }
         ("sandbox", 64) => quickstart().run(&["sandbox", "quota", "bogus=1"]).code,
         ("serve", 0 | 1) => {
@@ -187,6 +223,25 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
             ];
             bare(&args, dir.path())
         }
+        ("policy", 0) => {
+            let policies =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-team/policies");
+            bare(
+                &["policy", "test", policies.to_str().unwrap()],
+                Path::new(env!("CARGO_MANIFEST_DIR")),
+            )
+        }
+        ("policy", 1) => {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("policies")).unwrap();
+            std::fs::write(
+                dir.path().join("policies/x_test.rego"),
+                "package x\n\ntest_x if false\n",
+            )
+            .unwrap();
+            bare(&["policy", "test"], dir.path())
+        }
+        ("policy", 64) => bare(&["policy", "test", "nowhere"], tempfile::tempdir().unwrap().path()),
         ("serve", 64) => {
             let dir = tempfile::tempdir().unwrap();
             bare(&["serve", "--token", "no-subject", "--stop-with-stdin"], dir.path())

@@ -7,6 +7,7 @@ mod adversary;
 mod adversary2;
 mod adversary3;
 mod adversary4;
+mod adversary5;
 mod converge;
 mod converge_http;
 mod destroy;
@@ -14,7 +15,10 @@ mod exit_codes;
 mod focus;
 mod http;
 mod http_reads;
+mod import;
 mod issue7;
+mod policy_rules;
+mod review;
 mod rules;
 mod safety;
 
@@ -403,9 +407,15 @@ fn changes_behind_the_manifests_back_show_as_drift() {
 
     let drift = case.run(&["drift", "."]);
     assert_eq!(drift.code, 2, "{}{}", drift.stdout, drift.stderr);
-    assert!(drift.stdout.contains("~ update Project/research/fraud-detection"), "{}", drift.stdout);
     assert!(
-        drift.stdout.contains(r#"spec.description: "edited in the console" → "Fraud models""#),
+        drift.stdout.contains("~ Project/research/fraud-detection: changed outside spherectl"),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains(
+            r#"spec.description: "Fraud models" → "edited in the console"  (manifests → platform)"#
+        ),
         "{}",
         drift.stdout
     );

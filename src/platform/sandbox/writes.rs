@@ -149,6 +149,18 @@ impl Platform for Sandbox {
                 ],
             )
             .map_err(internal)?;
+            // The platform makes the creator of a community its admin. An organization admin
+            // holds every role already and gets no binding (it would show as drift of every
+            // community's members).
+            if kind == Kind::Community
+                && binding(tx, &organization_id, &self.actor)? != Some(Role::Admin)
+            {
+                tx.execute(
+                    "INSERT INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?2, ?3, 'admin')",
+                    params![id, organization_id, self.actor],
+                )
+                .map_err(internal)?;
+            }
             Ok(id)
         })
     }
@@ -247,6 +259,18 @@ impl Platform for Sandbox {
 
     fn add_member(&self, kind: Kind, id: &str, subject: &str, role: Role) -> PlatformResult<()> {
         self.write(|tx| {
+            if kind == Kind::Organization {
+                // Organization roles (the organization manager's bindings on the platform).
+                Sandbox::ensure_organization(tx, id)?;
+                rules::check_subject(subject).map_err(violation)?;
+                require(tx, &self.actor, id, Role::Admin, "manage access to the organization")?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?1, ?2, ?3)",
+                    params![id, subject, role.as_str()],
+                )
+                .map_err(internal)?;
+                return Ok(());
+            }
             let row = load_kind(tx, kind, id)?;
             rules::check_subject(subject).map_err(violation)?;
             let (_, needed, _) = rules::needed_role(rules::Act::Members, kind);
@@ -284,7 +308,7 @@ impl Platform for Sandbox {
             let resource = load_kind(tx, kind, resource_id)?;
             let target = load_kind(tx, Kind::Community, community_id)?;
             let home = community_of(tx, resource_id)?;
-            let address = format!("{kind} `{}`", resource.name);
+            let address = format!("{kind} {}", resource.name);
             let resource_zone = zone_of_community(tx, &home)?;
             let target_zone = zone_of_community(tx, community_id)?;
             let pinned = (kind == Kind::Checkpoint).then(|| resource.attributes.get("spec.pinned") == Some(&Value::Bool(true)));
@@ -323,18 +347,26 @@ impl Platform for Sandbox {
             let resource = load_kind(tx, kind, resource_id)?;
             let sharing = Sandbox::ensure_organization(tx, &resource.organization_id)?;
             require(tx, &self.actor, &resource.parent_id, sharing.project, &format!("unpublish {kind} `{}`", resource.name))?;
-            let users: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM uses u JOIN objects p ON u.project_id = p.id WHERE u.resource_id = ?1 AND p.parent_id = ?2",
-                    params![resource_id, community_id],
-                    |r| r.get(0),
+            let users: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT p.name FROM uses u JOIN objects p ON u.project_id = p.id WHERE u.resource_id = ?1 AND p.parent_id = ?2 ORDER BY p.name",
                 )
+                .and_then(|mut s| {
+                    s.query_map(params![resource_id, community_id], |r| r.get::<_, String>(0))?
+                        .collect()
+                })
                 .map_err(internal)?;
-            if users > 0 {
-                return Err(rejected(format!(
-                    "{kind} `{}` is used by {users} project(s) of that community; detach it first",
-                    resource.name
-                )));
+            if !users.is_empty() {
+                // The community may be gone already (a resource is unpublished even from a
+                // community deleted before it): name it by id then.
+                let community = load(tx, community_id)?.map_or_else(|| community_id.to_owned(), |c| c.name);
+                let users: Vec<String> = users.iter().map(|name| format!("project `{name}`")).collect();
+                rules::check_in_use(
+                    &format!("{kind} `{}`", resource.name),
+                    rules::Removal::Unpublish { community: &community },
+                    &users,
+                )
+                .map_err(violation)?;
             }
             tx.execute("DELETE FROM publications WHERE resource_id = ?1 AND community_id = ?2", params![resource_id, community_id])
                 .map_err(internal)?;
