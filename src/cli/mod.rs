@@ -81,10 +81,12 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         <Cli as clap::CommandFactory>::command().try_get_matches_from(args).and_then(|matches| {
             Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches))
         });
-    let cli = match parsed {
+    let (cli, platform_from_env) = match parsed {
         Ok((mut cli, matches)) => {
             platform_arg::unset_if_empty_env(&mut cli.global.platform, &matches);
-            cli
+            let from_env =
+                matches.value_source("platform") == Some(clap::parser::ValueSource::EnvVariable);
+            (cli, from_env)
         }
         Err(error) => {
             let _ = error.print();
@@ -101,7 +103,11 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     let printer = Printer::new(cli.global.color);
     // A `--platform` (or `SPHERECTL_PLATFORM`) that names no platform is a usage error for
     // every command (DESIGN §7).
-    if let Some(Err(error)) = cli.global.platform.as_deref().map(platform_arg::check) {
+    if let Some(Err(mut error)) = cli.global.platform.as_deref().map(platform_arg::check) {
+        if platform_from_env {
+            // The user may have given no `--platform` at all: say where the value comes from.
+            error.message.push_str(" (from the environment variable `SPHERECTL_PLATFORM`)");
+        }
         return error.report(&printer);
     }
     match cli.command {

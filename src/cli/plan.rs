@@ -343,10 +343,13 @@ fn make_plan_locked(
 ) -> Result<Planned, ExitStatus> {
     apply::interrupt::Interrupts::install();
     let (mut loaded, _graph) = super::load_checked(paths, printer)?;
-    if scope.destroy {
-        // `destroy` plans against no documents but the organization: the prune deletes the rest.
-        loaded.model.objects.clear();
-    }
+    // `destroy` plans against no documents but the organization: the prune deletes the rest.
+    // The documents are kept aside for the protections they declare. The organization stays as
+    // it is: its sharing rule is left alone too (an unpublish would wait for its change).
+    let documents = scope.destroy.then(|| {
+        loaded.model.organization.sharing = None;
+        std::mem::take(&mut loaded.model.objects)
+    });
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
         let here =
@@ -386,16 +389,18 @@ fn make_plan_locked(
     plan::capabilities::complete_live(&mut live, &loaded, capabilities);
     platform.adopt(&live.objects);
     let digest = |value: &SecretValue| platform.secret_digest(value);
-    let input = PlanInput {
-        loaded: &loaded,
-        live: &live,
-        secrets: &secrets,
-        digest: &digest,
-        actor: platform.actor(),
-        platform: platform.describe(),
-        allow_delete,
+    let plan_of = |loaded: &Loaded, secrets: &SecretValues| {
+        plan::plan(&PlanInput {
+            loaded,
+            live: &live,
+            secrets,
+            digest: &digest,
+            actor: platform.actor(),
+            platform: platform.describe(),
+            allow_delete,
+        })
     };
-    let mut plan = plan::plan(&input);
+    let mut plan = plan_of(&loaded, &secrets);
     if access == Access::Drift {
         // The planner's own note on each secret it could not read: reported as not checked.
         plan.findings.retain(|f| {
@@ -411,8 +416,31 @@ fn make_plan_locked(
             }
         }
     }
+    if let Some(documents) = documents {
+        // What the documents protect (`preventDestroy: true`, applied or not) is refused too: a
+        // plan of the documents tells which live object each names (their secret values are not
+        // needed for that).
+        loaded.model.objects = documents;
+        let full = plan_of(&loaded, &SecretValues::new());
+        let protections = plan::declared_protections(&loaded, &full);
+        loaded.model.objects.clear();
+        plan::refuse_declared_protections(&mut plan, &protections, &loaded.sources);
+    }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
     super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
+    if !scope.targets.is_empty() && !scope.destroy {
+        // The quotas, for what the focus applies (deletes alone never need room).
+        let input = PlanInput {
+            loaded: &loaded,
+            live: &live,
+            secrets: &secrets,
+            digest: &digest,
+            actor: platform.actor(),
+            platform: platform.describe(),
+            allow_delete,
+        };
+        plan::recheck_quotas(&input, &mut plan);
+    }
     apply_policies(&mut plan, global, &loaded, platform.actor(), &live)
         .map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {

@@ -14,7 +14,9 @@ mod matching;
 pub mod mermaid;
 pub mod order;
 mod prune;
+pub use prune::{DeclaredProtection, declared_protections, refuse_declared_protections};
 mod quotas;
+pub use quotas::recheck_quotas;
 mod relations;
 pub mod render;
 mod roles;
@@ -397,40 +399,60 @@ fn source_of(sources: &Sources, location: Location) -> SourceRef {
     SourceRef { file, line }
 }
 
+impl<'a> Planner<'a> {
+    /// A planner with the live relations indexed, before anything is matched or planned.
+    fn new(input: &'a PlanInput<'a>) -> Planner<'a> {
+        let model = &input.loaded.model;
+        let mut planner = Planner {
+            input,
+            sources: &input.loaded.sources,
+            set_name: &model.organization.name,
+            organization_id: &model.organization.id,
+            by_id: input.live.objects.iter().map(|o| (o.id.as_str(), o)).collect(),
+            resolved: HashMap::new(),
+            matched: HashMap::new(),
+            matched_ids: HashSet::new(),
+            replaced: HashSet::new(),
+            created: HashSet::new(),
+            renamed_away: HashMap::new(),
+            changes: Vec::new(),
+            findings: Vec::new(),
+            publications_of: HashMap::new(),
+            uses_of: HashMap::new(),
+            users_of: HashMap::new(),
+            children_of: HashMap::new(),
+            referrers: None,
+            known_at: std::cell::OnceCell::new(),
+        };
+        for (resource, community) in &input.live.publications {
+            planner.publications_of.entry(resource).or_default().push(community);
+        }
+        for (project, resource) in &input.live.uses {
+            planner.uses_of.entry(project).or_default().push(resource);
+            planner.users_of.entry(resource).or_default().push(project);
+        }
+        for object in &input.live.objects {
+            planner.children_of.entry(&object.parent_id).or_default().push(object);
+        }
+        planner
+    }
+}
+
+/// The order findings are shown in: errors first, then by address and message.
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (a.problem.severity, &a.address, &a.message).cmp(&(
+            b.problem.severity,
+            &b.address,
+            &b.message,
+        ))
+    });
+}
+
 /// Plans the changes that make the live state match the model.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let model = &input.loaded.model;
-    let mut planner = Planner {
-        input,
-        sources: &input.loaded.sources,
-        set_name: &model.organization.name,
-        organization_id: &model.organization.id,
-        by_id: input.live.objects.iter().map(|o| (o.id.as_str(), o)).collect(),
-        resolved: HashMap::new(),
-        matched: HashMap::new(),
-        matched_ids: HashSet::new(),
-        replaced: HashSet::new(),
-        created: HashSet::new(),
-        renamed_away: HashMap::new(),
-        changes: Vec::new(),
-        findings: Vec::new(),
-        publications_of: HashMap::new(),
-        uses_of: HashMap::new(),
-        users_of: HashMap::new(),
-        children_of: HashMap::new(),
-        referrers: None,
-        known_at: std::cell::OnceCell::new(),
-    };
-    for (resource, community) in &input.live.publications {
-        planner.publications_of.entry(resource).or_default().push(community);
-    }
-    for (project, resource) in &input.live.uses {
-        planner.uses_of.entry(project).or_default().push(resource);
-        planner.users_of.entry(resource).or_default().push(project);
-    }
-    for object in &input.live.objects {
-        planner.children_of.entry(&object.parent_id).or_default().push(object);
-    }
+    let mut planner = Planner::new(input);
     planner.organization();
     planner.match_objects();
     for object in &model.objects {
@@ -494,13 +516,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         *summary.entry(change.action.as_str()).or_default() += 1;
     }
     let mut findings = planner.findings;
-    findings.sort_by(|a, b| {
-        (a.problem.severity, &a.address, &a.message).cmp(&(
-            b.problem.severity,
-            &b.address,
-            &b.message,
-        ))
-    });
+    sort_findings(&mut findings);
     Plan {
         format_version: FORMAT_VERSION,
         platform: input.platform.clone(),

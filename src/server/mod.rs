@@ -409,6 +409,13 @@ async fn dispatch(
             .map(str::to_owned),
         if_unchanged,
     };
+    // A retried mutation gets the operation its first try started, whatever became of the
+    // objects it names since (a retried delete's object is gone).
+    if method != Method::GET
+        && let Some(reply) = server.replay(&call)
+    {
+        return if lose_answer { unavailable() } else { reply };
+    }
     let reply = match public::handle(&server, matched.pattern, &call).await {
         Some(reply) => reply,
         None => match extension::handle(&server, matched.pattern, &call).await {

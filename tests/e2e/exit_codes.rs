@@ -136,12 +136,21 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
                 "  community: research\n  lifecycle: {preventDestroy: true}\n",
             );
             super::applied(&case);
-            case.run(&["destroy", ".", "--yes"]).code
+            let refused = case.run(&["destroy", ".", "--yes"]).code;
+            // Unconfirmed off a terminal: refused as `apply` refuses, not a usage error.
+            assert_eq!(case.run(&["destroy", "."]).code, refused);
+            refused
         }
         ("destroy", 64) => {
             let case = quickstart();
             super::applied(&case);
-            all(&case, &[&["destroy", "."], &["destroy", ".", "--parallelism", "0", "--yes"]])
+            all(
+                &case,
+                &[
+                    &["destroy", ".", "--parallelism", "0", "--yes"],
+                    &["destroy", ".", "--platform", "ftp://x", "--yes"],
+                ],
+            )
         }
         ("show", 0) => {
             let case = quickstart();

@@ -6,6 +6,7 @@
 mod adversary;
 mod adversary2;
 mod adversary3;
+mod adversary4;
 mod adversary5;
 mod concurrency;
 mod converge;
