@@ -457,6 +457,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             manifests,
         );
         saved.targets.clone_from(&scope.targets);
+        saved.policy = global.policy.as_deref().map(absolute);
         let text = match serde_json::to_string_pretty(&saved.to_json()) {
             Ok(text) => text,
             Err(error) => {
@@ -556,6 +557,13 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         None => (args.paths.clone(), None),
     };
     let scope = Scope::targets(saved.as_ref().map_or(&args.target, |s| &s.targets));
+    // A saved plan is checked again against the policies it was made under (`--policy` at
+    // plan time), as they are now: a policy that denies it since refuses it.
+    let mut global = global.clone();
+    if global.policy.is_none() {
+        global.policy = saved.as_ref().and_then(|s| s.policy.clone());
+    }
+    let global = &global;
     let mut planned = match make_plan(
         &paths,
         global,

@@ -7,6 +7,7 @@ mod adversary;
 mod adversary2;
 mod adversary3;
 mod adversary5;
+mod adversary7;
 mod converge;
 mod converge_http;
 mod destroy;
