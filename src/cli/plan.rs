@@ -158,6 +158,16 @@ pub(super) fn open_platform(
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
+    // The rules compare subjects exactly: a mistyped actor (`alice`, a stray space) would only
+    // ever read as "has no role" everywhere, and match no binding in the manifests.
+    if let Err(violation) = crate::rules::check_subject(&actor) {
+        return Err(CliError::usage(format!(
+            "`SPHERECTL_ACTOR={}` is not a subject: {}",
+            actor.escape_debug(),
+            violation.message
+        ))
+        .help(violation.help.unwrap_or_default()));
+    }
     let path = match (
         sandbox_path(global.platform.as_deref(), base_dir).map_err(CliError::usage)?,
         global.platform.as_deref(),

@@ -176,3 +176,22 @@ fn a_saved_plan_is_checked_again_against_its_policy_directory() {
     assert_eq!(apply.code, 64, "{}{}", apply.stdout, apply.stderr);
     assert!(apply.stderr.contains("org-policies"), "{}", apply.stderr);
 }
+
+/// `SPHERECTL_ACTOR` that is not a subject (`alice`, a stray space or line break) is a usage
+/// error naming the format; it used to plan as a subject without any role, and every finding
+/// read "has no role".
+#[test]
+fn an_actor_that_is_not_a_subject_is_a_usage_error() {
+    let case = Case::files(&[("org.yaml", &format!("{ORG}{SET}"))]);
+    for actor in ["alice", "userAccount:alice ", " userAccount:alice", "userAccount:a\nb", "userAccount:"]
+    {
+        let plan = case.run_as(&["plan", "."], Some(actor));
+        assert_eq!(plan.code, 64, "{actor:?}: {}{}", plan.stdout, plan.stderr);
+        assert!(plan.stderr.contains("is not a subject"), "{actor:?}: {}", plan.stderr);
+        assert!(plan.stderr.contains("TYPE:ID"), "{}", plan.stderr);
+        assert!(!plan.stderr.contains("has no role"), "{}", plan.stderr);
+    }
+    let plan = case.run_as(&["plan", "."], Some("userAccount:alice"));
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    assert!(plan.stderr.contains("has no role"), "{}", plan.stderr);
+}
