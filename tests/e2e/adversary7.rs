@@ -155,7 +155,7 @@ fn a_saved_plan_is_checked_again_against_its_policy_directory() {
         .unwrap();
     let file = case.path().join("plan.json");
     let (dir_arg, file_arg) = (dir.to_str().unwrap(), file.to_str().unwrap());
-    let saved = case.run(&["--policy", dir_arg, "plan", ".", "--out", file_arg]);
+    let saved = case.run(&["plan", "--policy", dir_arg, ".", "--out", file_arg]);
     assert_eq!(saved.code, 0, "{}", saved.stderr);
     assert!(saved.stderr.contains("looked at"), "{}", saved.stderr);
 
