@@ -116,9 +116,7 @@ fn timeout() -> Result<std::time::Duration, String> {
         Err(_) => Ok(std::time::Duration::from_secs(DEFAULT_TIMEOUT_SECONDS)),
         Ok(text) => match text.trim().parse::<u64>() {
             Ok(seconds) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
-            _ => Err(format!(
-                "`{TIMEOUT_VARIABLE}={text}` is not a positive number of seconds"
-            )),
+            _ => Err(format!("`{TIMEOUT_VARIABLE}={text}` is not a positive number of seconds")),
         },
     }
 }

@@ -151,8 +151,11 @@ fn a_saved_plan_is_checked_again_against_its_policy_directory() {
     let dir = case.path().join("org-policies");
     std::fs::create_dir(&dir).unwrap();
     let policy = dir.join("p.rego");
-    std::fs::write(&policy, "package acme\n\nimport rego.v1\n\nwarn contains \"looked at\" if true\n")
-        .unwrap();
+    std::fs::write(
+        &policy,
+        "package acme\n\nimport rego.v1\n\nwarn contains \"looked at\" if true\n",
+    )
+    .unwrap();
     let file = case.path().join("plan.json");
     let (dir_arg, file_arg) = (dir.to_str().unwrap(), file.to_str().unwrap());
     let saved = case.run(&["plan", "--policy", dir_arg, ".", "--out", file_arg]);
@@ -183,7 +186,8 @@ fn a_saved_plan_is_checked_again_against_its_policy_directory() {
 #[test]
 fn an_actor_that_is_not_a_subject_is_a_usage_error() {
     let case = Case::files(&[("org.yaml", &format!("{ORG}{SET}"))]);
-    for actor in ["alice", "userAccount:alice ", " userAccount:alice", "userAccount:a\nb", "userAccount:"]
+    for actor in
+        ["alice", "userAccount:alice ", " userAccount:alice", "userAccount:a\nb", "userAccount:"]
     {
         let plan = case.run_as(&["plan", "."], Some(actor));
         assert_eq!(plan.code, 64, "{actor:?}: {}{}", plan.stdout, plan.stderr);
