@@ -45,7 +45,7 @@ pub(crate) struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub(crate) struct GlobalArgs {
     /// Where the live state is: `sandbox:PATH` or `http(s)://HOST[:PORT]`
     ///

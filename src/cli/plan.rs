@@ -160,6 +160,16 @@ pub(super) fn open_platform(
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
+    // The rules compare subjects exactly: a mistyped actor (`alice`, a stray space) would only
+    // ever read as "has no role" everywhere, and match no binding in the manifests.
+    if let Err(violation) = crate::rules::check_subject(&actor) {
+        return Err(CliError::usage(format!(
+            "`SPHERECTL_ACTOR={}` is not a subject: {}",
+            actor.escape_debug(),
+            violation.message
+        ))
+        .help(violation.help.unwrap_or_default()));
+    }
     let path = match (
         sandbox_path(global.platform.as_deref(), base_dir).map_err(CliError::usage)?,
         global.platform.as_deref(),
@@ -538,6 +548,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             manifests,
         );
         saved.targets.clone_from(&scope.targets);
+        saved.policy = global.policy.as_deref().map(absolute);
         let text = match serde_json::to_string_pretty(&saved.to_json()) {
             Ok(text) => text,
             Err(error) => {
@@ -637,6 +648,13 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         None => (args.paths.clone(), None),
     };
     let scope = Scope::targets(saved.as_ref().map_or(&args.target, |s| &s.targets));
+    // A saved plan is checked again against the policies it was made under (`--policy` at
+    // plan time), as they are now: a policy that denies it since refuses it.
+    let mut global = global.clone();
+    if global.policy.is_none() {
+        global.policy = saved.as_ref().and_then(|s| s.policy.clone());
+    }
+    let global = &global;
     let mut planned = match make_plan_locked(
         &paths,
         global,

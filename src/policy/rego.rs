@@ -29,23 +29,31 @@ pub struct PolicyFinding {
     pub address: Option<String>,
 }
 
-/// The `*.rego` files under `dir`, recursively, sorted.
+/// The `*.rego` files under `dir`, recursively, sorted. Symbolic links are followed, as for
+/// manifests: a linked policy file is a policy (a link that leads nowhere is an error when it is
+/// read, never a policy silently left out), and a linked directory is searched once, however
+/// many links lead to it (a link loop ends).
 ///
 /// # Errors
 /// When the directory cannot be read.
 pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
+        if !seen.insert(std::fs::canonicalize(&current).unwrap_or_else(|_| current.clone())) {
+            continue;
+        }
         let entries = std::fs::read_dir(&current).map_err(|e| {
             format!("cannot read the policy directory `{}`: {e}", current.display())
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(kind) = entry.file_type() else { continue };
-            if kind.is_dir() {
+            let is_rego = path.extension().is_some_and(|e| e == "rego");
+            if kind.is_dir() || (kind.is_symlink() && !is_rego && path.is_dir()) {
                 pending.push(path);
-            } else if kind.is_file() && path.extension().is_some_and(|e| e == "rego") {
+            } else if is_rego && (kind.is_file() || kind.is_symlink()) {
                 files.push(path);
             }
         }
@@ -62,7 +70,7 @@ pub fn evaluate(files: &[PathBuf], plan: &Value) -> Result<Vec<PolicyFinding>, S
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let mut engine = regorus::Engine::new();
+    let mut engine = new_engine()?;
     let mut packages: Vec<String> = Vec::new();
     for file in files {
         let package = add_policy(&mut engine, file)?;
@@ -79,7 +87,7 @@ pub fn evaluate(files: &[PathBuf], plan: &Value) -> Result<Vec<PolicyFinding>, S
             let query = format!("{package}.{rule}");
             let results = engine
                 .eval_query(query.clone(), false)
-                .map_err(|e| format!("the policy rule `{query}` failed: {e}"))?;
+                .map_err(|e| format!("the policy rule `{query}` failed: {}", reword(&e)))?;
             for result in results.result {
                 for expression in result.expressions {
                     let value = serde_json::to_value(&expression.value).unwrap_or(Value::Null);
@@ -89,6 +97,51 @@ pub fn evaluate(files: &[PathBuf], plan: &Value) -> Result<Vec<PolicyFinding>, S
         }
     }
     Ok(findings)
+}
+
+/// How long one policy rule may run by default: Rego has no loops, but comprehensions over
+/// large ranges can run for hours, and a plan must not hang in CI.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
+
+/// The environment variable that sets the time limit of one policy rule, in seconds.
+pub const TIMEOUT_VARIABLE: &str = "SPHERECTL_POLICY_TIMEOUT";
+
+/// The time limit of one rule's evaluation: `SPHERECTL_POLICY_TIMEOUT` (seconds), else
+/// [`DEFAULT_TIMEOUT_SECONDS`].
+///
+/// # Errors
+/// When the variable is set to something other than a positive number of seconds.
+fn timeout() -> Result<std::time::Duration, String> {
+    match std::env::var(TIMEOUT_VARIABLE) {
+        Err(_) => Ok(std::time::Duration::from_secs(DEFAULT_TIMEOUT_SECONDS)),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+            _ => Err(format!("`{TIMEOUT_VARIABLE}={text}` is not a positive number of seconds")),
+        },
+    }
+}
+
+/// A Rego engine whose every evaluation stops at the time limit ([`timeout`]).
+fn new_engine() -> Result<regorus::Engine, String> {
+    let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: timeout()?,
+        check_interval: std::num::NonZeroU32::MIN,
+    });
+    Ok(engine)
+}
+
+/// An evaluation error as the user reads it: the time limit named with its variable.
+fn reword(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    if text.contains("exceeded time limit") {
+        let limit = timeout().map_or(DEFAULT_TIMEOUT_SECONDS, |t| t.as_secs());
+        format!(
+            "it ran longer than the {limit} s a policy rule may take (set `{TIMEOUT_VARIABLE}` to allow more)"
+        )
+    } else {
+        text
+    }
 }
 
 /// Parses every policy file (what `validate` checks: their rules need the plan JSON, so they
@@ -186,7 +239,7 @@ pub struct TestOutcome {
 /// # Errors
 /// A message naming the file (and line) when a policy cannot be read or does not parse.
 pub fn run_tests(files: &[PathBuf]) -> Result<Vec<TestOutcome>, String> {
-    let mut engine = regorus::Engine::new();
+    let mut engine = new_engine()?;
     let mut tests = Vec::new();
     for file in files {
         let package = add_policy(&mut engine, file)?;
@@ -206,7 +259,7 @@ pub fn run_tests(files: &[PathBuf]) -> Result<Vec<TestOutcome>, String> {
             let result = match engine.eval_rule(rule.clone()) {
                 Ok(regorus::Value::Bool(true)) => Ok(true),
                 Ok(_) => Ok(false),
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(reword(&error)),
             };
             TestOutcome { file, line, rule, result }
         })
@@ -232,29 +285,60 @@ fn test_rules(text: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// The findings of one rule's value: a set (array) of messages or objects, or one of them.
+/// The findings of one rule's value:
+/// - a set (array) of results: each element is one finding, whatever its type (a message, an
+///   object with `msg`, or any other value, shown as JSON): a `deny` that yields something
+///   denies;
+/// - an object with `msg` (or `message`): one finding;
+/// - any other object (a partial object rule, `deny[address] := msg`): one finding per entry,
+///   about the key; an empty one (no entry matched) is none;
+/// - a boolean rule: `true` denies without a message, `false` does not;
+/// - any other single value (`deny := "text"`, `deny := 3`): one finding.
 fn collect(value: &Value, package: &str, severity: Severity, out: &mut Vec<PolicyFinding>) {
-    let finding = |message: String, address: Option<String>| PolicyFinding {
+    match value {
+        Value::Array(items) => {
+            items.iter().for_each(|item| out.push(one(item, None, package, severity)));
+        }
+        Value::Object(map) if !map.contains_key("msg") && !map.contains_key("message") => {
+            for (key, item) in map {
+                out.push(one(item, Some(key), package, severity));
+            }
+        }
+        Value::Bool(false) | Value::Null => {}
+        Value::Bool(true) => out.push(PolicyFinding {
+            severity,
+            package: package.to_owned(),
+            message: format!("{package}: denied"),
+            address: None,
+        }),
+        value => out.push(one(value, None, package, severity)),
+    }
+}
+
+/// One result: a message string, an object with `msg` (or `message`) and an optional
+/// `address`, or any other value shown as JSON. `key` is the key of a partial object rule's
+/// entry, taken as the address it is about.
+fn one(value: &Value, key: Option<&str>, package: &str, severity: Severity) -> PolicyFinding {
+    let (message, address) = match value {
+        Value::String(message) => (message.clone(), None),
+        Value::Object(map) => (
+            map.get("msg")
+                .or_else(|| map.get("message"))
+                .and_then(Value::as_str)
+                .map_or_else(|| value.to_string(), str::to_owned),
+            map.get("address").and_then(Value::as_str).map(str::to_owned),
+        ),
+        other => (other.to_string(), None),
+    };
+    let message = match key {
+        Some(key) if address.is_none() && !message.contains(key) => format!("{key}: {message}"),
+        _ => message,
+    };
+    PolicyFinding {
         severity,
         package: package.to_owned(),
         message,
-        address,
-    };
-    match value {
-        Value::Array(items) => items.iter().for_each(|item| collect(item, package, severity, out)),
-        Value::String(message) => out.push(finding(message.clone(), None)),
-        Value::Object(map) => {
-            let message = map
-                .get("msg")
-                .or_else(|| map.get("message"))
-                .and_then(Value::as_str)
-                .map_or_else(|| value.to_string(), str::to_owned);
-            let address = map.get("address").and_then(Value::as_str).map(str::to_owned);
-            out.push(finding(message, address));
-        }
-        // `deny` as a boolean rule: `true` denies without a message.
-        Value::Bool(true) => out.push(finding(format!("{package}: denied"), None)),
-        _ => {}
+        address: address.or_else(|| key.map(str::to_owned)),
     }
 }
 
