@@ -31,6 +31,8 @@ pub enum ExitStatus {
     Changes,
     /// A usage error.
     Usage,
+    /// Interrupted (Ctrl-C, SIGTERM): 130, as a shell reports a process stopped by SIGINT.
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -40,6 +42,7 @@ impl ExitStatus {
             ExitStatus::Failure => 1,
             ExitStatus::Changes => 2,
             ExitStatus::Usage => 64,
+            ExitStatus::Interrupted => 130,
         }
     }
 }

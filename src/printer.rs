@@ -52,6 +52,12 @@ impl Printer {
         let _ = stderr.flush();
     }
 
+    /// Whether stderr is a terminal that can show progress bars (not `TERM=dumb`).
+    pub(crate) fn stderr_is_terminal(&self) -> bool {
+        std::io::stderr().is_terminal()
+            && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
+    }
+
     /// Whether stdin is a terminal (to ask for confirmation).
     pub(crate) fn stdin_is_terminal(&self) -> bool {
         std::io::stdin().is_terminal()

@@ -111,7 +111,7 @@ pub fn edit(dir: &Path, share: usize) -> usize {
         for line in text.split_inclusive('\n') {
             if line.trim_start().starts_with("description: ") {
                 seen += 1;
-                if seen % share == 0 {
+                if seen.is_multiple_of(share) {
                     out.push_str(line.trim_end_matches('\n'));
                     out.push_str(" (edited)\n");
                     edited += 1;
@@ -170,7 +170,7 @@ fn zone(c: usize) -> &'static str {
 
 /// Which of project `j`'s dataset, Docker image and alias are published to the partner.
 fn shared(j: usize) -> [bool; 3] {
-    [j % 2 == 0, j == 0, j % 4 == 0]
+    [j.is_multiple_of(2), j == 0, j.is_multiple_of(4)]
 }
 
 fn organization() -> String {
@@ -266,7 +266,7 @@ fn project(s: &mut String, c: usize, j: usize, communities: usize) {
          from loaders import load\n    load(\"{path}\", out=\"/home/jupyter/mnt/datasets/data\")\n  \
          active: {active}\n{publish}",
         size = 10 + j * 5,
-        active = j % 2 == 0,
+        active = j.is_multiple_of(2),
         publish = publish(dataset),
     );
     let _ = write!(

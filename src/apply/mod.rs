@@ -5,9 +5,20 @@
 //! failed change skips exactly its (transitive) dependents; independent branches finish. After an
 //! interrupt nothing new starts; what is in flight finishes. Each platform write is atomic, so
 //! re-running plan and apply after any failure converges.
+//!
+//! Each update, delete and replace first re-checks the object it changes against what the plan
+//! saw ([`Seen`]): its version, when the platform has versions and no other change of this apply
+//! writes the same object (this apply's own writes would move it), and the values the change
+//! replaces. An object changed by another writer since the plan stops that change with a
+//! conflict (`changed since the plan was made: re-run plan`) instead of being overwritten. On the
+//! sandbox and on `spherectl serve` the check and the write are one transaction; on the public
+//! API the check is a read just before the write.
+
+pub mod interrupt;
+pub mod progress;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{
         Arc, Condvar, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -20,7 +31,9 @@ use crate::{
     fields,
     manifest::{Address, Kind},
     plan::{Change, Operation, Plan, SecretValues, Target},
-    platform::{CreateRequest, ErrorKind, Platform, PlatformError, PlatformResult, UpdateRequest},
+    platform::{
+        CreateRequest, ErrorKind, Platform, PlatformError, PlatformResult, Seen, UpdateRequest,
+    },
 };
 
 /// How to apply.
@@ -31,6 +44,9 @@ pub struct ApplyOptions {
     /// Set from outside (Ctrl-C): start nothing new.
     pub interrupted: Arc<AtomicBool>,
 }
+
+/// Why a change that an interrupt kept from starting was skipped.
+pub const INTERRUPTED: &str = "interrupted";
 
 /// What happened to one change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +131,7 @@ pub fn apply(
     });
     let wake = Condvar::new();
     let ids: Mutex<HashMap<Address, String>> = Mutex::new(plan.known_ids.clone());
+    let checks = Checks::new(plan, platform.capabilities().versions);
     let workers = options.parallelism.max(1).min(changes.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -131,7 +148,7 @@ pub fn apply(
                                 if guard.in_flight == 0 {
                                     for (i, change) in changes.iter().enumerate() {
                                         if guard.status[i].is_none() {
-                                            let status = Status::Skipped("interrupted".into());
+                                            let status = Status::Skipped(INTERRUPTED.into());
                                             guard.status[i] = Some(status.clone());
                                             guard.results.push((change.address.clone(), status));
                                             guard.finished += 1;
@@ -155,7 +172,10 @@ pub fn apply(
                     let Some(i) = next else { break };
                     let change = &changes[i];
                     progress(Event::Started(change));
-                    let status = match execute(change, platform, secrets, &ids) {
+                    if let Some(delay) = test_write_delay() {
+                        std::thread::sleep(delay);
+                    }
+                    let status = match execute(change, platform, secrets, &ids, &checks) {
                         Ok(()) => Status::Done,
                         Err(error) => Status::Failed(error.message),
                     };
@@ -206,6 +226,20 @@ pub fn apply(
     Outcome { results: state.results }
 }
 
+/// A delay before every change, from the hidden `SPHERECTL_TEST_WRITE_DELAY_MS`: tests make an
+/// apply slow, deterministically, on any platform, to run another apply (or a signal, or a
+/// foreign write) while it is half-way. The delay comes before the change's re-check and write.
+fn test_write_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var("SPHERECTL_TEST_WRITE_DELAY_MS")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .filter(|millis| *millis > 0)
+            .map(std::time::Duration::from_millis)
+    })
+}
+
 fn resolve(target: &Target, ids: &Mutex<HashMap<Address, String>>) -> PlatformResult<String> {
     match target {
         Target::Id(id) => Ok(id.clone()),
@@ -247,11 +281,86 @@ fn secret_of(
     }
 }
 
+/// What the re-checks of updates and deletes compare with: the versions the plan saw (when the
+/// platform has versions) and which objects more than one change of the plan writes.
+struct Checks<'a> {
+    versions: Option<&'a BTreeMap<String, i64>>,
+    shared: HashSet<&'a str>,
+    /// The ids the plan saw: a reference's value before this apply (which may replace the
+    /// referenced object, giving it a new id).
+    known_ids: &'a HashMap<Address, String>,
+}
+
+impl<'a> Checks<'a> {
+    fn new(plan: &'a Plan, versions: bool) -> Checks<'a> {
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for change in &plan.changes {
+            for id in written_ids(&change.operation) {
+                *count.entry(id).or_default() += 1;
+            }
+        }
+        Checks {
+            versions: versions.then_some(&plan.versions),
+            shared: count.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect(),
+            known_ids: &plan.known_ids,
+        }
+    }
+
+    /// What the plan saw of object `id` that `change` updates or deletes.
+    fn seen(&self, change: &Change, kind: Kind, id: &str) -> Seen {
+        let version = if self.shared.contains(id) {
+            None
+        } else {
+            self.versions.and_then(|versions| versions.get(id).copied())
+        };
+        let fields = change
+            .fields
+            .iter()
+            .filter(|f| !f.sensitive && f.path != "spec.members")
+            .map(|f| (f.path.clone(), to_ids(kind, &f.path, &f.before, self.known_ids)))
+            .collect();
+        Seen { version, fields }
+    }
+}
+
+/// The ids of the existing objects an operation writes.
+fn written_ids(operation: &Operation) -> Vec<&str> {
+    fn id(target: &Target) -> Option<&str> {
+        match target {
+            Target::Id(id) => Some(id.as_str()),
+            Target::Address(_) => None,
+        }
+    }
+    match operation {
+        Operation::Update { id, .. }
+        | Operation::Delete { id, .. }
+        | Operation::RemoveMember { id, .. } => vec![id.as_str()],
+        // Its removals from projects bump those projects.
+        Operation::Replace { old_id, uses, .. } => {
+            std::iter::once(old_id.as_str()).chain(uses.iter().map(String::as_str)).collect()
+        }
+        Operation::AddMember { object, .. } => id(object).into_iter().collect(),
+        Operation::Publish { resource, .. } | Operation::SetActive { resource, .. } => {
+            id(resource).into_iter().collect()
+        }
+        Operation::Unpublish { resource_id, .. } => vec![resource_id.as_str()],
+        Operation::Unuse { project_id, resource_id, .. } => {
+            vec![project_id.as_str(), resource_id.as_str()]
+        }
+        Operation::Use { resource, project, .. } => {
+            id(resource).into_iter().chain(id(project)).collect()
+        }
+        Operation::SetBalance { project, .. } => id(project).into_iter().collect(),
+        Operation::Create { .. } | Operation::SetSharing { .. } => Vec::new(),
+    }
+}
+
 fn execute(
     change: &Change,
     platform: &dyn Platform,
     secrets: &SecretValues,
     ids: &Mutex<HashMap<Address, String>>,
+    checks: &Checks<'_>,
 ) -> PlatformResult<()> {
     match &change.operation {
         Operation::SetSharing { organization_id, sharing } => {
@@ -260,6 +369,7 @@ fn execute(
         Operation::Create { .. } => create(&change.operation, change, platform, secrets, ids),
         Operation::Replace { old_id, deactivate, publications, uses, create: operation } => {
             let kind = change.kind;
+            platform.check_unchanged(kind, old_id, &checks.seen(change, kind, old_id))?;
             for project in uses {
                 platform.unuse_resource(project, kind, old_id)?;
             }
@@ -284,9 +394,11 @@ fn execute(
                 clear: Vec::new(),
                 secret: secret_of(secret.as_ref(), secrets)?,
             };
-            platform.update(*kind, id, &request)
+            platform.update_unchanged(*kind, id, &request, &checks.seen(change, *kind, id))
         }
-        Operation::Delete { kind, id } => platform.delete(*kind, id),
+        Operation::Delete { kind, id } => {
+            platform.delete_unchanged(*kind, id, &checks.seen(change, *kind, id))
+        }
         Operation::AddMember { kind, object, subject, role } => {
             platform.add_member(*kind, &resolve(object, ids)?, subject, *role)
         }

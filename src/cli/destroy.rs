@@ -2,7 +2,8 @@
 //!
 //! Plans against the manifests' organization alone, so the planner's prune plans the deletion of
 //! every live object that carries this set's label, with the protections of any prune:
-//! `preventDestroy` refuses, other sets' and unmanaged objects are never touched (one inside an
+//! `preventDestroy` refuses (recorded on the platform, or declared in a document, applied or
+//! not: the documents are planned too, to tell which live object each protects), other sets' and unmanaged objects are never touched (one inside an
 //! object to delete refuses that delete), a use of one of our resources by another set's project
 //! refuses. A refusal refuses the whole run: nothing is deleted. The plan is shown first, then
 //! confirmed (typing `yes` or the set's name on a terminal; `--yes` off a terminal).
@@ -23,7 +24,10 @@ use super::{
     GlobalArgs,
     error::CliError,
     focus::Scope,
-    plan::{Access, Planned, make_plan, open_platform, run_changes, sandbox_path, show_findings},
+    plan::{
+        Access, Planned, lock_for_writing, make_plan, open_platform, run_changes, sandbox_path,
+        show_findings,
+    },
 };
 
 /// Delete every object of the manifest set (the organization stays)
@@ -84,8 +88,10 @@ pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) ->
     let deletes = planned.plan.changes.iter().filter(|c| c.action == Action::Delete).count();
     if !args.yes {
         if !printer.stdin_is_terminal() {
-            return CliError::usage(
-                "`destroy` needs confirmation, and stdin is not a terminal to ask on",
+            // As `apply` (and Terraform's destroy): an unconfirmed destroy is refused (exit 1),
+            // not a usage error.
+            return CliError::failure(
+                "refusing to destroy without confirmation: stdin is not a terminal",
             )
             .help("review the plan above, then run again with `--yes` to destroy without asking")
             .report(printer);
@@ -103,6 +109,9 @@ pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) ->
     }
     if let Err(error) = writable(&mut planned, global) {
         return error.report(printer);
+    }
+    if let Err(status) = lock_for_writing(&mut planned, printer) {
+        return status;
     }
     let status = run_changes(&planned, args.parallelism, printer);
     if status == ExitStatus::Success {

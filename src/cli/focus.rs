@@ -48,8 +48,9 @@ pub(super) fn narrow(
     printer: &Printer,
 ) -> Result<(), ExitStatus> {
     if scope.destroy {
-        // Only the deletions (and the unpublish, unuse and deactivate they wait for): an
-        // organization sharing rule that differs is not this command's business.
+        // Only the deletions (and the unpublish, unuse and deactivate they wait for). The
+        // organization's sharing rule was left unmanaged for the plan (`make_plan`): it is not
+        // this command's business.
         let deletes: Vec<String> = plan
             .changes
             .iter()

@@ -3,14 +3,17 @@
 //! Each subcommand has its own file with its `Args` and a `run` function. Stage code never sees
 //! clap types.
 
+mod applying;
 mod destroy;
 mod error;
 mod focus;
 mod graph;
 mod http;
 mod import;
+mod out_file;
 mod plan;
 mod platform_arg;
+mod policy;
 mod sandbox;
 mod serve;
 mod show;
@@ -42,7 +45,7 @@ pub(crate) struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub(crate) struct GlobalArgs {
     /// Where the live state is: `sandbox:PATH` or `http(s)://HOST[:PORT]`
     ///
@@ -65,6 +68,7 @@ enum Command {
     Drift(plan::DriftArgs),
     Destroy(destroy::DestroyArgs),
     Graph(graph::GraphArgs),
+    Policy(policy::PolicyArgs),
     Import(import::ImportArgs),
     Sandbox(sandbox::SandboxArgs),
     Serve(serve::ServeArgs),
@@ -77,10 +81,12 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
         <Cli as clap::CommandFactory>::command().try_get_matches_from(args).and_then(|matches| {
             Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches))
         });
-    let cli = match parsed {
+    let (cli, platform_from_env) = match parsed {
         Ok((mut cli, matches)) => {
             platform_arg::unset_if_empty_env(&mut cli.global.platform, &matches);
-            cli
+            let from_env =
+                matches.value_source("platform") == Some(clap::parser::ValueSource::EnvVariable);
+            (cli, from_env)
         }
         Err(error) => {
             let _ = error.print();
@@ -97,12 +103,17 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     let printer = Printer::new(cli.global.color);
     // A `--platform` (or `SPHERECTL_PLATFORM`) that names no platform is a usage error for
     // every command (DESIGN §7).
-    if let Some(Err(error)) = cli.global.platform.as_deref().map(platform_arg::check) {
+    if let Some(Err(mut error)) = cli.global.platform.as_deref().map(platform_arg::check) {
+        if platform_from_env {
+            // The user may have given no `--platform` at all: say where the value comes from.
+            error.message.push_str(" (from the environment variable `SPHERECTL_PLATFORM`)");
+        }
         return error.report(&printer);
     }
     match cli.command {
-        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Validate(args) => validate::run(&args, &cli.global, &printer),
         Command::Graph(args) => graph::run(&args, &printer),
+        Command::Policy(args) => policy::run(&args, &cli.global, &printer),
         Command::Import(args) => import::run(&args, &cli.global, &printer),
         Command::Plan(args) => plan::run_plan(&args, &cli.global, &printer),
         Command::Apply(args) => plan::run_apply(&args, &cli.global, &printer),

@@ -3,12 +3,10 @@
 use std::{
     io::BufRead,
     path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicBool},
 };
 
 use crate::{
-    ExitStatus,
-    apply::{self, ApplyOptions, Event, Status},
+    ExitStatus, apply,
     diagnostics::Problem,
     manifest::{
         Loaded,
@@ -23,7 +21,7 @@ use crate::{
         LiveState, Platform, SecretValue,
         sandbox::{KeyUse, LOCAL_ADMIN, Sandbox},
     },
-    printer::{Color, Printer},
+    printer::Printer,
 };
 
 use super::{GlobalArgs, error::CliError, focus::Scope};
@@ -82,6 +80,10 @@ pub(super) struct ApplyArgs {
     /// Apply only ADDRESS and what it depends on, such as `Project/research/fraud-detection` (can be repeated)
     #[arg(long = "target", value_name = "ADDRESS", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     target: Vec<String>,
+    /// How long to wait for another apply's lock on the organization (`30s`, `5m`, `0` to fail
+    /// at once)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::platform::lock::parse_duration)]
+    lock_timeout: std::time::Duration,
 }
 
 /// Report where the platform differs from the manifests (exit 2 on drift)
@@ -158,6 +160,16 @@ pub(super) fn open_platform(
         .ok()
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| LOCAL_ADMIN.to_owned());
+    // The rules compare subjects exactly: a mistyped actor (`alice`, a stray space) would only
+    // ever read as "has no role" everywhere, and match no binding in the manifests.
+    if let Err(violation) = crate::rules::check_subject(&actor) {
+        return Err(CliError::usage(format!(
+            "`SPHERECTL_ACTOR={}` is not a subject: {}",
+            actor.escape_debug(),
+            violation.message
+        ))
+        .help(violation.help.unwrap_or_default()));
+    }
     let path = match (
         sandbox_path(global.platform.as_deref(), base_dir).map_err(CliError::usage)?,
         global.platform.as_deref(),
@@ -259,6 +271,9 @@ fn read_secrets(
 }
 
 pub(super) struct Planned {
+    /// The apply lock (none for reads), held until this is dropped: declared first, so that it
+    /// is released before the platform that holds it closes.
+    _lock: crate::platform::ApplyLock,
     pub(super) loaded: Loaded,
     pub(super) platform: Box<dyn Platform>,
     pub(super) live: LiveState,
@@ -304,11 +319,47 @@ pub(super) fn make_plan(
     allow_delete: bool,
     scope: &Scope,
 ) -> Result<Planned, ExitStatus> {
+    make_plan_locked(
+        paths,
+        global,
+        access,
+        saved,
+        printer,
+        allow_delete,
+        scope,
+        DEFAULT_LOCK_TIMEOUT,
+    )
+}
+
+/// How long a writing command waits for another apply's lock unless told (`--lock-timeout`).
+const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// [`make_plan`]; a writing command ([`Access::Write`]) first takes the organization's apply
+/// lock, waiting up to `lock_timeout`, so that its plan is made from what any apply before it
+/// wrote (see `super::applying`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "`make_plan`'s arguments and the lock timeout of `apply`"
+)]
+fn make_plan_locked(
+    paths: &[PathBuf],
+    global: &GlobalArgs,
+    access: Access,
+    saved: Option<&SavedPlan>,
+    printer: &Printer,
+    allow_delete: bool,
+    scope: &Scope,
+    lock_timeout: std::time::Duration,
+) -> Result<Planned, ExitStatus> {
+    apply::interrupt::Interrupts::install();
     let (mut loaded, _graph) = super::load_checked(paths, printer)?;
-    if scope.destroy {
-        // `destroy` plans against no documents but the organization: the prune deletes the rest.
-        loaded.model.objects.clear();
-    }
+    // `destroy` plans against no documents but the organization: the prune deletes the rest.
+    // The documents are kept aside for the protections they declare. The organization stays as
+    // it is: its sharing rule is left alone too (an unpublish would wait for its change).
+    let documents = scope.destroy.then(|| {
+        loaded.model.organization.sharing = None;
+        std::mem::take(&mut loaded.model.objects)
+    });
     if let Some(saved) = saved {
         let platform = platform_identity(global, &loaded.base_dir);
         let here =
@@ -326,23 +377,40 @@ pub(super) fn make_plan(
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
     }
-    let mut live = platform.read(&loaded.model.organization.id).map_err(|error| {
+    let lock = if access == Access::Write {
+        super::applying::take_lock(
+            platform.as_ref(),
+            &loaded.model.organization.id,
+            lock_timeout,
+            printer,
+        )?
+    } else {
+        crate::platform::ApplyLock::none()
+    };
+    let organization_id = &loaded.model.organization.id;
+    let count = || platform.objects_read();
+    let mut live = apply::progress::reading(printer.stderr_is_terminal(), &count, || {
+        platform.read(organization_id)
+    })
+    .map_err(|error| {
         CliError::failure(format!("cannot read the platform: {}", error.message)).report(printer)
     })?;
     let capabilities = platform.capabilities();
     plan::capabilities::complete_live(&mut live, &loaded, capabilities);
     platform.adopt(&live.objects);
     let digest = |value: &SecretValue| platform.secret_digest(value);
-    let input = PlanInput {
-        loaded: &loaded,
-        live: &live,
-        secrets: &secrets,
-        digest: &digest,
-        actor: platform.actor(),
-        platform: platform.describe(),
-        allow_delete,
+    let plan_of = |loaded: &Loaded, secrets: &SecretValues| {
+        plan::plan(&PlanInput {
+            loaded,
+            live: &live,
+            secrets,
+            digest: &digest,
+            actor: platform.actor(),
+            platform: platform.describe(),
+            allow_delete,
+        })
     };
-    let mut plan = plan::plan(&input);
+    let mut plan = plan_of(&loaded, &secrets);
     if access == Access::Drift {
         // The planner's own note on each secret it could not read: reported as not checked.
         plan.findings.retain(|f| {
@@ -358,54 +426,82 @@ pub(super) fn make_plan(
             }
         }
     }
+    if let Some(documents) = documents {
+        // What the documents protect (`preventDestroy: true`, applied or not) is refused too: a
+        // plan of the documents tells which live object each names (their secret values are not
+        // needed for that).
+        loaded.model.objects = documents;
+        let full = plan_of(&loaded, &SecretValues::new());
+        let protections = plan::declared_protections(&loaded, &full);
+        loaded.model.objects.clear();
+        plan::refuse_declared_protections(&mut plan, &protections, &loaded.sources);
+    }
     plan::capabilities::annotate(&mut plan, &loaded, capabilities);
     super::focus::narrow(&mut plan, &loaded.model, scope, printer)?;
-    apply_policies(&mut plan, global, &loaded).map_err(|error| error.report(printer))?;
+    if !scope.targets.is_empty() && !scope.destroy {
+        // The quotas, for what the focus applies (deletes alone never need room).
+        let input = PlanInput {
+            loaded: &loaded,
+            live: &live,
+            secrets: &secrets,
+            digest: &digest,
+            actor: platform.actor(),
+            platform: platform.describe(),
+            allow_delete,
+        };
+        plan::recheck_quotas(&input, &mut plan);
+    }
+    apply_policies(&mut plan, global, &loaded, platform.actor(), &live)
+        .map_err(|error| error.report(printer))?;
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }
-    Ok(Planned { loaded, platform, live, plan, secrets, not_checked })
+    Ok(Planned { _lock: lock, loaded, platform, live, plan, secrets, not_checked })
+}
+
+/// The directory of Rego policies: `--policy DIR`, else `policies/` beside the manifests when
+/// it exists.
+///
+/// # Errors
+/// A usage error when `--policy` names no directory.
+pub(super) fn policy_dir(
+    global: &GlobalArgs,
+    loaded: &Loaded,
+) -> Result<Option<PathBuf>, CliError> {
+    match &global.policy {
+        Some(dir) if !dir.is_dir() => Err(CliError::usage(format!(
+            "`--policy {}` is not a directory of `.rego` files",
+            dir.display()
+        ))),
+        Some(dir) => Ok(Some(dir.clone())),
+        None => {
+            let dir = loaded.base_dir.join("policies");
+            Ok(dir.is_dir().then_some(dir))
+        }
+    }
 }
 
 /// Evaluates the organization's Rego policies (`--policy DIR`, default `policies/` beside the
 /// manifests, when it exists) over the plan JSON and adds their findings: a `deny` refuses the
 /// plan, a `warn` is shown.
-fn apply_policies(plan: &mut Plan, global: &GlobalArgs, loaded: &Loaded) -> Result<(), CliError> {
-    let dir = match &global.policy {
-        Some(dir) if !dir.is_dir() => {
-            return Err(CliError::usage(format!(
-                "`--policy {}` is not a directory of `.rego` files",
-                dir.display()
-            )));
-        }
-        Some(dir) => dir.clone(),
-        None => {
-            let dir = loaded.base_dir.join("policies");
-            if !dir.is_dir() {
-                return Ok(());
-            }
-            dir
-        }
-    };
+fn apply_policies(
+    plan: &mut Plan,
+    global: &GlobalArgs,
+    loaded: &Loaded,
+    actor: &str,
+    live: &LiveState,
+) -> Result<(), CliError> {
+    let Some(dir) = policy_dir(global, loaded)? else { return Ok(()) };
     let files = crate::policy::policy_files(&dir).map_err(CliError::failure)?;
-    let input = serde_json::to_value(&*plan)
+    if files.is_empty() {
+        return Ok(());
+    }
+    let plan_json = serde_json::to_value(&*plan)
         .map_err(|e| CliError::failure(format!("the plan as policy input: {e}")))?;
+    let input = crate::policy::input::document(plan_json, actor, live, &loaded.model);
     let findings = crate::policy::evaluate(&files, &input).map_err(CliError::failure)?;
     for finding in findings {
-        let code = match finding.severity {
-            crate::diagnostics::Severity::Error => "spherectl::policy::deny",
-            _ => "spherectl::policy::warn",
-        };
-        let message = format!("{} ({})", finding.message, finding.package);
-        let mut problem = Problem::error(code, message.clone());
-        problem.severity = finding.severity;
-        plan.findings.push(plan::Finding {
-            rule: code,
-            severity: finding.severity.as_str(),
-            address: finding.address,
-            message,
-            problem,
-        });
+        plan.findings.push(crate::policy::rego::to_finding(finding, plan, loaded));
     }
     Ok(())
 }
@@ -452,6 +548,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
             manifests,
         );
         saved.targets.clone_from(&scope.targets);
+        saved.policy = global.policy.as_deref().map(absolute);
         let text = match serde_json::to_string_pretty(&saved.to_json()) {
             Ok(text) => text,
             Err(error) => {
@@ -459,7 +556,7 @@ pub(super) fn run_plan(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) 
                     .report(printer);
             }
         };
-        if let Err(error) = std::fs::write(out, text + "\n") {
+        if let Err(error) = super::out_file::write_atomically(out, (text + "\n").as_bytes()) {
             return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
                 .report(printer);
         }
@@ -502,11 +599,11 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
         PlanFormat::Markdown => plan::markdown::drift(&report),
     });
     show_findings(printer, &planned);
-    if let Some(out) = &args.out {
-        if let Err(error) = std::fs::write(out, report.json()) {
-            return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
-                .report(printer);
-        }
+    if let Some(out) = &args.out
+        && let Err(error) = super::out_file::write_atomically(out, report.json().as_bytes())
+    {
+        return CliError::failure(format!("cannot write `{}`: {error}", out.display()))
+            .report(printer);
     }
     // A deny is an error whether or not there is drift: exit 1, as `plan` does (issue 7).
     if planned.plan.is_denied() {
@@ -523,8 +620,9 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
-            let saved = match std::fs::read_to_string(file)
+            let saved = match read_regular_file(file, super::show::MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into()))
                 .and_then(|text| SavedPlan::parse(&text))
             {
                 Ok(saved) => saved,
@@ -550,7 +648,14 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         None => (args.paths.clone(), None),
     };
     let scope = Scope::targets(saved.as_ref().map_or(&args.target, |s| &s.targets));
-    let mut planned = match make_plan(
+    // A saved plan is checked again against the policies it was made under (`--policy` at
+    // plan time), as they are now: a policy that denies it since refuses it.
+    let mut global = global.clone();
+    if global.policy.is_none() {
+        global.policy = saved.as_ref().and_then(|s| s.policy.clone());
+    }
+    let global = &global;
+    let mut planned = match make_plan_locked(
         &paths,
         global,
         Access::Write,
@@ -558,6 +663,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         printer,
         args.allow_delete,
         &scope,
+        args.lock_timeout,
     ) {
         Ok(planned) => planned,
         Err(status) => return status,
@@ -626,74 +732,32 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
     status
 }
 
-/// Applies a reviewed plan's changes, reporting each as it finishes, and ends with a summary;
-/// exit status 1 when a change failed or was skipped.
+/// Applies a reviewed plan's changes with progress and interrupts (see `super::applying`), and
+/// ends with a summary: exit 1 when a change failed or was skipped, 130 when interrupted.
 pub(super) fn run_changes(planned: &Planned, parallelism: u16, printer: &Printer) -> ExitStatus {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // A second handler cannot be installed (tests call apply in one process): ignore that.
-        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-    }
-    let options = ApplyOptions {
-        parallelism: usize::from(parallelism),
-        interrupted: Arc::clone(&interrupted),
-    };
-    let progress = |event: Event<'_>| {
-        if let Event::Finished(change, status) = event {
-            let line = match status {
-                Status::Done => printer.paint_err(
-                    &format!("  ✓ {} {}", change.action.as_str(), change.address),
-                    Color::Green,
-                ),
-                Status::Failed(message) => {
-                    // Where the change comes from in the manifests, to fix it there.
-                    let at = change
-                        .source
-                        .as_ref()
-                        .map(|s| format!(" ({}:{})", s.file, s.line))
-                        .unwrap_or_default();
-                    printer.paint_err(
-                        &format!(
-                            "  ✗ {} {}{at}: {message}",
-                            change.action.as_str(),
-                            change.address
-                        ),
-                        Color::Red,
-                    )
-                }
-                Status::Skipped(_) => return,
-            };
-            printer.err(&format!("{line}\n"));
-        }
-    };
-    let outcome = apply::apply(
+    super::applying::run(
         &planned.plan,
         planned.platform.as_ref(),
         &planned.secrets,
-        &options,
-        &progress,
-    );
-    let failed = outcome.failed();
-    let skipped = outcome.skipped();
-    for (address, reason) in &skipped {
-        printer.err(&format!("  - skipped {address}: {reason}\n"));
+        usize::from(parallelism),
+        printer,
+    )
+}
+
+/// Takes the organization's apply lock for a plan that was made read-only (`destroy`, which
+/// creates nothing until confirmed), waiting up to the default `--lock-timeout`: every write is
+/// then re-checked against what the plan saw.
+///
+/// # Errors
+/// Exit 1 when the lock is not free in time.
+pub(super) fn lock_for_writing(planned: &mut Planned, printer: &Printer) -> Result<(), ExitStatus> {
+    if !planned._lock.is_held() {
+        planned._lock = super::applying::take_lock(
+            planned.platform.as_ref(),
+            &planned.loaded.model.organization.id,
+            DEFAULT_LOCK_TIMEOUT,
+            printer,
+        )?;
     }
-    let line = format!(
-        "Apply {}: {} done, {} failed, {} skipped.",
-        if outcome.is_success() { "complete" } else { "incomplete" },
-        outcome.done(),
-        failed.len(),
-        skipped.len()
-    );
-    if outcome.is_success() {
-        printer.err(&format!("{}\n", printer.paint_err(&line, Color::Green)));
-        ExitStatus::Success
-    } else {
-        printer.err(&format!("{}\n", printer.paint_err(&line, Color::Red)));
-        if !failed.is_empty() {
-            printer.err("  help: fix the cause and run apply again: what succeeded is kept, and apply converges\n");
-        }
-        ExitStatus::Failure
-    }
+    Ok(())
 }

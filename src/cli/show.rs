@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::{
     ExitStatus,
-    manifest::read::read_regular_file,
+    manifest::read::{ReadError, read_regular_file},
     plan::{
         doc::{self, Document},
         markdown, render,
@@ -17,7 +17,7 @@ use super::{error::CliError, plan::PlanFormat};
 
 /// A plan or drift file larger than this is refused: a saved plan of a large organization is a
 /// few megabytes.
-const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub(super) const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Render a saved plan or drift report
 ///
@@ -26,7 +26,7 @@ const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// read.
 #[derive(Debug, clap::Args)]
 pub(super) struct ShowArgs {
-    /// The saved plan or drift report
+    /// The saved plan or drift report (`-`: read it from stdin)
     file: PathBuf,
     /// Output format
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
@@ -34,11 +34,20 @@ pub(super) struct ShowArgs {
 }
 
 pub(super) fn run(args: &ShowArgs, printer: &Printer) -> ExitStatus {
-    let bytes = match read_regular_file(&args.file, MAX_FILE_BYTES) {
+    let stdin = args.file.as_os_str() == "-";
+    let name = if stdin { "stdin".to_owned() } else { format!("`{}`", args.file.display()) };
+    let read = if stdin {
+        read_stdin(MAX_FILE_BYTES)
+    } else {
+        read_regular_file(&args.file, MAX_FILE_BYTES).map_err(|error| match error {
+            ReadError::TooLarge(_) => too_large(MAX_FILE_BYTES),
+            error => error.to_string(),
+        })
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(error) => {
-            return CliError::failure(format!("cannot read `{}`: {error}", args.file.display()))
-                .report(printer);
+            return CliError::failure(format!("cannot read {name}: {error}")).report(printer);
         }
     };
     let parsed = String::from_utf8(bytes)
@@ -47,10 +56,7 @@ pub(super) fn run(args: &ShowArgs, printer: &Printer) -> ExitStatus {
     let (document, json) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            return CliError::failure(format!(
-                "`{}` is not a plan or drift report: {message}",
-                args.file.display()
-            ))
+            return CliError::failure(format!("{name} is not a plan or drift report: {message}"))
             .help(
                 "show reads what `spherectl plan --out FILE` or `spherectl drift --out FILE` wrote",
             )
@@ -70,4 +76,19 @@ pub(super) fn run(args: &ShowArgs, printer: &Printer) -> ExitStatus {
     };
     printer.out(&text);
     ExitStatus::Success
+}
+
+/// Reads stdin whole, up to `limit` bytes.
+fn read_stdin(limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+fn too_large(limit: u64) -> String {
+    format!("it is larger than the {} MiB a plan or drift report may be", limit / 1024 / 1024)
 }

@@ -145,13 +145,7 @@ pub fn annotate(plan: &mut Plan, loaded: &Loaded, capabilities: Capabilities) {
 }
 
 fn finding(problem: Problem, address: &str) -> Finding {
-    Finding {
-        rule: problem.code,
-        severity: problem.severity.as_str(),
-        address: Some(address.to_owned()),
-        message: problem.message.clone(),
-        problem,
-    }
+    Finding::new(problem, Some(address.to_owned()), None)
 }
 
 /// What the platform could not check, as a note for `plan` and `drift`; `None` when it can

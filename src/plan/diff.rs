@@ -226,12 +226,9 @@ impl Planner<'_> {
                     .map(|p| self.name_of(p))
                     .collect();
                 if !foreign.is_empty() {
-                    self.foreign_problem(
-                        &object.address,
-                        "must be replaced, which would detach it from",
-                        &foreign,
-                        Some(object.location),
-                    );
+                    let address = object.address.clone();
+                    let removal = rules::Removal::Replace;
+                    self.in_use_problem(&address, removal, &foreign, Some(object.location));
                 }
                 let foreign = self.foreign_referrers(&live.id);
                 if !foreign.is_empty() {

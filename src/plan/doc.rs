@@ -103,6 +103,9 @@ pub struct FindingDoc {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// Where in the manifests the finding points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
 }
 
 impl FindingDoc {
@@ -189,6 +192,9 @@ pub fn parse(text: &str) -> Result<(Document, Value), String> {
     }
     // What `apply --plan` checks is no part of the plan's rendering.
     map.remove("saved");
+    // spherectl never writes a sensitive field's value; a hand-edited file may hold one, and
+    // no format shows it.
+    mask_sensitive(map);
     let document = if map.contains_key("drift") {
         serde_json::from_value(value.clone())
             .map(Document::Drift)
@@ -199,4 +205,24 @@ pub fn parse(text: &str) -> Result<(Document, Value), String> {
             .map_err(|e| format!("it is not a plan of this spherectl: {e}"))?
     };
     Ok((document, value))
+}
+
+/// Empties the values of every sensitive field of a plan's changes (`before`, `after`) and of a
+/// drift report's items (`manifests`, `platform`).
+fn mask_sensitive(map: &mut serde_json::Map<String, Value>) {
+    for (list, values) in [("changes", ["before", "after"]), ("drift", ["manifests", "platform"])] {
+        let Some(Value::Array(entries)) = map.get_mut(list) else { continue };
+        for entry in entries {
+            let Some(Value::Array(fields)) = entry.get_mut("fields") else { continue };
+            for field in fields {
+                if field.get("sensitive") == Some(&Value::Bool(true)) {
+                    for key in values {
+                        if let Some(value) = field.get_mut(key) {
+                            *value = Value::Null;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

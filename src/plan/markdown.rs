@@ -73,6 +73,7 @@ pub fn plan_within(doc: &PlanDoc, limit: usize) -> String {
         let _ = writeln!(head);
     }
     findings(&mut head, &doc.findings, limit / 2);
+    left_alone(&mut head, &doc.unmanaged);
     let mut groups: BTreeMap<String, Vec<&ChangeDoc>> = BTreeMap::new();
     for change in &doc.changes {
         groups.entry(group_of(change.object())).or_default().push(change);
@@ -133,6 +134,7 @@ pub fn drift_within(doc: &DriftDoc, limit: usize) -> String {
         let _ = writeln!(head);
     }
     findings(&mut head, &doc.plan.findings, limit / 2);
+    left_alone(&mut head, &doc.plan.unmanaged);
     let mut groups: BTreeMap<String, Vec<&DriftItem>> = BTreeMap::new();
     for item in &doc.drift {
         groups.entry(group_of(&item.object)).or_default().push(item);
@@ -270,6 +272,27 @@ fn findings(out: &mut String, findings: &[FindingDoc], budget: usize) {
     let _ = writeln!(out);
 }
 
+/// The objects on the platform that no manifest of this set manages (made by hand, or by
+/// another set): left alone, so neither changes nor drift, but listed as the text output lists
+/// them, the first [`MAX_LEFT_ALONE`].
+fn left_alone(out: &mut String, unmanaged: &[String]) {
+    if unmanaged.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(out, "#### Not managed by this manifest set (left alone): {}\n", unmanaged.len());
+    for address in unmanaged.iter().take(MAX_LEFT_ALONE) {
+        let _ = writeln!(out, "- {}", code(&shorten(address, MAX_CELL)));
+    }
+    if unmanaged.len() > MAX_LEFT_ALONE {
+        let _ = writeln!(out, "- … and {} more", unmanaged.len() - MAX_LEFT_ALONE);
+    }
+    let _ = writeln!(out);
+}
+
+/// The most objects left alone listed by name.
+const MAX_LEFT_ALONE: usize = 20;
+
 /// The section a change is shown in: its community, or the organization.
 fn group_of(object: &str) -> String {
     match Address::parse(object) {
@@ -398,10 +421,42 @@ fn cell_value(value: &Value) -> String {
     }
 }
 
-/// A code span: line breaks shown as `↵`, a fence longer than any backtick run inside.
+/// Whether a character is invisible, or reorders the text around it: zero-width characters
+/// and bidirectional controls, with which a value can read as something other than it is
+/// (`safe\u{202E}gnp.exe` reads as `safeexe.png`).
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The text with every invisible character ([`is_invisible`]) written as `<U+202E>`.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_invisible) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_invisible(c) {
+            let _ = write!(out, "<U+{:04X}>", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// A code span: line breaks shown as `↵`, invisible characters as `<U+…>`, a fence longer than
+/// any backtick run inside. (Forges make no mentions in code.)
 pub fn code(text: &str) -> String {
     let flat: String =
-        text.chars().map(|c| if matches!(c, '\n' | '\r') { '↵' } else { c }).collect();
+        visible(text).chars().map(|c| if matches!(c, '\n' | '\r') { '↵' } else { c }).collect();
     let fence = "`".repeat(longest_run(&flat, '`') + 1);
     if flat.starts_with('`') || flat.ends_with('`') || flat.is_empty() {
         format!("{fence} {flat} {fence}")
@@ -415,11 +470,20 @@ fn cell_code(text: &str) -> String {
     code(text).replace('|', "\\|")
 }
 
-/// Text that reads as itself: line breaks as spaces, every markdown and HTML mark escaped.
+/// After `@`, so that `@name` or `@org/team` in free text mentions (and notifies) no one when
+/// the markdown is posted: a zero-width space, as an entity (GitHub and GitLab read it).
+const NO_MENTION: &str = "&#8203;";
+
+/// Text that reads as itself: line breaks as spaces, every markdown and HTML mark escaped, no
+/// mentions, invisible characters as `<U+…>`.
 pub fn text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in visible(text).chars() {
         match c {
+            '@' => {
+                out.push('@');
+                out.push_str(NO_MENTION);
+            }
             '\n' | '\r' => out.push(' '),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -436,8 +500,10 @@ pub fn text(text: &str) -> String {
 
 /// Text inside an HTML element (`<summary>`).
 fn html(text: &str) -> String {
-    text.chars()
+    visible(text)
+        .chars()
         .map(|c| match c {
+            '@' => format!("@{NO_MENTION}"),
             '<' => "&lt;".to_owned(),
             '>' => "&gt;".to_owned(),
             '&' => "&amp;".to_owned(),
@@ -463,6 +529,7 @@ mod tests {
             address: Some(format!("Community/c{i}")),
             message: "x|<y>".repeat(50_000),
             help: Some("`".repeat(10_000)),
+            source: None,
         };
         let doc = PlanDoc {
             format_version: 1,
@@ -491,5 +558,13 @@ mod tests {
     fn text_escapes_markdown_and_html() {
         assert_eq!(text("<details>*x*|`y`"), "&lt;details&gt;\\*x\\*\\|\\`y\\`");
         assert_eq!(text("a\nb"), "a b");
+    }
+
+    #[test]
+    fn text_mentions_no_one_and_shows_invisible_characters() {
+        assert_eq!(text("cc @org/team"), "cc @&#8203;org/team");
+        assert_eq!(text("a\u{202E}b"), "a&lt;U+202E&gt;b");
+        assert_eq!(code("a\u{200B}b"), "`a<U+200B>b`");
+        assert_eq!(super::html("@x\u{FEFF}"), "@&#8203;x&lt;U+FEFF&gt;");
     }
 }

@@ -78,7 +78,8 @@ impl Key {
 pub fn label(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
-    for c in text.chars() {
+    // Invisible and reordering characters as `<U+…>`, whose marks are then entity codes.
+    for c in super::markdown::visible(text).chars() {
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
             c if c.is_alphanumeric()
@@ -248,5 +249,6 @@ mod tests {
         let text = label("a\"b`c|d<e>f-->g\nh#i;j[k]l{m}");
         assert_eq!(text, "\"a#34;b#96;c#124;d#60;e#62;f--#62;g h#35;i#59;j#91;k#93;l#123;m#125;\"");
         assert!(!text[1..text.len() - 1].contains(['"', '`', '<', '>', '|', '\n', '[', ']']));
+        assert_eq!(label("a\u{202E}b"), "\"a#60;U#43;202E#62;b\"");
     }
 }

@@ -14,7 +14,9 @@ mod matching;
 pub mod mermaid;
 pub mod order;
 mod prune;
+pub use prune::{DeclaredProtection, declared_protections, refuse_declared_protections};
 mod quotas;
+pub use quotas::recheck_quotas;
 mod relations;
 pub mod render;
 mod roles;
@@ -252,26 +254,49 @@ pub struct Change {
     pub operation: Operation,
 }
 
-/// A policy finding.
+/// A policy finding: a built-in rule's or an organization policy's.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub rule: &'static str,
+    /// `deny` (the plan is refused), `warn` (shown) or `info`.
+    #[schemars(regex(pattern = "^(deny|warn|info)$"))]
     pub severity: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     pub message: String,
-    /// What to do about it, when the rule says (the problem's `help`).
-    #[serde(rename = "help", serialize_with = "help_of", skip_serializing_if = "has_no_help")]
-    #[schemars(with = "Option<String>")]
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Where in the manifests the finding points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+    #[serde(skip)]
     pub problem: Problem,
 }
 
-fn help_of<S: serde::Serializer>(problem: &Problem, serializer: S) -> Result<S::Ok, S::Error> {
-    problem.help.serialize(serializer)
+impl Finding {
+    /// Returns the finding of a problem about `address`; its source is the problem's primary
+    /// label when `sources` are given.
+    pub fn new(problem: Problem, address: Option<String>, sources: Option<&Sources>) -> Self {
+        Finding {
+            rule: problem.code,
+            severity: severity_word(problem.severity),
+            address,
+            message: problem.message.clone(),
+            help: problem.help.clone(),
+            source: sources.zip(problem.location()).map(|(s, l)| source_of(s, l)),
+            problem,
+        }
+    }
 }
 
-fn has_no_help(problem: &Problem) -> bool {
-    problem.help.is_none()
+/// The plan JSON's word for a severity (DESIGN §6): `deny` fails the plan, `warn` is shown.
+pub fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "deny",
+        Severity::Warning => "warn",
+        Severity::Advice => "info",
+    }
 }
 
 /// The plan.
@@ -374,40 +399,60 @@ fn source_of(sources: &Sources, location: Location) -> SourceRef {
     SourceRef { file, line }
 }
 
+impl<'a> Planner<'a> {
+    /// A planner with the live relations indexed, before anything is matched or planned.
+    fn new(input: &'a PlanInput<'a>) -> Planner<'a> {
+        let model = &input.loaded.model;
+        let mut planner = Planner {
+            input,
+            sources: &input.loaded.sources,
+            set_name: &model.organization.name,
+            organization_id: &model.organization.id,
+            by_id: input.live.objects.iter().map(|o| (o.id.as_str(), o)).collect(),
+            resolved: HashMap::new(),
+            matched: HashMap::new(),
+            matched_ids: HashSet::new(),
+            replaced: HashSet::new(),
+            created: HashSet::new(),
+            renamed_away: HashMap::new(),
+            changes: Vec::new(),
+            findings: Vec::new(),
+            publications_of: HashMap::new(),
+            uses_of: HashMap::new(),
+            users_of: HashMap::new(),
+            children_of: HashMap::new(),
+            referrers: None,
+            known_at: std::cell::OnceCell::new(),
+        };
+        for (resource, community) in &input.live.publications {
+            planner.publications_of.entry(resource).or_default().push(community);
+        }
+        for (project, resource) in &input.live.uses {
+            planner.uses_of.entry(project).or_default().push(resource);
+            planner.users_of.entry(resource).or_default().push(project);
+        }
+        for object in &input.live.objects {
+            planner.children_of.entry(&object.parent_id).or_default().push(object);
+        }
+        planner
+    }
+}
+
+/// The order findings are shown in: errors first, then by address and message.
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (a.problem.severity, &a.address, &a.message).cmp(&(
+            b.problem.severity,
+            &b.address,
+            &b.message,
+        ))
+    });
+}
+
 /// Plans the changes that make the live state match the model.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let model = &input.loaded.model;
-    let mut planner = Planner {
-        input,
-        sources: &input.loaded.sources,
-        set_name: &model.organization.name,
-        organization_id: &model.organization.id,
-        by_id: input.live.objects.iter().map(|o| (o.id.as_str(), o)).collect(),
-        resolved: HashMap::new(),
-        matched: HashMap::new(),
-        matched_ids: HashSet::new(),
-        replaced: HashSet::new(),
-        created: HashSet::new(),
-        renamed_away: HashMap::new(),
-        changes: Vec::new(),
-        findings: Vec::new(),
-        publications_of: HashMap::new(),
-        uses_of: HashMap::new(),
-        users_of: HashMap::new(),
-        children_of: HashMap::new(),
-        referrers: None,
-        known_at: std::cell::OnceCell::new(),
-    };
-    for (resource, community) in &input.live.publications {
-        planner.publications_of.entry(resource).or_default().push(community);
-    }
-    for (project, resource) in &input.live.uses {
-        planner.uses_of.entry(project).or_default().push(resource);
-        planner.users_of.entry(resource).or_default().push(project);
-    }
-    for object in &input.live.objects {
-        planner.children_of.entry(&object.parent_id).or_default().push(object);
-    }
+    let mut planner = Planner::new(input);
     planner.organization();
     planner.match_objects();
     for object in &model.objects {
@@ -424,6 +469,17 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     planner.check_quotas();
     planner.check_permissions();
     planner.check_publish_roles();
+    let created: HashSet<Address> = planner.created.union(&planner.replaced).cloned().collect();
+    let builtin = crate::policy::builtin::Input {
+        model,
+        live: input.live,
+        actor: input.actor,
+        matched: &planner.matched,
+        created: &created,
+    };
+    for (problem, address) in crate::policy::builtin::check(&builtin) {
+        planner.finding(problem, Some(&address));
+    }
     planner.link();
     let mut unmanaged: Vec<String> = input
         .live
@@ -452,13 +508,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             ),
         )
         .help("this is a bug in spherectl's planner; please report it with the manifests");
-        planner.findings.push(Finding {
-            rule: problem.code,
-            severity: problem.severity.as_str(),
-            address: None,
-            message: problem.message.clone(),
-            problem,
-        });
+        planner.findings.push(Finding::new(problem, None, None));
     }
     let mut summary: BTreeMap<&'static str, usize> =
         Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
@@ -466,9 +516,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         *summary.entry(change.action.as_str()).or_default() += 1;
     }
     let mut findings = planner.findings;
-    findings.sort_by(|a, b| {
-        (a.severity, &a.address, &a.message).cmp(&(b.severity, &b.address, &b.message))
-    });
+    sort_findings(&mut findings);
     Plan {
         format_version: FORMAT_VERSION,
         platform: input.platform.clone(),
@@ -522,6 +570,25 @@ impl<'a> Planner<'a> {
         foreign
     }
 
+    /// A resource unpublished, deleted or replaced while projects that this plan does not
+    /// detach still use it: the plan stops ([`rules::check_in_use`]).
+    fn in_use_problem(
+        &mut self,
+        address: &Address,
+        removal: rules::Removal<'_>,
+        users: &[String],
+        location: Option<Location>,
+    ) {
+        if let Err(violation) = rules::check_in_use(&address.to_string(), removal, users) {
+            let mut problem = Problem::error("spherectl::rules::in_use", violation.message)
+                .maybe_help(violation.help);
+            if let Some(location) = location {
+                problem = problem.at(location, "still used by other projects");
+            }
+            self.finding(problem, Some(address));
+        }
+    }
+
     /// A change that would touch other sets' objects: the plan stops (DESIGN §3).
     fn foreign_problem(
         &mut self,
@@ -545,13 +612,8 @@ impl<'a> Planner<'a> {
     }
 
     fn finding(&mut self, problem: Problem, address: Option<&Address>) {
-        self.findings.push(Finding {
-            rule: problem.code,
-            severity: problem.severity.as_str(),
-            address: address.map(ToString::to_string),
-            message: problem.message.clone(),
-            problem,
-        });
+        let finding = Finding::new(problem, address.map(ToString::to_string), Some(self.sources));
+        self.findings.push(finding);
     }
 
     fn push(

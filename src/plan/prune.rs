@@ -47,7 +47,7 @@ impl Planner<'_> {
                 .map(|p| self.name_of(p))
                 .collect();
             if !foreign.is_empty() {
-                self.foreign_problem(&address, "is used by", &foreign, None);
+                self.in_use_problem(&address, rules::Removal::Delete, &foreign, None);
             }
             // A community's deletion drops what other sets published into it.
             if object.kind == Kind::Community {
@@ -244,4 +244,73 @@ pub(super) fn referrers_of(live: &LiveState) -> HashMap<String, Vec<&LiveObject>
         }
     }
     referrers
+}
+
+/// A document's own `preventDestroy: true`, and the live object it names.
+#[derive(Clone, Debug)]
+pub struct DeclaredProtection {
+    /// The live object's id.
+    pub id: String,
+    /// The document's address (it may rename the object).
+    pub declared: Address,
+    /// Where the document names the object.
+    pub location: Location,
+}
+
+/// The documents of `loaded` that declare `preventDestroy: true`, with the live objects they
+/// name, as `full` (a plan of those documents against the live state) matched them: by
+/// address, `renamedFrom` or `metadata.id`.
+///
+/// `destroy` plans without the documents, so its prune sees only the protections the platform
+/// records (label `spherectl-protect`); these are the ones the documents declare, perhaps not
+/// applied yet, for [`refuse_declared_protections`].
+pub fn declared_protections(loaded: &Loaded, full: &Plan) -> Vec<DeclaredProtection> {
+    loaded
+        .model
+        .objects
+        .iter()
+        .filter(|o| o.prevent_destroy == Some(true))
+        .filter_map(|o| {
+            Some(DeclaredProtection {
+                id: full.known_ids.get(&o.address)?.clone(),
+                declared: o.address.clone(),
+                location: o.location,
+            })
+        })
+        .collect()
+}
+
+/// Refuses each delete of `plan` that removes an object a document protects: the protection
+/// the manifests declare holds as the one the platform records does (as Terraform's
+/// `prevent_destroy` in the configuration refuses `terraform destroy`). A delete already refused
+/// for its recorded protection is not reported twice.
+pub fn refuse_declared_protections(
+    plan: &mut Plan,
+    protections: &[DeclaredProtection],
+    sources: &Sources,
+) {
+    for change in &plan.changes {
+        let Operation::Delete { id, .. } = &change.operation else { continue };
+        let Some(protection) = protections.iter().find(|p| p.id == *id) else { continue };
+        let address = change.object.to_string();
+        if plan.findings.iter().any(|f| {
+            f.rule == "spherectl::plan::prevent_destroy" && f.address.as_deref() == Some(&address)
+        }) {
+            continue;
+        }
+        let named = if protection.declared == change.object {
+            String::new()
+        } else {
+            format!(", as {}", protection.declared)
+        };
+        let problem = Problem::error(
+            "spherectl::plan::prevent_destroy",
+            format!(
+                "{address} is protected (`preventDestroy: true` in its document{named}) and cannot be deleted"
+            ),
+        )
+        .at(protection.location, "protected here")
+        .help("to delete it, set `metadata.lifecycle: {preventDestroy: false}` in its document and apply first");
+        plan.findings.push(Finding::new(problem, Some(address), Some(sources)));
+    }
 }

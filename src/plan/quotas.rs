@@ -37,7 +37,23 @@ struct Count {
 
 impl Planner<'_> {
     pub(super) fn check_quotas(&mut self) {
+        self.count_quotas(false);
+    }
+
+    /// Counts every quota's scope before and after `self.changes`. `focused`: the changes are
+    /// a narrowed plan's, so a declared dataset is active as its kept activate or deactivate
+    /// says, and otherwise as it is (a dataset whose activation is not kept stays as it is).
+    fn count_quotas(&mut self, focused: bool) {
         let Some(quotas) = &self.input.live.quotas else { return };
+        let activations: HashMap<&Address, bool> = self
+            .changes
+            .iter()
+            .filter_map(|c| match c.action {
+                Action::Activate => Some((&c.object, true)),
+                Action::Deactivate => Some((&c.object, false)),
+                _ => None,
+            })
+            .collect();
         let model = &self.input.loaded.model;
         let deleted: HashSet<&str> = self
             .changes
@@ -83,7 +99,12 @@ impl Planner<'_> {
         // Active datasets: declared ones as declared, the rest as they are.
         for object in model.objects.iter().filter(|o| o.address.kind == Kind::Dataset) {
             let live = self.matched.get(&object.address);
-            let active = object.active.map_or_else(|| live.is_some_and(|l| l.active), |(a, _)| a);
+            let as_it_is = || live.is_some_and(|l| l.active);
+            let active = if focused {
+                activations.get(&object.address).copied().unwrap_or_else(as_it_is)
+            } else {
+                object.active.map_or_else(as_it_is, |(a, _)| a)
+            };
             if active {
                 let project = object.address.parent().map(|p| p.path).unwrap_or_default();
                 let count = counts.entry((ACTIVE_DATASETS, project)).or_default();
@@ -135,4 +156,22 @@ impl Planner<'_> {
             self.finding(problem, Some(&address));
         }
     }
+}
+
+/// Checks the quotas again for `plan` once it is narrowed (`--target`): the planner counted the
+/// whole plan, and its finding points at the first object a scope over its limit adds, which the
+/// focus may have dropped. Counted again for the changes kept, a targeted plan is refused when
+/// what it applies is over a quota (not only the whole plan), and not refused when only the
+/// whole plan is. `input` is the input `plan` was made from.
+pub fn recheck_quotas(input: &PlanInput<'_>, plan: &mut Plan) {
+    const RULE: &str = "spherectl::rules::quota";
+    let mut planner = Planner::new(input);
+    planner.match_objects();
+    planner.findings.clear();
+    planner.changes = std::mem::take(&mut plan.changes);
+    planner.count_quotas(true);
+    plan.changes = std::mem::take(&mut planner.changes);
+    plan.findings.retain(|f| f.rule != RULE);
+    plan.findings.extend(planner.findings.into_iter().filter(|f| f.rule == RULE));
+    sort_findings(&mut plan.findings);
 }

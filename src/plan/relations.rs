@@ -129,50 +129,73 @@ impl Planner<'_> {
                 Some((self.target(&address), name.clone()))
             }
             PublishTarget::Id(id) => {
-                if let Some(community) =
-                    self.by_id.get(id.as_str()).filter(|o| o.kind == Kind::Community)
-                {
-                    let home = object.address.community().unwrap_or_default();
-                    let home_zone = self
-                        .input
-                        .loaded
-                        .model
-                        .get(&Address::new(Kind::Community, home))
-                        .and_then(|c| c.field("spec.zone"))
-                        .and_then(|f| f.value.as_str())
-                        .unwrap_or(rules::DEFAULT_ZONE)
-                        .to_owned();
-                    let zone = community
-                        .attributes
-                        .get("spec.zone")
-                        .and_then(Value::as_str)
-                        .unwrap_or(rules::DEFAULT_ZONE);
-                    if zone != home_zone {
-                        let problem = Problem::error("spherectl::rules::publish_zone", format!("cannot publish {} (zone `{home_zone}`) to community `{}` (zone `{zone}`)", object.address, community.name))
-                            .at(location, "another zone")
-                            .help("sharing works only between communities in the same availability zone");
-                        self.finding(problem, Some(&object.address));
-                        return None;
+                let home = object.address.community().unwrap_or_default();
+                let home_zone = self
+                    .input
+                    .loaded
+                    .model
+                    .get(&Address::new(Kind::Community, home))
+                    .and_then(|c| c.field("spec.zone"))
+                    .and_then(|f| f.value.as_str())
+                    .unwrap_or(rules::DEFAULT_ZONE)
+                    .to_owned();
+                // Where the platform says the community is: this organization, or another one.
+                let ours = self.by_id.get(id.as_str()).filter(|o| o.kind == Kind::Community);
+                let known = match ours {
+                    Some(community) => Some((
+                        self.organization_id.to_owned(),
+                        community
+                            .attributes
+                            .get("spec.zone")
+                            .and_then(Value::as_str)
+                            .unwrap_or(rules::DEFAULT_ZONE)
+                            .to_owned(),
+                        community.name.clone(),
+                    )),
+                    None => {
+                        self.input.live.foreign_communities.iter().find(|(c, _, _)| c == id).map(
+                            |(_, organization, zone)| {
+                                (organization.clone(), zone.clone(), id.clone())
+                            },
+                        )
                     }
-                    let name = self
-                        .resolved
-                        .get(id.as_str())
-                        .map_or_else(|| community.name.clone(), |a| a.path.clone());
-                    return Some((Target::Id(id.clone()), name));
-                }
-                let problem = if let Some((_, organization, _)) =
-                    self.input.live.foreign_communities.iter().find(|(c, _, _)| c == id)
-                {
-                    Problem::error("spherectl::rules::cross_organization", format!("cannot publish {} to community `{id}`: it belongs to organization `{organization}`", object.address))
-                        .at(location, "a community of another organization")
-                        .help("resources are never shared across organizations")
-                } else {
-                    Problem::error("spherectl::plan::unknown_community", format!("no community with id `{id}` exists in organization `{}`", self.organization_id))
-                        .at(location, "unknown community id")
-                        .help("check the id; communities managed in these manifests are named, not given by id")
                 };
-                self.finding(problem, Some(&object.address));
-                None
+                let Some((organization, zone, name)) = known else {
+                    let problem = Problem::error("spherectl::plan::unknown_community", format!("no community with id `{id}` exists in organization `{}`", self.organization_id))
+                        .at(location, "unknown community id")
+                        .help("check the id; communities managed in these manifests are named, not given by id");
+                    self.finding(problem, Some(&object.address));
+                    return None;
+                };
+                // The platform's own rule (the sandbox refuses the same publish with the same
+                // reason if it is ever forced past the plan).
+                let context = rules::PublishContext {
+                    resource: &object.address.to_string(),
+                    resource_kind: object.address.kind.as_str(),
+                    resource_organization: self.organization_id,
+                    resource_zone: &home_zone,
+                    target_community: &name,
+                    target_organization: &organization,
+                    target_zone: &zone,
+                    pinned: None,
+                };
+                if let Err(violation) = rules::check_publish(&context) {
+                    let (code, label) = if organization == self.organization_id {
+                        ("spherectl::rules::publish_zone", "another zone".to_owned())
+                    } else {
+                        (
+                            "spherectl::rules::cross_organization",
+                            format!("a community of organization `{organization}`"),
+                        )
+                    };
+                    let problem = Problem::error(code, violation.message)
+                        .at(location, label)
+                        .maybe_help(violation.help);
+                    self.finding(problem, Some(&object.address));
+                    return None;
+                }
+                let name = self.resolved.get(id.as_str()).map_or(name, |a| a.path.clone());
+                Some((Target::Id(id.clone()), name))
             }
         }
     }
@@ -243,14 +266,14 @@ impl Planner<'_> {
                     })
                     .map(|p| self.name_of(p))
                     .collect();
-                if !foreign.is_empty() {
-                    self.foreign_problem(
-                        &object.address,
-                        "would be unpublished from a community where it is used by",
-                        &foreign,
-                        Some(object.location),
-                    );
-                }
+                let community = self.name_of(&community_id);
+                let community = community.strip_prefix("Community/").unwrap_or(&community);
+                self.in_use_problem(
+                    &object.address,
+                    rules::Removal::Unpublish { community },
+                    &foreign,
+                    Some(object.location),
+                );
                 self.unpublish(
                     &object.address,
                     object.address.kind,

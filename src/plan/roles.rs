@@ -54,8 +54,13 @@ impl Planner<'_> {
 
 impl Planner<'_> {
     /// The actor's role on a community or project while the plan runs: what it holds on the
-    /// platform now. Grants the plan makes to the actor do not count: granting a role needs that
-    /// role already (`rules::needed_role`), and the actor's own removals and downgrades run last.
+    /// platform now, and `admin` on a community this plan creates (the platform makes the
+    /// creator of a community its admin; the create runs before anything inside it).
+    ///
+    /// Grants the plan makes to the actor cannot raise it further: granting a role on an object
+    /// needs `admin` on it already (`rules::needed_role`), which is every role. The actor's own
+    /// removals and downgrades are ordered last (`order`), after every change that may need
+    /// the role; the lockout rule (`policy::builtin`) refuses those that would strand it.
     /// Objects the plan deletes count with the roles they have now.
     pub(super) fn role_during(&self, address: &Address) -> Option<Role> {
         let actor = self.input.actor;
@@ -65,8 +70,9 @@ impl Planner<'_> {
         let organization = self.input.live.organization_members.get(actor).copied();
         let role = match address.kind {
             Kind::Organization => return organization,
+            Kind::Community if self.created.contains(address) => Some(Role::Admin),
             Kind::Community => own(address),
-            Kind::Project => own(address).max(address.parent().and_then(|c| own(&c))),
+            Kind::Project => own(address).max(address.parent().and_then(|c| self.role_during(&c))),
             _ => address.parent().and_then(|project| self.role_during(&project)),
         };
         if organization == Some(Role::Admin) { Some(Role::Admin) } else { role }

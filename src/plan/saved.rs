@@ -56,6 +56,10 @@ pub struct SavedPlan {
     /// narrows its fresh plan the same way before comparing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// The `--policy` directory the plan was checked against, absolute; `apply --plan` checks
+    /// the plan against the same policies again (as they are then), unless `--policy` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PathBuf>,
 }
 
 /// A live object a saved plan touches, as the plan saw it.
@@ -122,6 +126,7 @@ impl SavedPlan {
             secrets: secret_digests,
             key_check: digest(&SecretValue::new(KEY_CHECK.to_vec())),
             targets: Vec::new(),
+            policy: None,
         }
     }
 

@@ -4,8 +4,11 @@
 //! objects (with their publish, use, member, activate and balance sub-changes) and every change
 //! they wait for, transitively, through the plan's change graph (containment parents, references,
 //! the publication a use needs, the grant a publication needs, the detaching a delete needs). A
-//! targeted replace also keeps the uses that re-attach the new object, so that targeting a
-//! resource never leaves its users detached. Everything else is dropped, and so are the findings
+//! targeted replace also keeps the uses that re-attach the new object and the changes that
+//! re-point its referrers at it, so that targeting a resource never leaves its users detached
+//! or its referrers pointing at the deleted object. Edges that only order two changes when both run
+//! (quota room, the acting subject's role lowered last) are not followed. Everything else is
+//! dropped, and so are the findings
 //! about objects outside the kept part: as with Terraform's `-target`, only the targeted part is
 //! checked. Findings about the plan as a whole (no address, such as the mass-delete guard) stay.
 //!
@@ -14,7 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::{Action, Plan, order::change_graph};
+use super::{Action, Change, Plan, order::change_graph};
 use crate::{manifest::Model, rules};
 
 /// What [`focus`] kept and dropped.
@@ -105,11 +108,16 @@ pub fn focus(
             continue;
         }
         keep[i] = true;
+        let change = &plan.changes[i];
         stack.extend(
-            plan.changes[i].depends_on.iter().filter_map(|key| index.get(key.as_str()).copied()),
+            change
+                .depends_on
+                .iter()
+                .filter_map(|key| index.get(key.as_str()).copied())
+                .filter(|&d| !order_only(change, &plan.changes[d])),
         );
-        if plan.changes[i].action == Action::Replace {
-            stack.extend(graph.dependents(i).filter(|&d| plan.changes[d].action == Action::Use));
+        if change.action == Action::Replace {
+            stack.extend(graph.dependents(i).filter(|&d| repoints(change, &plan.changes[d])));
         }
     }
     let kept_objects: HashSet<String> = plan
@@ -127,6 +135,12 @@ pub fn focus(
         keep[position - 1]
     });
     let dropped_changes = before - plan.changes.len();
+    // What a kept change waits for only when both run (see `order_only`) and is dropped: not
+    // part of this plan, so not shown as a dependency.
+    let kept_keys: HashSet<String> = plan.changes.iter().map(|c| c.address.clone()).collect();
+    for change in &mut plan.changes {
+        change.depends_on.retain(|key| kept_keys.contains(key));
+    }
     plan.summary = Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
     for change in &plan.changes {
         *plan.summary.entry(change.action.as_str()).or_default() += 1;
@@ -142,6 +156,35 @@ pub fn focus(
         dropped_findings: before - plan.findings.len(),
         unchanged,
     })
+}
+
+/// Whether `dependent`, a change that waits for the replace `replace`, points its object at the
+/// new one: a use that re-attaches it, or the update or replace of an object that references it
+/// (a node that runs a replaced image, an alias that routes to a replaced node). Without it the
+/// old object's users and referrers would be left detached, or pointing at a deleted object.
+fn repoints(replace: &Change, dependent: &Change) -> bool {
+    dependent.object != replace.object
+        && matches!(dependent.action, Action::Use | Action::Update | Action::Replace)
+}
+
+/// Whether `dependent` waits for `dependency` only to run after it when both run, not because
+/// it needs it: a create after the deletes of its kind in its quota scope (the room they free),
+/// a dataset mounted after the unmounts in its project (the same), the acting subject's own
+/// member change after every other change (they may need the role it has now). Focus does not
+/// follow such an edge: a target never brings the delete of an object it does not need, nor the
+/// rest of the plan. (A targeted create at a full quota is then refused by the quotas counted
+/// again for the narrowed plan, `plan::recheck_quotas`: target the delete too to free the room.)
+fn order_only(dependent: &Change, dependency: &Change) -> bool {
+    if dependent.object == dependency.object {
+        return false;
+    }
+    match (dependent.action, dependency.action) {
+        (Action::Create, Action::Delete) => dependent.kind == dependency.kind,
+        (Action::Activate, Action::Deactivate) => true,
+        // A member change needs only its own object; an edge elsewhere is "last".
+        (Action::AddMember | Action::RemoveMember, _) => true,
+        _ => false,
+    }
 }
 
 /// The object part of an address or change key (`Dataset/r/p/d#publish:x` → `Dataset/r/p/d`).
@@ -355,13 +398,7 @@ spec: {sizeGb: 1}
         let (mut plan, known) = planned(TWO_TEAMS);
         let finding = |address: Option<&str>| {
             let problem = crate::diagnostics::Problem::error("test::rule", "boom");
-            super::super::Finding {
-                rule: "test::rule",
-                severity: "error",
-                address: address.map(ToOwned::to_owned),
-                message: "boom".into(),
-                problem,
-            }
+            super::super::Finding::new(problem, address.map(ToOwned::to_owned), None)
         };
         plan.findings = vec![
             finding(Some("Dataset/research/models/events")),

@@ -7,9 +7,11 @@
 
 mod capabilities;
 pub mod http;
+pub mod lock;
 pub mod sandbox;
 
 pub use capabilities::Capabilities;
+pub use lock::{ApplyLock, Holder, LockRequest, Seen};
 
 use std::{collections::BTreeMap, fmt};
 
@@ -192,4 +194,55 @@ pub trait Platform: Send + Sync {
     fn set_active(&self, kind: Kind, resource_id: &str, active: bool) -> PlatformResult<()>;
     /// `ProjectService.SetUnitBalance`.
     fn set_balance(&self, project_id: &str, balance: i64) -> PlatformResult<()>;
+
+    /// Takes the organization's apply lock, waiting up to the request's timeout (see
+    /// [`lock`]). The default has no lock: [`ApplyLock::none`].
+    ///
+    /// # Errors
+    /// When the lock is still held by another apply after the timeout, or cannot be taken.
+    fn lock(&self, request: &LockRequest<'_>) -> PlatformResult<ApplyLock> {
+        let _ = request;
+        Ok(ApplyLock::none())
+    }
+
+    /// Counts the objects read so far by a [`Platform::read`] in progress (for progress on a
+    /// terminal); the default does not count.
+    fn objects_read(&self) -> usize {
+        0
+    }
+
+    /// Checks that an object is still as the plan saw it: a conflict error when not. The
+    /// default cannot tell and accepts.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] when the object changed since the plan; the read's error.
+    fn check_unchanged(&self, kind: Kind, id: &str, seen: &Seen) -> PlatformResult<()> {
+        let _ = (kind, id, seen);
+        Ok(())
+    }
+
+    /// [`Platform::update`] unless the object changed since the plan ([`Seen`]): then a conflict,
+    /// and nothing is written. The default checks, then writes.
+    ///
+    /// # Errors
+    /// As [`Platform::check_unchanged`] and [`Platform::update`].
+    fn update_unchanged(
+        &self,
+        kind: Kind,
+        id: &str,
+        request: &UpdateRequest,
+        seen: &Seen,
+    ) -> PlatformResult<()> {
+        self.check_unchanged(kind, id, seen)?;
+        self.update(kind, id, request)
+    }
+
+    /// [`Platform::delete`] unless the object changed since the plan ([`Seen`]).
+    ///
+    /// # Errors
+    /// As [`Platform::check_unchanged`] and [`Platform::delete`].
+    fn delete_unchanged(&self, kind: Kind, id: &str, seen: &Seen) -> PlatformResult<()> {
+        self.check_unchanged(kind, id, seen)?;
+        self.delete(kind, id)
+    }
 }

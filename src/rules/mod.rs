@@ -7,6 +7,12 @@
 
 use std::fmt;
 
+mod in_use;
+mod lockout;
+
+pub use in_use::{Removal, check_in_use};
+pub use lockout::{AdminChange, Lockout, check_lockout};
+
 pub use crate::manifest::raw::Role;
 
 /// The zone a community gets when the manifest names none.
@@ -174,11 +180,16 @@ pub const SUBJECT_TYPES: &[&str] =
 /// Checks a subject of the form `TYPE:ID`.
 pub fn check_subject(subject: &str) -> Result<(), Violation> {
     match subject.split_once(':') {
-        Some((kind, id)) if SUBJECT_TYPES.contains(&kind) && !id.is_empty() && id.len() <= 100 => {
+        Some((kind, id))
+            if SUBJECT_TYPES.contains(&kind)
+                && !id.is_empty()
+                && id.len() <= 100
+                && !id.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             Ok(())
         }
         _ => Err(Violation::new(format!("invalid subject `{subject}`")).help(format!(
-            "a subject is `TYPE:ID` where TYPE is one of {}",
+            "a subject is `TYPE:ID`, without spaces, where TYPE is one of {}",
             SUBJECT_TYPES.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
         ))),
     }

@@ -5,7 +5,9 @@
 //! `nodes`, `aliases`); a bulk list of every resource, publication and use of an organization
 //! (`/resources`, `/publications`, `/uses`); the organization's sharing rule, object versions
 //! and members (`/organizations/{id}`); a keyed digest of a secret value, so that a client can
-//! compare secrets without reading them (`/secrets:digest`); and deactivating a Docker image.
+//! compare secrets without reading them (`/secrets:digest`); deactivating a Docker image; and
+//! apply leases (`/capabilities`, `/organizations/{id}:acquireLock`, `:renewLock`,
+//! `:releaseLock`: see `super::lease`).
 
 use std::sync::Arc;
 
@@ -78,6 +80,10 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
             }
         }
         "/organizations/{organizationId}:setSharingRule" => set_sharing(server, call).await,
+        "/capabilities" => super::lease::capabilities(),
+        "/organizations/{organizationId}:acquireLock" => server.leases.acquire(call),
+        "/organizations/{organizationId}:renewLock" => server.leases.renew(call),
+        "/organizations/{organizationId}:releaseLock" => server.leases.release(call),
         "/resources" => resources(server, call, None).await,
         "/publications" | "/uses" => pairs(server, call, rest == "/uses").await,
         "/secrets:digest" => digest(server, call).await,
@@ -322,12 +328,16 @@ async fn update(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(request) => request,
         Err(error) => return Reply::invalid(&error.message),
     };
+    let seen = call.if_unchanged.clone();
     server
         .mutate(
             call,
             ("UpdateResourceMetadata", json!({"resourceId": id.clone()})),
             move |sandbox| {
-                sandbox.update(kind, &id, &request)?;
+                match &seen {
+                    Some(seen) => sandbox.update_unchanged(kind, &id, &request, seen)?,
+                    None => sandbox.update(kind, &id, &request)?,
+                }
                 let (object, organization) = read_object(sandbox, &id)?;
                 Ok(Some((response_type(kind), wire::object_json(&object, &organization))))
             },
@@ -340,12 +350,16 @@ async fn delete(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
     if let Err(reply) = locate(server, call, &id, &[kind]).await {
         return reply;
     }
+    let seen = call.if_unchanged.clone();
     server
         .mutate(
             call,
             ("DeleteResourceMetadata", json!({"resourceId": id.clone()})),
             move |sandbox| {
-                sandbox.delete(kind, &id)?;
+                match &seen {
+                    Some(seen) => sandbox.delete_unchanged(kind, &id, seen)?,
+                    None => sandbox.delete(kind, &id)?,
+                }
                 Ok(None)
             },
         )

@@ -17,6 +17,7 @@
 
 mod access;
 mod extension;
+mod lease;
 mod operations;
 mod public;
 pub mod routes;
@@ -78,6 +79,8 @@ pub struct Server {
     lock: Mutex<()>,
     operations: Mutex<Operations>,
     random: Mutex<u64>,
+    /// Apply leases by organization (`lease`).
+    leases: lease::Leases,
 }
 
 /// One request as the handlers see it.
@@ -91,6 +94,9 @@ pub(crate) struct Call {
     /// The JSON body with lowerCamelCase names (`{}` when empty).
     pub(crate) body: Value,
     pub(crate) idempotency_key: Option<String>,
+    /// `x-spherectl-if-unchanged`: update or delete only if the object is as the client's plan
+    /// saw it (checked in the write's transaction).
+    pub(crate) if_unchanged: Option<crate::platform::Seen>,
 }
 
 impl Call {
@@ -160,6 +166,7 @@ impl Server {
             lock: Mutex::new(()),
             operations: Mutex::new(Operations::default()),
             random: Mutex::new(seed),
+            leases: lease::Leases::default(),
         })
     }
 
@@ -382,6 +389,13 @@ async fn dispatch(
             Err(error) => return Reply::invalid(&format!("the body is not JSON: {error}")),
         }
     };
+    let if_unchanged = match headers.get(crate::platform::lock::IF_UNCHANGED_HEADER).map(|value| {
+        value.to_str().map_err(|e| e.to_string()).and_then(crate::platform::Seen::from_header)
+    }) {
+        None => None,
+        Some(Ok(seen)) => Some(seen),
+        Some(Err(message)) => return Reply::invalid(&message),
+    };
     let call = Call {
         method: method.as_str().to_owned(),
         path: format!("{} {:?}", matched.pattern, matched.params),
@@ -393,7 +407,15 @@ async fn dispatch(
             .get("idempotency-key")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
+        if_unchanged,
     };
+    // A retried mutation gets the operation its first try started, whatever became of the
+    // objects it names since (a retried delete's object is gone).
+    if method != Method::GET
+        && let Some(reply) = server.replay(&call)
+    {
+        return if lose_answer { unavailable() } else { reply };
+    }
     let reply = match public::handle(&server, matched.pattern, &call).await {
         Some(reply) => reply,
         None => match extension::handle(&server, matched.pattern, &call).await {

@@ -78,7 +78,28 @@ pub(crate) fn timestamp(time: SystemTime) -> String {
 /// (`None`: `google.protobuf.Empty`).
 pub(crate) type Response = Option<(&'static str, Value)>;
 
+/// A digest of a request, never the request: a secret's create carries its value.
+fn request_digest(call: &Call) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{} {} {}", call.method, call.path, call.body));
+    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+}
+
 impl Server {
+    /// The operation a retried mutation started already: the same `Idempotency-Key` from the
+    /// same subject with the same request. Answered before the request is looked at, so that a
+    /// retried `DELETE` whose first answer was lost gets its operation, not a 404 for the object
+    /// it deleted (a key reused for another request is left to [`Server::mutate`] to refuse).
+    pub(crate) fn replay(&self, call: &Call) -> Option<Reply> {
+        let key = (call.subject.clone(), call.idempotency_key.clone()?);
+        let operations = self.operations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (id, first) = operations.by_key.get(&key)?;
+        if *first != request_digest(call) {
+            return None;
+        }
+        operations.view(id).map(Reply::ok)
+    }
+
     /// Runs a mutation and answers with its Operation.
     ///
     /// A permission or not-found error answers 403 / 404 at once, as the gateway checks them
@@ -90,13 +111,7 @@ impl Server {
         write: impl FnOnce(&Sandbox) -> PlatformResult<Response> + Send + 'static,
     ) -> Reply {
         let key = call.idempotency_key.clone().map(|key| (call.subject.clone(), key));
-        // A digest of the request, never the request: a secret's create carries its value.
-        let request = {
-            use sha2::Digest as _;
-            let digest =
-                sha2::Sha256::digest(format!("{} {} {}", call.method, call.path, call.body));
-            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
+        let request = request_digest(call);
         let subject = call.subject.clone();
         let result = self
             .call(&call.subject, move |server, sandbox| {

@@ -199,9 +199,13 @@ async fn object(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
                 "UpdateProjectMetadata"
             };
             let response_type = message_type(kind);
+            let seen = call.if_unchanged.clone();
             server
                 .mutate(call, (metadata, json!({ key: id.clone() })), move |sandbox| {
-                    sandbox.update(kind, &id, &request)?;
+                    match &seen {
+                        Some(seen) => sandbox.update_unchanged(kind, &id, &request, seen)?,
+                        None => sandbox.update(kind, &id, &request)?,
+                    }
                     let (object, organization) = read_object(sandbox, &id)?;
                     Ok(Some((response_type, wire::object_json(&object, &organization))))
                 })
@@ -213,9 +217,13 @@ async fn object(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
             } else {
                 "DeleteProjectMetadata"
             };
+            let seen = call.if_unchanged.clone();
             server
                 .mutate(call, (metadata, json!({ key: id.clone() })), move |sandbox| {
-                    sandbox.delete(kind, &id)?;
+                    match &seen {
+                        Some(seen) => sandbox.delete_unchanged(kind, &id, seen)?,
+                        None => sandbox.delete(kind, &id)?,
+                    }
                     Ok(None)
                 })
                 .await

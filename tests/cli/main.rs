@@ -11,6 +11,7 @@
 mod ci_examples;
 mod files;
 mod graph;
+mod policy_rules;
 mod usage;
 mod validate;
 

@@ -292,7 +292,7 @@ fn a_console_made_projects_use_stops_a_replace_or_a_delete_and_survives_a_rename
             converged(&case);
         } else {
             assert_eq!(run.code, 1, "{to}: {}{}", run.stdout, run.stderr);
-            assert!(run.stderr.contains("spherectl::plan::foreign_objects"), "{}", run.stderr);
+            assert!(run.stderr.contains("spherectl::rules::in_use"), "{}", run.stderr);
             assert!(run.stderr.contains("nothing applied"), "{}", run.stderr);
         }
         use spherectl::platform::Platform as _;
@@ -309,7 +309,7 @@ fn unpublishing_from_a_console_made_user_stops_the_plan() {
     case.edit("org.yaml", "spec: {sizeGb: 5, publish: [analytics]}", "spec: {sizeGb: 5}");
     let plan = case.run(&["plan", "."]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
-    assert!(plan.stderr.contains("spherectl::plan::foreign_objects"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("spherectl::rules::in_use"), "{}", plan.stderr);
     assert!(plan.stderr.contains("Project/analytics/console-made"), "{}", plan.stderr);
 }
 
@@ -548,8 +548,10 @@ fn absent_optional_fields_never_show_as_drift() {
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
 }
 
+/// The actor's own downgrade used to run last and apply; since issue 9 it is a lockout (the
+/// actor would lose the community it still manages) and nothing of the plan is applied.
 #[test]
-fn the_actors_own_downgrade_runs_last() {
+fn the_actors_own_downgrade_is_refused_as_a_lockout() {
     let base =
         format!("{ORG}spec:\n  members: [{{subject: \"userAccount:alice\", role: admin}}]\n");
     let case = Case::files(&[("org.yaml", &base)]);
@@ -561,9 +563,13 @@ fn the_actors_own_downgrade_runs_last() {
     std::fs::write(case.path().join("org.yaml"), text).unwrap();
     let apply =
         case.run_as(&["apply", ".", "--yes", "--parallelism", "1"], Some("userAccount:alice"));
-    assert_eq!(apply.code, 0, "{}", apply.stderr);
-    let again = case.run_as(&["plan", ".", "--detailed-exitcode"], Some("userAccount:alice"));
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(apply.stderr.contains("spherectl::rules::lockout"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("nothing applied"), "{}", apply.stderr);
+    let plan = case.plan_json();
+    assert!(
+        plan["changes"].as_array().unwrap().iter().any(|c| c["address"] == "Project/research/p1")
+    );
 }
 
 #[test]

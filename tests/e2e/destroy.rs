@@ -65,18 +65,23 @@ fn destroy_with_nothing_on_the_platform_creates_no_sandbox() {
 }
 
 #[test]
-fn destroy_without_yes_off_a_terminal_is_a_usage_error_and_deletes_nothing() {
+fn destroy_without_yes_off_a_terminal_is_refused_and_deletes_nothing() {
     let case = Case::example("quickstart");
     super::applied(&case);
     let before = live_names(&case, QUICKSTART_ORG);
     let run = case.run(&["destroy", "."]);
-    assert_eq!(run.code, 64, "{}{}", run.stdout, run.stderr);
+    // As `apply` off a terminal (and Terraform's unconfirmed destroy): exit 1.
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains("- delete Community/research"),
         "the plan is shown: {}",
         run.stdout
     );
-    assert!(run.stderr.contains("stdin is not a terminal"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing to destroy without confirmation: stdin is not a terminal"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
     assert_eq!(live_names(&case, QUICKSTART_ORG), before);
 }
@@ -212,7 +217,7 @@ fn destroy_over_serve() {
     let apply = case.http(&server, &["apply", ".", "--yes"]);
     assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
     let refused = case.http(&server, &["destroy", "."]);
-    assert_eq!(refused.code, 64, "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     let run = case.http(&server, &["destroy", ".", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("Destroy complete: 10 objects"), "{}", run.stderr);
@@ -248,9 +253,11 @@ fn destroy_refuses_while_another_sets_project_uses_a_resource() {
     let before = live_names(&case, ACME_ORG);
     let run = case.run(&["destroy", ".", "--yes"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("spherectl::plan::foreign_objects"), "{}", run.stderr);
+    assert!(run.stderr.contains("spherectl::rules::in_use"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("Dataset/research/models/events is used by Project/hand-made/console"),
+        run.stderr.contains(
+            "cannot delete Dataset/research/models/events: it is used by Project/hand-made/console"
+        ),
         "{}",
         run.stderr
     );

@@ -136,12 +136,21 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
                 "  community: research\n  lifecycle: {preventDestroy: true}\n",
             );
             super::applied(&case);
-            case.run(&["destroy", ".", "--yes"]).code
+            let refused = case.run(&["destroy", ".", "--yes"]).code;
+            // Unconfirmed off a terminal: refused as `apply` refuses, not a usage error.
+            assert_eq!(case.run(&["destroy", "."]).code, refused);
+            refused
         }
         ("destroy", 64) => {
             let case = quickstart();
             super::applied(&case);
-            all(&case, &[&["destroy", "."], &["destroy", ".", "--parallelism", "0", "--yes"]])
+            all(
+                &case,
+                &[
+                    &["destroy", ".", "--parallelism", "0", "--yes"],
+                    &["destroy", ".", "--platform", "ftp://x", "--yes"],
+                ],
+            )
         }
         ("show", 0) => {
             let case = quickstart();
@@ -214,6 +223,25 @@ fn scenario(command: &str, code: u8) -> Option<i32> {
             ];
             bare(&args, dir.path())
         }
+        ("policy", 0) => {
+            let policies =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-team/policies");
+            bare(
+                &["policy", "test", policies.to_str().unwrap()],
+                Path::new(env!("CARGO_MANIFEST_DIR")),
+            )
+        }
+        ("policy", 1) => {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("policies")).unwrap();
+            std::fs::write(
+                dir.path().join("policies/x_test.rego"),
+                "package x\n\ntest_x if false\n",
+            )
+            .unwrap();
+            bare(&["policy", "test"], dir.path())
+        }
+        ("policy", 64) => bare(&["policy", "test", "nowhere"], tempfile::tempdir().unwrap().path()),
         ("serve", 64) => {
             let dir = tempfile::tempdir().unwrap();
             bare(&["serve", "--token", "no-subject", "--stop-with-stdin"], dir.path())

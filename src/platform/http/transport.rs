@@ -44,6 +44,8 @@ pub(crate) struct Transport {
     pub(crate) attempts: u32,
     /// The longest wait for an operation.
     pub(crate) operation_timeout: Duration,
+    /// Items received by [`Transport::list`] so far (progress of a long read).
+    pub(crate) items_read: std::sync::atomic::AtomicUsize,
 }
 
 /// The real service's API host, whose operations live on another host.
@@ -110,6 +112,7 @@ impl Transport {
             token,
             attempts: u32::try_from(seconds("SPHERECTL_HTTP_ATTEMPTS", 10)).unwrap_or(10).max(1),
             operation_timeout: Duration::from_secs(seconds("SPHERECTL_OPERATION_TIMEOUT", 600)),
+            items_read: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -126,6 +129,22 @@ impl Transport {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> PlatformResult<Value> {
+        self.send_with_headers(method, url, query, body, idempotency_key, &[]).await
+    }
+
+    /// [`Transport::send`] with extra headers.
+    ///
+    /// # Errors
+    /// As [`Transport::send`].
+    pub(crate) async fn send_with_headers(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> PlatformResult<Value> {
         let path = url.strip_prefix(&self.base).unwrap_or(url);
         let path = path.strip_prefix(&self.operations_base).unwrap_or(path);
         let mut attempt = 0;
@@ -138,6 +157,9 @@ impl Transport {
                 .header("accept", "application/json");
             if let Some(key) = idempotency_key {
                 request = request.header("idempotency-key", key);
+            }
+            for (name, value) in headers {
+                request = request.header(*name, value);
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -211,9 +233,25 @@ impl Transport {
         path: &str,
         body: &Value,
     ) -> PlatformResult<Value> {
+        self.mutate_with_headers(method, path, body, &[]).await
+    }
+
+    /// [`Transport::mutate`] with extra headers on the mutation's request.
+    ///
+    /// # Errors
+    /// As [`Transport::mutate`].
+    pub(crate) async fn mutate_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, String)],
+    ) -> PlatformResult<Value> {
         let key = uuid4();
         let url = format!("{}{path}", self.base);
-        let mut operation = self.send(method.clone(), &url, &[], Some(body), Some(&key)).await?;
+        let mut operation = self
+            .send_with_headers(method.clone(), &url, &[], Some(body), Some(&key), headers)
+            .await?;
         let started = tokio::time::Instant::now();
         let mut polls = 0;
         loop {
@@ -273,6 +311,7 @@ impl Transport {
             let page = self.send(Method::GET, &url, &page_query, None, None).await?;
             let page = wire::normalize_names(&page);
             if let Some(found) = page.get(key).and_then(Value::as_array) {
+                self.items_read.fetch_add(found.len(), std::sync::atomic::Ordering::Relaxed);
                 items.extend(found.iter().cloned());
             }
             token = wire::text(&page, "nextPageToken");

@@ -8,6 +8,7 @@
 
 mod checks;
 mod crypto;
+mod lock;
 mod lookup;
 mod read;
 mod store;
@@ -28,8 +29,8 @@ use rusqlite::{
 use serde_json::Value;
 
 use super::{
-    CreateRequest, ErrorKind, LiveObject, LiveState, Platform, PlatformError, PlatformResult,
-    SecretValue, UpdateRequest,
+    ApplyLock, CreateRequest, ErrorKind, LiveObject, LiveState, LockRequest, Platform,
+    PlatformError, PlatformResult, SecretValue, Seen, UpdateRequest,
 };
 use crate::{
     fields,

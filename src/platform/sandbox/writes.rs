@@ -13,6 +13,31 @@ impl Platform for Sandbox {
         &self.actor
     }
 
+    fn lock(&self, request: &LockRequest<'_>) -> PlatformResult<ApplyLock> {
+        if self.read_only {
+            return Ok(ApplyLock::none());
+        }
+        lock::acquire(&self.path, request)
+    }
+
+    fn update_unchanged(
+        &self,
+        kind: Kind,
+        id: &str,
+        request: &UpdateRequest,
+        seen: &Seen,
+    ) -> PlatformResult<()> {
+        self.write(|tx| self.update_in(tx, kind, id, request, Some(seen)))
+    }
+
+    fn delete_unchanged(&self, kind: Kind, id: &str, seen: &Seen) -> PlatformResult<()> {
+        self.write(|tx| self.delete_in(tx, kind, id, Some(seen)))
+    }
+
+    fn check_unchanged(&self, kind: Kind, id: &str, seen: &Seen) -> PlatformResult<()> {
+        self.with_transaction(|tx| unchanged(tx, kind, id, seen))
+    }
+
     fn read(&self, organization_id: &str) -> PlatformResult<LiveState> {
         let mut state = self.read_state(organization_id)?;
         state.quotas = Some(self.quotas()?.into_iter().collect());
@@ -149,104 +174,44 @@ impl Platform for Sandbox {
                 ],
             )
             .map_err(internal)?;
+            // The platform makes the creator of a community its admin. An organization admin
+            // holds every role already and gets no binding (it would show as drift of every
+            // community's members).
+            if kind == Kind::Community
+                && binding(tx, &organization_id, &self.actor)? != Some(Role::Admin)
+            {
+                tx.execute(
+                    "INSERT INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?2, ?3, 'admin')",
+                    params![id, organization_id, self.actor],
+                )
+                .map_err(internal)?;
+            }
             Ok(id)
         })
     }
 
     fn update(&self, kind: Kind, id: &str, request: &UpdateRequest) -> PlatformResult<()> {
-        self.write(|tx| {
-            let row = load_kind(tx, kind, id)?;
-            let (_, needed, _) = rules::needed_role(rules::Act::Update, kind);
-            require(tx, &self.actor, id, needed, &format!("change {kind} `{}`", row.name))?;
-            if let Some(zone) = request.set.get("spec.zone")
-                && kind == Kind::Community
-                && row.attributes.get("spec.zone") != Some(zone)
-            {
-                return Err(rejected("a community's zone cannot be changed"));
-            }
-            let mut attributes = row.attributes.clone();
-            for (path, value) in &request.set {
-                if path != "spec.billingAccount" {
-                    attributes.insert(path.clone(), value.clone());
-                }
-            }
-            for path in &request.clear {
-                attributes.remove(path);
-            }
-            if let Some(description) = attributes.get("spec.description").and_then(Value::as_str) {
-                rules::check_description(description).map_err(violation)?;
-            }
-            let project_id = if kind.is_resource() { row.parent_id.as_str() } else { id };
-            check_references(tx, kind, &row.organization_id, project_id, &attributes)?;
-            if let Some(name) = &request.name {
-                check_name(kind, name)?;
-                let taken: i64 = tx
-                    .query_row(
-                        "SELECT count(*) FROM objects WHERE kind = ?1 AND parent_id = ?2 AND name = ?3 AND id != ?4",
-                        params![kind.as_str(), row.parent_id, name, id],
-                        |r| r.get(0),
-                    )
-                    .map_err(internal)?;
-                if taken > 0 {
-                    return Err(PlatformError::new(ErrorKind::Conflict, format!("a {kind} named `{name}` already exists there")));
-                }
-                tx.execute("UPDATE objects SET name = ?2 WHERE id = ?1", params![id, name]).map_err(internal)?;
-            }
-            if let Some(labels) = &request.labels {
-                check_labels(labels)?;
-                tx.execute("UPDATE objects SET labels = ?2 WHERE id = ?1", params![id, to_column(labels)?])
-                    .map_err(internal)?;
-            }
-            if let Some(value) = &request.secret {
-                tx.execute(
-                    "UPDATE objects SET secret = ?2, secret_digest = ?3 WHERE id = ?1",
-                    params![id, self.keys.seal(value)?, self.keys.digest(value)],
-                )
-                .map_err(internal)?;
-            }
-            tx.execute("UPDATE objects SET attributes = ?2 WHERE id = ?1", params![id, to_column(&attributes)?])
-                .map_err(internal)?;
-            bump(tx, id)
-        })
+        self.write(|tx| self.update_in(tx, kind, id, request, None))
     }
 
     fn delete(&self, kind: Kind, id: &str) -> PlatformResult<()> {
-        self.write(|tx| {
-            let row = load_kind(tx, kind, id)?;
-            let (_, needed, _) = rules::needed_role(rules::Act::Delete, kind);
-            require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
-            let children = count(tx, "SELECT count(*) FROM objects WHERE parent_id = ?1", id)?;
-            let (publications, users) = if kind.is_resource() {
-                (
-                    count(tx, "SELECT count(*) FROM publications WHERE resource_id = ?1", id)?,
-                    count(tx, "SELECT count(*) FROM uses WHERE resource_id = ?1", id)?,
-                )
-            } else {
-                (0, 0)
-            };
-            // Whether the platform refuses to delete a resource that another one references (an
-            // image under a node) is not documented: the sandbox allows it, so that a replaced
-            // image can be rebuilt before its node is updated.
-            rules::check_delete(&rules::DeleteContext {
-                kind,
-                name: &row.name,
-                children,
-                publications,
-                users,
-                active: row.active,
-            })
-            .map_err(violation)?;
-            tx.execute("DELETE FROM bindings WHERE object_id = ?1", [id]).map_err(internal)?;
-            tx.execute("DELETE FROM uses WHERE project_id = ?1", [id]).map_err(internal)?;
-            tx.execute("DELETE FROM publications WHERE community_id = ?1", [id])
-                .map_err(internal)?;
-            tx.execute("DELETE FROM objects WHERE id = ?1", [id]).map_err(internal)?;
-            Ok(())
-        })
+        self.write(|tx| self.delete_in(tx, kind, id, None))
     }
 
     fn add_member(&self, kind: Kind, id: &str, subject: &str, role: Role) -> PlatformResult<()> {
         self.write(|tx| {
+            if kind == Kind::Organization {
+                // Organization roles (the organization manager's bindings on the platform).
+                Sandbox::ensure_organization(tx, id)?;
+                rules::check_subject(subject).map_err(violation)?;
+                require(tx, &self.actor, id, Role::Admin, "manage access to the organization")?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO bindings (object_id, organization_id, subject, role) VALUES (?1, ?1, ?2, ?3)",
+                    params![id, subject, role.as_str()],
+                )
+                .map_err(internal)?;
+                return Ok(());
+            }
             let row = load_kind(tx, kind, id)?;
             rules::check_subject(subject).map_err(violation)?;
             let (_, needed, _) = rules::needed_role(rules::Act::Members, kind);
@@ -284,7 +249,7 @@ impl Platform for Sandbox {
             let resource = load_kind(tx, kind, resource_id)?;
             let target = load_kind(tx, Kind::Community, community_id)?;
             let home = community_of(tx, resource_id)?;
-            let address = format!("{kind} `{}`", resource.name);
+            let address = format!("{kind} {}", resource.name);
             let resource_zone = zone_of_community(tx, &home)?;
             let target_zone = zone_of_community(tx, community_id)?;
             let pinned = (kind == Kind::Checkpoint).then(|| resource.attributes.get("spec.pinned") == Some(&Value::Bool(true)));
@@ -323,18 +288,26 @@ impl Platform for Sandbox {
             let resource = load_kind(tx, kind, resource_id)?;
             let sharing = Sandbox::ensure_organization(tx, &resource.organization_id)?;
             require(tx, &self.actor, &resource.parent_id, sharing.project, &format!("unpublish {kind} `{}`", resource.name))?;
-            let users: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM uses u JOIN objects p ON u.project_id = p.id WHERE u.resource_id = ?1 AND p.parent_id = ?2",
-                    params![resource_id, community_id],
-                    |r| r.get(0),
+            let users: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT p.name FROM uses u JOIN objects p ON u.project_id = p.id WHERE u.resource_id = ?1 AND p.parent_id = ?2 ORDER BY p.name",
                 )
+                .and_then(|mut s| {
+                    s.query_map(params![resource_id, community_id], |r| r.get::<_, String>(0))?
+                        .collect()
+                })
                 .map_err(internal)?;
-            if users > 0 {
-                return Err(rejected(format!(
-                    "{kind} `{}` is used by {users} project(s) of that community; detach it first",
-                    resource.name
-                )));
+            if !users.is_empty() {
+                // The community may be gone already (a resource is unpublished even from a
+                // community deleted before it): name it by id then.
+                let community = load(tx, community_id)?.map_or_else(|| community_id.to_owned(), |c| c.name);
+                let users: Vec<String> = users.iter().map(|name| format!("project `{name}`")).collect();
+                rules::check_in_use(
+                    &format!("{kind} `{}`", resource.name),
+                    rules::Removal::Unpublish { community: &community },
+                    &users,
+                )
+                .map_err(violation)?;
             }
             tx.execute("DELETE FROM publications WHERE resource_id = ?1 AND community_id = ?2", params![resource_id, community_id])
                 .map_err(internal)?;
@@ -438,5 +411,154 @@ impl Platform for Sandbox {
             .map_err(internal)?;
             bump(tx, project_id)
         })
+    }
+}
+
+impl Sandbox {
+    /// An update inside a write's transaction, first re-checked against what the plan saw.
+    fn update_in(
+        &self,
+        tx: &Transaction<'_>,
+        kind: Kind,
+        id: &str,
+        request: &UpdateRequest,
+        seen: Option<&Seen>,
+    ) -> PlatformResult<()> {
+        if let Some(seen) = seen {
+            unchanged(tx, kind, id, seen)?;
+        }
+
+        let row = load_kind(tx, kind, id)?;
+        let (_, needed, _) = rules::needed_role(rules::Act::Update, kind);
+        require(tx, &self.actor, id, needed, &format!("change {kind} `{}`", row.name))?;
+        if let Some(zone) = request.set.get("spec.zone")
+            && kind == Kind::Community
+            && row.attributes.get("spec.zone") != Some(zone)
+        {
+            return Err(rejected("a community's zone cannot be changed"));
+        }
+        let mut attributes = row.attributes.clone();
+        for (path, value) in &request.set {
+            if path != "spec.billingAccount" {
+                attributes.insert(path.clone(), value.clone());
+            }
+        }
+        for path in &request.clear {
+            attributes.remove(path);
+        }
+        if let Some(description) = attributes.get("spec.description").and_then(Value::as_str) {
+            rules::check_description(description).map_err(violation)?;
+        }
+        let project_id = if kind.is_resource() { row.parent_id.as_str() } else { id };
+        check_references(tx, kind, &row.organization_id, project_id, &attributes)?;
+        if let Some(name) = &request.name {
+            check_name(kind, name)?;
+            let taken: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM objects WHERE kind = ?1 AND parent_id = ?2 AND name = ?3 AND id != ?4",
+                        params![kind.as_str(), row.parent_id, name, id],
+                        |r| r.get(0),
+                    )
+                    .map_err(internal)?;
+            if taken > 0 {
+                return Err(PlatformError::new(
+                    ErrorKind::Conflict,
+                    format!("a {kind} named `{name}` already exists there"),
+                ));
+            }
+            tx.execute("UPDATE objects SET name = ?2 WHERE id = ?1", params![id, name])
+                .map_err(internal)?;
+        }
+        if let Some(labels) = &request.labels {
+            check_labels(labels)?;
+            tx.execute(
+                "UPDATE objects SET labels = ?2 WHERE id = ?1",
+                params![id, to_column(labels)?],
+            )
+            .map_err(internal)?;
+        }
+        if let Some(value) = &request.secret {
+            tx.execute(
+                "UPDATE objects SET secret = ?2, secret_digest = ?3 WHERE id = ?1",
+                params![id, self.keys.seal(value)?, self.keys.digest(value)],
+            )
+            .map_err(internal)?;
+        }
+        tx.execute(
+            "UPDATE objects SET attributes = ?2 WHERE id = ?1",
+            params![id, to_column(&attributes)?],
+        )
+        .map_err(internal)?;
+        bump(tx, id)
+    }
+
+    /// A delete inside a write's transaction, first re-checked against what the plan saw.
+    fn delete_in(
+        &self,
+        tx: &Transaction<'_>,
+        kind: Kind,
+        id: &str,
+        seen: Option<&Seen>,
+    ) -> PlatformResult<()> {
+        if let Some(seen) = seen {
+            unchanged(tx, kind, id, seen)?;
+        }
+
+        let row = load_kind(tx, kind, id)?;
+        let (_, needed, _) = rules::needed_role(rules::Act::Delete, kind);
+        require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
+        let children = count(tx, "SELECT count(*) FROM objects WHERE parent_id = ?1", id)?;
+        let (publications, users) = if kind.is_resource() {
+            (
+                count(tx, "SELECT count(*) FROM publications WHERE resource_id = ?1", id)?,
+                count(tx, "SELECT count(*) FROM uses WHERE resource_id = ?1", id)?,
+            )
+        } else {
+            (0, 0)
+        };
+        // Whether the platform refuses to delete a resource that another one references (an
+        // image under a node) is not documented: the sandbox allows it, so that a replaced
+        // image can be rebuilt before its node is updated.
+        rules::check_delete(&rules::DeleteContext {
+            kind,
+            name: &row.name,
+            children,
+            publications,
+            users,
+            active: row.active,
+        })
+        .map_err(violation)?;
+        tx.execute("DELETE FROM bindings WHERE object_id = ?1", [id]).map_err(internal)?;
+        tx.execute("DELETE FROM uses WHERE project_id = ?1", [id]).map_err(internal)?;
+        tx.execute("DELETE FROM publications WHERE community_id = ?1", [id]).map_err(internal)?;
+        tx.execute("DELETE FROM objects WHERE id = ?1", [id]).map_err(internal)?;
+        Ok(())
+    }
+}
+
+/// Checks, inside a transaction, that an object is as the plan saw it: the same transaction
+/// then writes it, so no other writer can come in between.
+fn unchanged(tx: &Transaction<'_>, kind: Kind, id: &str, seen: &Seen) -> PlatformResult<()> {
+    let row: Option<(String, String, String, i64)> = tx
+        .prepare_cached(
+            "SELECT name, labels, attributes, version FROM objects WHERE id = ?1 AND kind = ?2",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![id, kind.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+        })
+        .map_err(internal)?;
+    let Some((name, labels, attributes, version)) = row else {
+        return Err(crate::platform::lock::conflict(&format!("{kind} `{id}` no longer exists")));
+    };
+    let object = || format!("{kind} `{name}` (`{id}`)");
+    let labels: BTreeMap<String, String> = parse_column(&labels, "labels", object)?;
+    let attributes: BTreeMap<String, Value> = parse_column(&attributes, "attributes", object)?;
+    match seen.differs(Some(version), &name, &labels, &attributes) {
+        Some(detail) => Err(crate::platform::lock::conflict(&detail)),
+        None => Ok(()),
     }
 }
