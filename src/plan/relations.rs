@@ -171,9 +171,10 @@ impl Planner<'_> {
                         id,
                         self.organization_id,
                     );
-                    let problem = Problem::error("spherectl::rules::cross_organization", violation.message)
-                        .at(location, "no such community visible in this organization")
-                        .maybe_help(violation.help);
+                    let problem =
+                        Problem::error("spherectl::rules::cross_organization", violation.message)
+                            .at(location, "no such community visible in this organization")
+                            .maybe_help(violation.help);
                     self.finding(problem, Some(&object.address));
                     return None;
                 };

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use super::{
     Call, Reply, Server, access, page,
-    public::{activate, bindings_reply, locate, not_visible, parent_organization, read_object, state},
+    public::{
+        activate, bindings_reply, locate, not_visible, parent_organization, read_object, state,
+    },
 };
 use crate::{
     manifest::Kind,
