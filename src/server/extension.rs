@@ -119,7 +119,8 @@ fn organization_of(call: &Call) -> Result<String, Reply> {
 }
 
 /// `GET /organizations/{id}`: the sharing rule, the versions of communities and projects (the
-/// public messages have none), and the communities of other organizations known by id.
+/// public messages have none), and the communities of other organizations that the caller can
+/// see (the sandbox's read lists only those for its actor: see `Sandbox::read`).
 async fn organization(server: &Arc<Server>, call: &Call) -> Reply {
     let id = call.param(0);
     let state = match state(server, call, id).await {
