@@ -161,9 +161,20 @@ impl Planner<'_> {
                     }
                 };
                 let Some((organization, zone, name)) = known else {
-                    let problem = Problem::error("spherectl::plan::unknown_community", format!("no community with id `{id}` exists in organization `{}`", self.organization_id))
-                        .at(location, "unknown community id")
-                        .help("check the id; communities managed in these manifests are named, not given by id");
+                    // Not in this organization as the actor reads it, nor a community of another
+                    // organization that the actor can see: it does not exist, or the actor may
+                    // not see it. The platform answers both alike, and so does the reason (the
+                    // sandbox refuses the same publish with it).
+                    let violation = rules::community_not_visible(
+                        self.input.actor,
+                        &object.address.to_string(),
+                        id,
+                        self.organization_id,
+                    );
+                    let problem =
+                        Problem::error("spherectl::rules::cross_organization", violation.message)
+                            .at(location, "no such community visible in this organization")
+                            .maybe_help(violation.help);
                     self.finding(problem, Some(&object.address));
                     return None;
                 };

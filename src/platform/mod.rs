@@ -61,8 +61,10 @@ pub struct LiveState {
     pub publications: Vec<(String, String)>,
     /// `(project id, resource id)`.
     pub uses: Vec<(String, String)>,
-    /// Communities of other organizations that are known by id (to report cross-organization
-    /// publishing precisely): `(community id, organization id, zone)`.
+    /// Communities of other organizations that the actor can see (a role on them or on their
+    /// organization), to report cross-organization publishing precisely: `(community id,
+    /// organization id, zone)`. A community the actor cannot see is never listed; a publish
+    /// into it is refused with `rules::community_not_visible`.
     pub foreign_communities: Vec<(String, String, String)>,
     /// The organization's quotas by name (`rules::QUOTAS`; `None` = unlimited), or `None` when
     /// the platform cannot tell (then the planner checks none: a real organization's quotas are

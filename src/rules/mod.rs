@@ -269,6 +269,24 @@ pub fn check_publish(context: &PublishContext<'_>) -> Result<(), Violation> {
     Ok(())
 }
 
+/// The reason a publish into a community given by id is refused when the actor cannot see that
+/// community: there is no such community, or it is in an organization (this one or another)
+/// where the actor holds no role and it holds none on the community. One reason for both, so
+/// that neither the plan nor the platform tells whether a community that the actor may not see
+/// exists. The planner gives it when the community is in none of the live state it read; the
+/// sandbox, when its actor cannot see the community.
+pub fn community_not_visible(
+    actor: &str,
+    resource: &str,
+    community_id: &str,
+    organization: &str,
+) -> Violation {
+    Violation::new(format!(
+        "cannot publish `{resource}` to community `{community_id}`: it is not a community of organization `{organization}`, or `{actor}` has no access to it"
+    ))
+    .help("check the id: resources are published only into communities of their own organization, and a community is visible only to subjects with a role in it or in its organization")
+}
+
 /// Checks that an actor holds the roles publishing needs.
 pub fn check_publish_roles(
     actor: &str,

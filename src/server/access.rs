@@ -2,6 +2,12 @@
 //! the organization reads all of it; anyone else reads the communities and projects they hold a
 //! role in (a community role counts for its projects) and what is inside them. Writes are
 //! checked by the sandbox itself.
+//!
+//! An object the caller cannot see is answered as one that does not exist: 404 `NOT_FOUND`
+//! with one message ([`not_visible`]), for reads and for writes that name it, and a list under a
+//! community or project the caller cannot see is empty, as under one that does not exist. The
+//! single-object checks use the sandbox's `locate_visible`, the lists [`Readable`]: the two
+//! apply the same rule.
 
 use std::collections::HashSet;
 
@@ -65,7 +71,8 @@ impl Readable {
     }
 }
 
-/// The 403 of a read: names the subject, the role needed and the object.
+/// The 403 of a read of an organization the subject holds no role on (every organization id
+/// answers it alike: the sandbox creates an organization the first time its id is used).
 pub(crate) fn denied(subject: &str, kind: Kind, id: &str) -> Reply {
     let what = kind.as_str().to_lowercase();
     Reply::error(&PlatformError::new(
@@ -74,4 +81,19 @@ pub(crate) fn denied(subject: &str, kind: Kind, id: &str) -> Reply {
             "permission denied: `{subject}` needs `viewer` on {what} `{id}` to read it and has no role"
         ),
     ))
+}
+
+/// The answer about an object that does not exist **or** that the subject cannot see: one 404
+/// (`NOT_FOUND`) with one message for both, so that no answer tells a caller whether an id it
+/// may not see exists. `kinds` are the kinds the request names (by its path or its body).
+pub(crate) fn not_visible(subject: &str, kinds: &[Kind], id: &str, unchecked: bool) -> Reply {
+    let what = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
+    let message = if unchecked {
+        format!("{what} `{id}` not found")
+    } else {
+        format!(
+            "{what} `{id}` not found, or `{subject}` holds no role that lets it see it (`viewer` or more on it, its community or its organization)"
+        )
+    };
+    Reply::error(&PlatformError::new(ErrorKind::NotFound, message))
 }

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use super::{
     Call, Reply, Server, access, page,
-    public::{activate, bindings_reply, locate, read_object, state},
+    public::{
+        activate, bindings_reply, locate, not_visible, parent_organization, read_object, state,
+    },
 };
 use crate::{
     manifest::Kind,
@@ -117,7 +119,8 @@ fn organization_of(call: &Call) -> Result<String, Reply> {
 }
 
 /// `GET /organizations/{id}`: the sharing rule, the versions of communities and projects (the
-/// public messages have none), and the communities of other organizations known by id.
+/// public messages have none), and the communities of other organizations that the caller can
+/// see (the sandbox's read lists only those for its actor: see `Sandbox::read`).
 async fn organization(server: &Arc<Server>, call: &Call) -> Reply {
     let id = call.param(0);
     let state = match state(server, call, id).await {
@@ -180,9 +183,12 @@ async fn set_sharing(server: &Arc<Server>, call: &Call) -> Reply {
 /// Lists resources (of one kind, or all) by `organizationId` or `projectId`.
 async fn resources(server: &Arc<Server>, call: &Call, kind: Option<Kind>) -> Reply {
     let project = call.query.get("projectId").filter(|p| !p.is_empty()).cloned();
+    let key = kind.and_then(wire::collection).unwrap_or("resources");
     let organization = match &project {
-        Some(project) => match locate(server, call, project, &[Kind::Project]).await {
-            Ok((_, organization)) => organization,
+        // A project the caller cannot see lists empty, as one that does not exist.
+        Some(project) => match parent_organization(server, call, project, Kind::Project).await {
+            Ok(Some(organization)) => organization,
+            Ok(None) => return Reply::ok(json!({ key: [], "nextPageToken": "" })),
             Err(reply) => return reply,
         },
         None => match organization_of(call) {
@@ -208,7 +214,6 @@ async fn resources(server: &Arc<Server>, call: &Call, kind: Option<Kind>) -> Rep
         Ok(page) => page,
         Err(reply) => return reply,
     };
-    let key = kind.and_then(wire::collection).unwrap_or("resources");
     Reply::ok(json!({ key: items, "nextPageToken": next }))
 }
 
@@ -288,6 +293,10 @@ async fn create(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(request) => request,
         Err(error) => return Reply::invalid(&error.message),
     };
+    // The project must be one the caller can see.
+    if let Err(reply) = locate(server, call, &request.parent_id, &[Kind::Project]).await {
+        return reply;
+    }
     let reply = server
         .mutate(call, ("CreateResourceMetadata", json!({"resourceId": ""})), move |sandbox| {
             let id = sandbox.create(&request)?;
@@ -309,13 +318,10 @@ async fn get(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Err(reply) => return reply,
     };
     match state.objects.iter().find(|o| o.id == id) {
-        Some(object) if !server.readable(&state, &call.subject).object(object) => {
-            access::denied(&call.subject, kind, id)
-        }
-        Some(object) => {
+        Some(object) if server.readable(&state, &call.subject).object(object) => {
             Reply::ok(DigestReaders::new(&state, &call.subject).json(object, &organization))
         }
-        None => Reply::status(404, 5, &format!("{kind} `{id}` not found")),
+        _ => not_visible(server, call, &[kind], id),
     }
 }
 

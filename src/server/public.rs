@@ -57,7 +57,9 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
     Some(reply)
 }
 
-/// The organization of an object of one of `kinds`, or a 404.
+/// The kind and organization of an object of one of `kinds` that the caller can see, or the
+/// one 404 of an object that does not exist or that the caller cannot see
+/// ([`access::not_visible`]). With `--unchecked-reads` every object is visible.
 pub(crate) async fn locate(
     server: &Arc<Server>,
     call: &Call,
@@ -65,17 +67,40 @@ pub(crate) async fn locate(
     kinds: &[Kind],
 ) -> Result<(Kind, String), Reply> {
     let id_owned = id.to_owned();
+    let unchecked = server.options.unchecked_reads;
     let found = server
-        .call(&call.subject, move |_, sandbox| sandbox.locate(&id_owned))
+        .call(&call.subject, move |_, sandbox| {
+            if unchecked { sandbox.locate(&id_owned) } else { sandbox.locate_visible(&id_owned) }
+        })
         .await
         .map_err(|error| Reply::error(&error))?;
     match found {
         Some((kind, organization)) if kinds.contains(&kind) => Ok((kind, organization)),
-        _ => {
-            let what = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
-            Err(Reply::status(404, 5, &format!("{what} `{id}` not found")))
-        }
+        _ => Err(not_visible(server, call, kinds, id)),
     }
+}
+
+/// [`access::not_visible`] for this call.
+pub(crate) fn not_visible(server: &Server, call: &Call, kinds: &[Kind], id: &str) -> Reply {
+    access::not_visible(&call.subject, kinds, id, server.options.unchecked_reads)
+}
+
+/// The organization of the community or project that a list names as its parent, whether or
+/// not the caller can see it; `None` when there is none. A list under a parent the caller cannot
+/// see leaves out what it cannot see (all of it, unless it holds a role inside), so it is empty
+/// just as a list under a parent that does not exist.
+pub(crate) async fn parent_organization(
+    server: &Arc<Server>,
+    call: &Call,
+    id: &str,
+    kind: Kind,
+) -> Result<Option<String>, Reply> {
+    let id_owned = id.to_owned();
+    let found = server
+        .call(&call.subject, move |_, sandbox| sandbox.locate(&id_owned))
+        .await
+        .map_err(|error| Reply::error(&error))?;
+    Ok(found.filter(|(found, _)| *found == kind).map(|(_, organization)| organization))
 }
 
 /// The live state of an organization.
@@ -114,11 +139,13 @@ async fn list(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
     let Some(parent) = parent.filter(|p| !p.is_empty()) else {
         return Reply::invalid(&format!("`{filter}` is required"));
     };
+    let key = if kind == Kind::Community { "communities" } else { "projects" };
     let organization = if kind == Kind::Community {
         parent.clone()
     } else {
-        match locate(server, call, parent, &[Kind::Community]).await {
-            Ok((_, organization)) => organization,
+        match parent_organization(server, call, parent, Kind::Community).await {
+            Ok(Some(organization)) => organization,
+            Ok(None) => return Reply::ok(json!({ key: [], "nextPageToken": "" })),
             Err(reply) => return reply,
         }
     };
@@ -138,7 +165,6 @@ async fn list(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(page) => page,
         Err(reply) => return reply,
     };
-    let key = if kind == Kind::Community { "communities" } else { "projects" };
     Reply::ok(json!({ key: items, "nextPageToken": next }))
 }
 
@@ -147,6 +173,13 @@ async fn create(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Ok(request) => request,
         Err(error) => return Reply::invalid(&error.message),
     };
+    // A project's community must be one the caller can see (an organization is never hidden:
+    // the sandbox creates one the first time its id is used).
+    if kind == Kind::Project
+        && let Err(reply) = locate(server, call, &request.parent_id, &[Kind::Community]).await
+    {
+        return reply;
+    }
     let (metadata, key) = match kind {
         Kind::Community => ("CreateCommunityMetadata", "communityId"),
         _ => ("CreateProjectMetadata", "projectId"),
@@ -230,11 +263,10 @@ async fn object(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         }
         _ => match state(server, call, &organization).await {
             Ok(state) => match state.objects.iter().find(|o| o.id == id) {
-                Some(object) if !server.readable(&state, &call.subject).object(object) => {
-                    access::denied(&call.subject, kind, &id)
+                Some(object) if server.readable(&state, &call.subject).object(object) => {
+                    Reply::ok(wire::object_json(object, &organization))
                 }
-                Some(object) => Reply::ok(wire::object_json(object, &organization)),
-                None => Reply::status(404, 5, &format!("{kind} `{id}` not found")),
+                _ => not_visible(server, call, &[kind], &id),
             },
             Err(reply) => reply,
         },
@@ -252,7 +284,7 @@ async fn list_bindings(server: &Arc<Server>, call: &Call, kind: Kind) -> Reply {
         Err(reply) => return reply,
     };
     if !server.readable(&state, &call.subject).scope(id) {
-        return access::denied(&call.subject, kind, id);
+        return not_visible(server, call, &[kind], id);
     }
     let members = state.objects.iter().find(|o| o.id == id).map(|o| o.members.clone());
     bindings_reply(kind, &members.unwrap_or_default(), call)
@@ -352,22 +384,31 @@ async fn share(server: &Arc<Server>, call: &Call, kind: Kind, add: bool) -> Repl
     if target.is_empty() {
         return Reply::invalid(&format!("`{key}` is required"));
     }
-    let resource_kind = match call.body.get("resourceType").and_then(Value::as_str) {
+    let named = match call.body.get("resourceType").and_then(Value::as_str) {
         Some(name) => match Kind::from_resource_type(name) {
-            Some(kind) => kind,
+            Some(kind) => Some(kind),
             None => return Reply::invalid(&format!("unknown `resourceType` `{name}`")),
         },
         None if kind == Kind::Community => {
             return Reply::invalid("`resourceType` is required");
         }
-        None => match locate(server, call, &resource_id, &Kind::RESOURCES).await {
-            Ok((kind, _)) => kind,
-            Err(reply) => return reply,
-        },
+        None => None,
     };
-    // Removing from a community or project that is gone is done already (the sandbox drops a
-    // deleted community's publications and a deleted project's uses with it).
-    if add && let Err(reply) = locate(server, call, &target, &[target_kind]).await {
+    // The shared resource must be one the caller can see (a removal's resource that is gone is
+    // a 404, which a client reads as done).
+    let kinds = named.map_or(Kind::RESOURCES.to_vec(), |kind| vec![kind]);
+    let resource_kind = match locate(server, call, &resource_id, &kinds).await {
+        Ok((kind, _)) => kind,
+        Err(reply) => return reply,
+    };
+    // A project that uses or stops using it must be visible too (one that is gone is a 404:
+    // the sandbox dropped its uses with it). A community that receives it is checked by the
+    // sandbox's publish, whose refusal of a community the caller cannot see carries the
+    // planner's reason (`rules::community_not_visible`); removing a publication needs only a
+    // role on the resource's project.
+    if target_kind == Kind::Project
+        && let Err(reply) = locate(server, call, &target, &[target_kind]).await
+    {
         return reply;
     }
     let metadata = match (kind, add) {
@@ -410,7 +451,7 @@ async fn balance(server: &Arc<Server>, call: &Call) -> Reply {
             Err(reply) => return reply,
         };
         if !server.readable(&state, &call.subject).scope(&id) {
-            return access::denied(&call.subject, Kind::Project, &id);
+            return not_visible(server, call, &[Kind::Project], &id);
         }
         let balance = state.objects.iter().find(|o| o.id == id).and_then(|o| o.balance);
         return Reply::ok(match balance {
@@ -444,6 +485,9 @@ pub(crate) async fn activate(server: &Arc<Server>, call: &Call, kind: Kind, acti
     let project = call.text("projectId");
     if id.is_empty() || project.is_empty() {
         return Reply::invalid(&format!("`{key}` and `projectId` are required"));
+    }
+    if let Err(reply) = locate(server, call, &id, &[kind]).await {
+        return reply;
     }
     let metadata = match (kind, active) {
         (Kind::Dataset, true) => "ActivateDatasetMetadata",

@@ -297,7 +297,7 @@ fn a_server_killed_mid_apply_then_a_rerun_converges_without_duplicates() {
 #[test]
 fn clients_written_against_the_real_api_work_unchanged() {
     let case = Case::example("quickstart");
-    let server = Server::start(&case.server_db(), &[]);
+    let server = Server::start(&case.server_db(), &["--token", "t5-carol=userAccount:carol"]);
     // No token: 401 with a Status body.
     let (status, body) =
         server.raw("GET", "/datasphere/v2/communities?organizationId=o1", None, &[], "");
@@ -359,7 +359,8 @@ fn clients_written_against_the_real_api_work_unchanged() {
         server.get(&format!("/datasphere/v2/projects/{project}:unitBalance"))["unitBalance"],
         "250"
     );
-    // Access bindings with deltas; a subject without a role gets 403 with the platform's reason.
+    // Access bindings with deltas; a subject with too small a role gets 403 with the platform's
+    // reason, one with no role the 404 of an object that does not exist.
     let delta = r#"{"access_binding_deltas": [{"action": "ADD", "access_binding": {"role_id": "datasphere.community-projects.viewer", "subject": {"id": "carol", "type": "userAccount"}}}]}"#;
     let (status, _) = server.raw(
         "PATCH",
@@ -371,16 +372,17 @@ fn clients_written_against_the_real_api_work_unchanged() {
     assert_eq!(status, 200);
     let bindings = server.get(&format!("/datasphere/v2/projects/{project}:accessBindings"));
     assert_eq!(bindings["accessBindings"][0]["subject"]["id"], "carol");
-    let (status, denied) = server.raw(
-        "DELETE",
-        &format!("/datasphere/v2/projects/{project}"),
-        Some("t2-nobody"),
-        &[],
-        "",
-    );
+    let delete_as = |token: &str| {
+        server.raw("DELETE", &format!("/datasphere/v2/projects/{project}"), Some(token), &[], "")
+    };
+    let (status, denied) = delete_as("t5-carol");
     assert_eq!(status, 403, "{denied}");
     assert_eq!(denied["code"], 7);
-    assert!(denied["message"].as_str().unwrap().contains("userAccount:nobody"), "{denied}");
+    assert!(denied["message"].as_str().unwrap().contains("userAccount:carol"), "{denied}");
+    let (status, hidden) = delete_as("t2-nobody");
+    assert_eq!(status, 404, "{hidden}");
+    assert_eq!(hidden["code"], 5);
+    assert!(hidden["message"].as_str().unwrap().contains("userAccount:nobody"), "{hidden}");
     // A rule the platform enforces is the operation's error.
     let (status, taken) = server.raw(
         "POST",

@@ -1,6 +1,7 @@
 //! Reads on `spherectl serve` are role-checked, as on the real platform: a subject with no role
-//! gets 403 on an object and empty lists; a community's viewer sees that community, its
-//! projects and their resources and nothing else; the organization's admin sees everything.
+//! gets the 404 of an object that does not exist on an object, 403 on the organization, and
+//! empty lists; a community's viewer sees that community, its projects and their resources and
+//! nothing else; the organization's admin sees everything.
 
 use serde_json::Value;
 
@@ -73,6 +74,18 @@ fn id_of(server: &Server, path: &str, key: &str, name: &str) -> String {
     item.unwrap_or_else(|| panic!("no `{name}` in {body}"))["id"].as_str().unwrap().to_owned()
 }
 
+/// The answer about an object the subject cannot see: the 404 of one that does not exist.
+fn assert_hidden(server: &Server, token: &str, path: &str, subject: &str, object: &str) {
+    let (status, body) = get(server, token, path);
+    assert_eq!(status, 404, "GET {path} as {subject}: {body}");
+    assert_eq!(body["code"], 5, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    for part in [subject, "not found", object] {
+        assert!(message.contains(part), "GET {path}: `{part}` not in {message:?}");
+    }
+    assert!(!message.contains(token), "the token leaked: {message:?}");
+}
+
 fn assert_denied(server: &Server, token: &str, path: &str, subject: &str, object: &str) {
     let (status, body) = get(server, token, path);
     assert_eq!(status, 403, "GET {path} as {subject}: {body}");
@@ -117,7 +130,8 @@ fn reads_need_a_role_on_what_they_read() {
     let plan = case.http(&server, &["plan", ".", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
 
-    // A subject with no role: 403 on an object, empty lists.
+    // A subject with no role: 404 on an object (as for one that does not exist), 403 on the
+    // organization, empty lists.
     let nobody = "userAccount:nobody";
     for (path, object) in [
         (format!("/datasphere/v2/projects/{alpha}"), alpha.as_str()),
@@ -125,10 +139,11 @@ fn reads_need_a_role_on_what_they_read() {
         (format!("/datasphere/v2/projects/{alpha}:unitBalance"), &alpha),
         (format!("/datasphere/v2/communities/{research}"), &research),
         (format!("/datasphere/v2/communities/{research}:accessBindings"), &research),
-        (organization.clone(), ORG_ID),
-        (format!("{organization}:accessBindings"), ORG_ID),
     ] {
-        assert_denied(&server, NOBODY, &path, nobody, object);
+        assert_hidden(&server, NOBODY, &path, nobody, object);
+    }
+    for path in [organization.clone(), format!("{organization}:accessBindings")] {
+        assert_denied(&server, NOBODY, &path, nobody, ORG_ID);
     }
     assert!(names(&server, NOBODY, &communities, "communities").is_empty());
     assert!(names(&server, NOBODY, &projects_of(&research), "projects").is_empty());
@@ -156,16 +171,16 @@ fn reads_need_a_role_on_what_they_read() {
         let (status, body) = get(&server, ALICE, &path);
         assert_eq!(status, 200, "GET {path}: {body}");
     }
-    assert_denied(
+    assert_hidden(
         &server,
         ALICE,
         &format!("/datasphere/v2/communities/{analytics}"),
         alice,
         &analytics,
     );
-    assert_denied(&server, ALICE, &format!("/datasphere/v2/projects/{beta}"), alice, &beta);
+    assert_hidden(&server, ALICE, &format!("/datasphere/v2/projects/{beta}"), alice, &beta);
     assert_denied(&server, ALICE, &organization, alice, ORG_ID);
     let sales = id_of(&server, &resources, "resources", "sales");
-    let (status, body) = get(&server, ALICE, &format!("/datasphere/v2/spherectl/datasets/{sales}"));
-    assert_eq!(status, 403, "{body}");
+    let dataset = format!("/datasphere/v2/spherectl/datasets/{sales}");
+    assert_hidden(&server, ALICE, &dataset, alice, &sales);
 }

@@ -24,6 +24,7 @@ mod policy_rules;
 mod review;
 mod rules;
 mod safety;
+mod serve_access;
 
 use std::{
     path::{Path, PathBuf},

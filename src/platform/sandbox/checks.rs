@@ -22,6 +22,31 @@ pub(super) fn role_on(tx: &Transaction<'_>, actor: &str, id: &str) -> PlatformRe
     })
 }
 
+/// Whether `actor` can see the object `row` (id `id`), as `spherectl serve` checks reads: any
+/// role on its organization shows all of it; otherwise a role on a community shows it, its
+/// projects and their resources, and a role on a project shows it and its resources.
+pub(super) fn can_see(
+    tx: &Transaction<'_>,
+    actor: &str,
+    id: &str,
+    row: &Row,
+) -> PlatformResult<bool> {
+    if binding(tx, &row.organization_id, actor)?.is_some() {
+        return Ok(true);
+    }
+    Ok(match row.kind {
+        Kind::Organization => false,
+        Kind::Community => binding(tx, id, actor)?.is_some(),
+        Kind::Project => {
+            binding(tx, id, actor)?.is_some() || binding(tx, &row.parent_id, actor)?.is_some()
+        }
+        _ => match load(tx, &row.parent_id)? {
+            Some(project) => can_see(tx, actor, &row.parent_id, &project)?,
+            None => false,
+        },
+    })
+}
+
 pub(super) fn require(
     tx: &Transaction<'_>,
     actor: &str,

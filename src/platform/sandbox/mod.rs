@@ -139,6 +139,14 @@ fn violation(violation: rules::Violation) -> PlatformError {
     PlatformError::new(ErrorKind::Rejected, message)
 }
 
+/// A rule's refusal about an object the actor cannot see: `NotFound`, as for an id that does not
+/// exist (`spherectl serve` answers it 404, like every object a caller cannot see).
+fn not_visible(violation: rules::Violation) -> PlatformError {
+    let mut error = self::violation(violation);
+    error.kind = ErrorKind::NotFound;
+    error
+}
+
 fn denied(message: impl Into<String>) -> PlatformError {
     PlatformError::new(ErrorKind::PermissionDenied, message)
 }

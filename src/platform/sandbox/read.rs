@@ -71,10 +71,27 @@ impl Sandbox {
             )?;
             state.uses =
                 pairs("SELECT project_id, resource_id FROM uses WHERE organization_id = ?1")?;
-            for (id, organization, attributes) in triples(
-                "SELECT id, organization_id, attributes FROM objects \
-                 WHERE kind = 'Community' AND organization_id != ?1",
-            )? {
+            // Only the communities of other organizations that the actor can see (a role on
+            // them or on their organization): the platform tells nobody about the others, and
+            // the planner refuses a publish into them with one reason for "not there" and "not
+            // yours to see" (`rules::community_not_visible`).
+            let foreign = {
+                let mut statement = tx
+                    .prepare_cached(
+                        "SELECT o.id, o.organization_id, o.attributes FROM objects o \
+                         WHERE o.kind = 'Community' AND o.organization_id != ?1 AND EXISTS \
+                         (SELECT 1 FROM bindings b WHERE b.subject = ?2 \
+                          AND b.object_id IN (o.id, o.organization_id))",
+                    )
+                    .map_err(internal)?;
+                let rows = statement
+                    .query_map([organization_id, self.actor.as_str()], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    })
+                    .map_err(internal)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(internal)?
+            };
+            for (id, organization, attributes) in foreign {
                 let attributes: BTreeMap<String, Value> =
                     parse_column(&attributes, "attributes", || format!("Community `{id}`"))?;
                 let zone = zone_in(&attributes, || format!("Community `{id}`"))?;

@@ -247,9 +247,27 @@ impl Platform for Sandbox {
     fn publish(&self, kind: Kind, resource_id: &str, community_id: &str) -> PlatformResult<()> {
         self.write(|tx| {
             let resource = load_kind(tx, kind, resource_id)?;
-            let target = load_kind(tx, Kind::Community, community_id)?;
-            let home = community_of(tx, resource_id)?;
             let address = format!("{kind} {}", resource.name);
+            // A community the actor cannot see is refused as one that does not exist, with the
+            // reason the planner gives (`rules::community_not_visible`).
+            let target = match load(tx, community_id)? {
+                Some(row)
+                    if row.kind == Kind::Community
+                        && can_see(tx, &self.actor, community_id, &row)? =>
+                {
+                    row
+                }
+                _ => {
+                    let violation = rules::community_not_visible(
+                        &self.actor,
+                        &address,
+                        community_id,
+                        &resource.organization_id,
+                    );
+                    return Err(not_visible(violation));
+                }
+            };
+            let home = community_of(tx, resource_id)?;
             let resource_zone = zone_of_community(tx, &home)?;
             let target_zone = zone_of_community(tx, community_id)?;
             let pinned = (kind == Kind::Checkpoint).then(|| resource.attributes.get("spec.pinned") == Some(&Value::Bool(true)));
