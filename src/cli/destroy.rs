@@ -25,8 +25,8 @@ use super::{
     error::CliError,
     focus::Scope,
     plan::{
-        Access, Planned, lock_for_writing, make_plan_locked, open_platform, run_changes, sandbox_path,
-        show_findings,
+        Access, Planned, lock_for_writing, make_plan_locked, open_platform, run_changes,
+        sandbox_path, show_findings,
     },
 };
 

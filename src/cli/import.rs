@@ -72,11 +72,9 @@ fn write_error(error: WriteError) -> CliError {
         WriteError::Unnamed(_) => CliError::usage(error.to_string())
             .help("give `--out` a directory name, such as `--out manifests`"),
         // As every command that Ctrl-C stops: 130.
-        WriteError::Interrupted => CliError {
-            status: ExitStatus::Interrupted,
-            message: error.to_string(),
-            help: None,
-        },
+        WriteError::Interrupted => {
+            CliError { status: ExitStatus::Interrupted, message: error.to_string(), help: None }
+        }
         WriteError::Io { .. } => CliError::failure(error.to_string()),
     }
 }

@@ -8,6 +8,7 @@ mod adversary2;
 mod adversary3;
 mod adversary4;
 mod adversary5;
+mod adversary8;
 mod concurrency;
 mod converge;
 mod converge_http;

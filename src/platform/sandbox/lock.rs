@@ -98,7 +98,10 @@ impl FileLock {
 ///
 /// # Errors
 /// When the lock file cannot be opened or locked.
-pub(crate) fn try_hold(path: &Path, holder: &Holder) -> PlatformResult<Result<FileLock, Option<Holder>>> {
+pub(crate) fn try_hold(
+    path: &Path,
+    holder: &Holder,
+) -> PlatformResult<Result<FileLock, Option<Holder>>> {
     super::create_directory(path)?;
     let lock_path = lock_path(path);
     let mut file = open_lock_file(&lock_path)?;
