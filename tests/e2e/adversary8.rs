@@ -408,3 +408,49 @@ fn color_always_wins_over_no_color_and_auto_off_a_terminal_has_no_codes() {
     assert_eq!(always.code, 0, "{}", always.stderr);
     assert!(always.stderr.contains("\u{1b}["), "{:?}", always.stderr);
 }
+
+/// The same database named through a symlink is the same lock: the lock file is found from
+/// the database's real path, so an apply through the link waits for one through the real name.
+#[test]
+fn an_apply_through_a_symlink_to_the_database_waits_for_the_lock() {
+    let case = Case::example("quickstart");
+    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    // The database and its key, each through a link (as a deployment that links the sandbox
+    // into place would).
+    std::os::unix::fs::symlink(case.db(), case.path().join("link.db")).unwrap();
+    let key = case.path().join(".spherectl/sandbox.db.key");
+    std::os::unix::fs::symlink(key, case.path().join("link.db.key")).unwrap();
+    case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
+    let mut holder = Running::start(
+        case.path(),
+        &["apply", ".", "--yes", "--platform", "sandbox"],
+        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "60000")]),
+    );
+    holder.wait_for(false, "Plan: 1 change");
+    let pid = holder.pid();
+    let through_link =
+        case.run(&["apply", ".", "--yes", "--platform", "sandbox:link.db", "--lock-timeout", "1s"]);
+    assert_eq!(through_link.code, 1, "{}", through_link.stderr);
+    assert!(through_link.stderr.contains(&format!("held by pid {pid}")), "{}", through_link.stderr);
+    holder.kill();
+}
+
+/// A subject with no role in the organization cannot take its lease (and so block every apply
+/// for up to ten minutes, renewably); one with a role can.
+#[test]
+fn a_subject_without_a_role_cannot_take_an_organizations_lease() {
+    let case = Case::example("quickstart");
+    let db = case.path().join("served.db");
+    let server = serve(&db, &[]);
+    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let path = format!("/datasphere/v2/spherectl/organizations/{ORGANIZATION}:acquireLock");
+    let body = r#"{"leaseId": "squatter", "ttlSeconds": "600", "holder": {"pid": 9, "host": "x"}}"#;
+    let (status, answer) =
+        server.raw("POST", &path, Some("t2-nobody"), &[("Content-Type", "application/json")], body);
+    assert_eq!(status, 403, "{answer}");
+    assert_ne!(answer["acquired"], serde_json::Value::Bool(true), "{answer}");
+    case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
+    let run = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    drop(server);
+}

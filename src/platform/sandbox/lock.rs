@@ -17,9 +17,17 @@ use std::{
 use super::{ErrorKind, PlatformError, PlatformResult};
 use crate::platform::lock::{ApplyLock, Holder, LockRequest, timed_out};
 
-/// The lock file of the database at `path`: `PATH.lock`.
+/// The lock file of the database at `path`: `PATH.lock`, beside the database's real file, so
+/// that every name of one database (a symlink, `..`) finds the same lock.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
-    let mut lock_path = path.as_os_str().to_owned();
+    let real = std::fs::canonicalize(path)
+        .ok()
+        .or_else(|| {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+            Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+        })
+        .unwrap_or_else(|| path.to_path_buf());
+    let mut lock_path = real.into_os_string();
     lock_path.push(".lock");
     PathBuf::from(lock_path)
 }
