@@ -85,16 +85,16 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
         // could otherwise block every apply there.
         "/organizations/{organizationId}:acquireLock" => {
             match state(server, call, call.param(0)).await {
-                Ok(state) if !server.readable(&state, &call.subject).any() => Reply::error(
-                    &crate::platform::PlatformError::new(
+                Ok(state) if !server.readable(&state, &call.subject).any() => {
+                    Reply::error(&crate::platform::PlatformError::new(
                         crate::platform::ErrorKind::PermissionDenied,
                         format!(
                             "permission denied: `{}` has no role in organization `{}`, so it cannot take its apply lease",
                             call.subject,
                             call.param(0)
                         ),
-                    ),
-                ),
+                    ))
+                }
                 Ok(_) => server.leases.acquire(call),
                 Err(reply) => reply,
             }

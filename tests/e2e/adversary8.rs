@@ -454,3 +454,70 @@ fn a_subject_without_a_role_cannot_take_an_organizations_lease() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     drop(server);
 }
+
+/// Ctrl-C at the confirmation prompt of an apply over `serve` (on a terminal: the lease is held
+/// while it asks) releases the lease at once: the next apply does not wait for the lease's 30
+/// seconds to run out.
+#[test]
+fn ctrl_c_at_the_prompt_over_serve_releases_the_lease_at_once() {
+    use std::{
+        io::{Read, Write},
+        process::{Command, Stdio},
+        time::{Duration, Instant},
+    };
+    let case = Case::example("quickstart");
+    let db = case.path().join("served.db");
+    let server = serve(&db, &[]);
+    let binary = env!("CARGO_BIN_EXE_spherectl");
+    let mut command = Command::new("script");
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .env("SPHERECTL_TOKEN", TOKEN)
+        .current_dir(case.path())
+        .args(["-qec", &format!("{binary} apply . --platform {}", server.url)])
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, value) in env(&case, &[]) {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("`script` (util-linux) runs a pseudo-terminal");
+    let mut stdout = child.stdout.take().unwrap();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let output = std::sync::Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                output.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !output.lock().unwrap().contains("Only `yes` is accepted") {
+        assert!(Instant::now() < deadline, "no prompt: {}", output.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Ctrl-C typed on the terminal.
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "apply did not stop: {}", output.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", output.lock().unwrap());
+    let next = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "0"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert!(next.stderr.contains("Apply complete: 17 done"), "{}", next.stderr);
+    drop(server);
+}
