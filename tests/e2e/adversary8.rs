@@ -521,3 +521,28 @@ fn ctrl_c_at_the_prompt_over_serve_releases_the_lease_at_once() {
     assert!(next.stderr.contains("Apply complete: 17 done"), "{}", next.stderr);
     drop(server);
 }
+
+/// A lease holder's description comes from another client (or a lock file): control characters
+/// in it (a terminal escape that clears the screen or sets the title) are shown escaped, never
+/// sent raw to the waiting user's terminal.
+#[test]
+fn a_lock_holders_control_characters_are_not_printed_raw() {
+    let case = Case::example("quickstart");
+    let db = case.path().join("served.db");
+    let server = serve(&db, &[]);
+    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let path = format!("/datasphere/v2/spherectl/organizations/{ORGANIZATION}:acquireLock");
+    let body = r#"{"leaseId": "odd", "ttlSeconds": "60", "holder": {"pid": 9, "host": "evil\u001b[2J", "command": "x\u001b]0;title\u0007\r\nfake line", "started": "now\u001b[31m"}}"#;
+    let (status, answer) =
+        server.raw("POST", &path, Some(TOKEN), &[("Content-Type", "application/json")], body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["acquired"], serde_json::Value::Bool(true), "{answer}");
+    case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
+    let run = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "1s"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("held by pid 9 on host `evil"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(!run.stderr.contains('\u{7}'), "{:?}", run.stderr);
+    assert!(!run.stderr.contains("\r\nfake line"), "{:?}", run.stderr);
+    drop(server);
+}
