@@ -86,13 +86,16 @@ fn import(
 ) -> Result<ExitStatus, CliError> {
     // Ctrl-C while reading stops at once (exit 130: nothing written yet); while writing, the
     // write stops before the directory is renamed into place, and leaves nothing behind.
+    // The handler stops the process while it holds `writing` (false): the write cannot start
+    // in between, and leave a temporary directory behind.
     let interrupted = Arc::new(AtomicBool::new(false));
-    let writing = Arc::new(AtomicBool::new(false));
+    let writing = Arc::new(std::sync::Mutex::new(false));
     {
         let flag = Arc::clone(&interrupted);
         let writing = Arc::clone(&writing);
         let _ = ctrlc::set_handler(move || {
-            if !writing.load(Ordering::SeqCst) {
+            let writing = writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !*writing {
                 use std::io::Write as _;
                 let _ = writeln!(std::io::stderr().lock(), "\ninterrupted: nothing was written");
                 std::process::exit(crate::apply::interrupt::EXIT_CODE);
@@ -128,7 +131,7 @@ fn import(
         CliError::usage(error.to_string()).help(help)
     })?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(&imported.set));
-    writing.store(true, Ordering::SeqCst);
+    *writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
     files::write(&out, &imported.files, args.force, &interrupted).map_err(write_error)?;
 
     let mut text = format!(
