@@ -546,3 +546,19 @@ fn a_lock_holders_control_characters_are_not_printed_raw() {
     assert!(!run.stderr.contains("\r\nfake line"), "{:?}", run.stderr);
     drop(server);
 }
+
+/// A lock file that is a symlink (planted where the database lives) is refused, not followed:
+/// taking the lock empties and rewrites the file, which would have clobbered the link's target.
+#[test]
+fn a_lock_file_that_is_a_symlink_is_refused_and_its_target_left_alone() {
+    let case = Case::example("quickstart");
+    let victim = case.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::create_dir_all(case.path().join(".spherectl")).unwrap();
+    std::os::unix::fs::symlink(&victim, case.path().join(".spherectl/sandbox.db.lock")).unwrap();
+    let run = case.run(&["apply", ".", "--yes", "--platform", "sandbox", "--lock-timeout", "0"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot use the lock file"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(objects(&case.db()).is_empty());
+}

@@ -59,11 +59,16 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     Holder::from_json(&serde_json::from_str(&text).ok()?)
 }
 
+/// Opens (or creates) the lock file; a symlink there is refused, not followed: taking the lock
+/// empties and rewrites the file, which would clobber the link's target.
 fn open_lock_file(lock_path: &Path) -> PlatformResult<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
     options.open(lock_path).map_err(|e| failed(lock_path, &e))
 }
 
