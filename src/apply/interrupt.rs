@@ -16,7 +16,7 @@ use std::{
     io::Write,
     sync::{
         Arc, Mutex, OnceLock,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Instant,
 };
@@ -37,6 +37,31 @@ pub struct Interrupts {
     /// The changes in flight and when each started, by address.
     in_flight: Mutex<BTreeMap<String, Instant>>,
     sink: Mutex<Option<Sink>>,
+    /// What to do before an interrupt stops the process at once (release a `serve` lease,
+    /// which would otherwise outlive the process by its time to live), by id.
+    exit_hooks: Mutex<Vec<(u64, ExitHook)>>,
+    next_hook: AtomicU64,
+}
+
+/// Run before an interrupt stops the process at once.
+pub type ExitHook = Box<dyn Fn() + Send + Sync>;
+
+/// Registers `hook` to run before an interrupt stops the process at once (installing the
+/// handler); returns its id for [`remove_exit_hook`].
+pub fn add_exit_hook(hook: ExitHook) -> u64 {
+    let state = Interrupts::install();
+    let id = state.next_hook.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut hooks) = state.exit_hooks.lock() {
+        hooks.push((id, hook));
+    }
+    id
+}
+
+/// Unregisters a hook of [`add_exit_hook`] (its work was done the ordinary way).
+pub fn remove_exit_hook(id: u64) {
+    if let Ok(mut hooks) = Interrupts::install().exit_hooks.lock() {
+        hooks.retain(|(hook, _)| *hook != id);
+    }
 }
 
 impl Interrupts {
@@ -48,7 +73,18 @@ impl Interrupts {
             presses: AtomicUsize::new(0),
             in_flight: Mutex::new(BTreeMap::new()),
             sink: Mutex::new(None),
+            exit_hooks: Mutex::new(Vec::new()),
+            next_hook: AtomicU64::new(0),
         }
+    }
+
+    /// Stops the process at once with exit code 130, after the exit hooks.
+    fn exit(&self) -> ! {
+        let hooks = self.exit_hooks.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();
+        for (_, hook) in hooks {
+            hook();
+        }
+        std::process::exit(EXIT_CODE);
     }
 
     /// Installs the process's handler (once) and returns its state.
@@ -135,7 +171,7 @@ impl Interrupts {
     pub fn on_signal(&self) {
         if !self.applying.load(Ordering::SeqCst) {
             let _ = writeln!(std::io::stderr().lock(), "\ninterrupted: nothing was applied");
-            std::process::exit(EXIT_CODE);
+            self.exit();
         }
         let presses = self.presses.fetch_add(1, Ordering::SeqCst) + 1;
         match presses {
@@ -166,7 +202,7 @@ impl Interrupts {
                     )
                 };
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
-                std::process::exit(EXIT_CODE);
+                self.exit();
             }
         }
     }

@@ -62,7 +62,13 @@ pub enum Status {
 pub struct Outcome {
     /// `(change address, status)` in completion order.
     pub results: Vec<(String, Status)>,
+    /// `(change address, note)` of changes done with something to say, such as a delete whose
+    /// object another writer had already deleted ([`ALREADY_DELETED`]).
+    pub notes: Vec<(String, String)>,
 }
+
+/// The note of a delete whose object was gone when it ran: done, as Terraform counts it.
+pub const ALREADY_DELETED: &str = "already deleted (by another writer since the plan)";
 
 impl Outcome {
     pub fn done(&self) -> usize {
@@ -104,6 +110,7 @@ struct State {
     finished: usize,
     status: Vec<Option<Status>>,
     results: Vec<(String, Status)>,
+    notes: Vec<(String, String)>,
 }
 
 /// Applies a plan.
@@ -128,6 +135,7 @@ pub fn apply(
         finished: 0,
         status: vec![None; changes.len()],
         results: Vec::new(),
+        notes: Vec::new(),
     });
     let wake = Condvar::new();
     let ids: Mutex<HashMap<Address, String>> = Mutex::new(plan.known_ids.clone());
@@ -175,12 +183,15 @@ pub fn apply(
                     if let Some(delay) = test_write_delay() {
                         std::thread::sleep(delay);
                     }
-                    let status = match execute(change, platform, secrets, &ids, &checks) {
-                        Ok(()) => Status::Done,
-                        Err(error) => Status::Failed(error.message),
+                    let (status, note) = match execute(change, platform, secrets, &ids, &checks) {
+                        Ok(note) => (Status::Done, note),
+                        Err(error) => (Status::Failed(error.message), None),
                     };
                     progress(Event::Finished(change, &status));
                     let mut guard = state.lock().expect("apply state lock");
+                    if let Some(note) = note {
+                        guard.notes.push((change.address.clone(), note.to_owned()));
+                    }
                     guard.in_flight -= 1;
                     guard.finished += 1;
                     guard.results.push((change.address.clone(), status.clone()));
@@ -223,7 +234,7 @@ pub fn apply(
             state.results.push((change.address.clone(), status));
         }
     }
-    Outcome { results: state.results }
+    Outcome { results: state.results, notes: state.notes }
 }
 
 /// A delay before every change, from the hidden `SPHERECTL_TEST_WRITE_DELAY_MS`: tests make an
@@ -355,7 +366,38 @@ fn written_ids(operation: &Operation) -> Vec<&str> {
     }
 }
 
+/// Runs one change: a note when it is done with something to say ([`ALREADY_DELETED`]).
 fn execute(
+    change: &Change,
+    platform: &dyn Platform,
+    secrets: &SecretValues,
+    ids: &Mutex<HashMap<Address, String>>,
+    checks: &Checks<'_>,
+) -> PlatformResult<Option<&'static str>> {
+    match &change.operation {
+        // A delete whose object is gone has nothing left to do (it cannot have been changed:
+        // ids are never reused).
+        Operation::Delete { kind, id } => {
+            match platform.delete_unchanged(*kind, id, &checks.seen(change, *kind, id)) {
+                Ok(()) => Ok(None),
+                Err(error) if error.kind == ErrorKind::NotFound => Ok(Some(ALREADY_DELETED)),
+                Err(error) => Err(error),
+            }
+        }
+        // An object to update or replace that is gone was changed since the plan.
+        _ => write(change, platform, secrets, ids, checks).map(|()| None).map_err(|error| {
+            if error.kind == ErrorKind::NotFound
+                && matches!(change.operation, Operation::Update { .. } | Operation::Replace { .. })
+            {
+                crate::platform::lock::conflict(&error.message)
+            } else {
+                error
+            }
+        }),
+    }
+}
+
+fn write(
     change: &Change,
     platform: &dyn Platform,
     secrets: &SecretValues,

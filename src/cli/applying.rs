@@ -82,10 +82,15 @@ pub(super) fn run(
             printer.err(&format!("  - skipped {address}: {reason}\n"));
         }
     }
+    for (address, note) in &outcome.notes {
+        printer.err(&format!("  note: {address}: {note}\n"));
+    }
     if terminal {
         printer.err(&progress::summary_table(plan, &outcome, started.elapsed()));
     }
-    if interrupted && !not_started.is_empty() {
+    // Interrupted is 130 even when every change had started and finished by then: the user
+    // asked to stop, and a script tells an interrupted run by its code (as a shell does).
+    if interrupted {
         let line = format!(
             "Apply interrupted: {} done, {} failed, {} not started.",
             outcome.done(),
@@ -105,14 +110,24 @@ pub(super) fn run(
             .map(|(address, _)| with_action(address))
             .collect();
         let not_started: Vec<String> = not_started.iter().map(|a| with_action(a)).collect();
+        let failed_list: Vec<String> = failed.iter().map(|(a, _)| with_action(a)).collect();
         let mut text = String::new();
-        for (title, list) in [("done", &done), ("not started", &not_started)] {
+        for (title, list) in
+            [("done", &done), ("failed", &failed_list), ("not started", &not_started)]
+        {
+            if title == "failed" && list.is_empty() {
+                continue;
+            }
             text.push_str(&format!("  {title}:{}\n", if list.is_empty() { " none" } else { "" }));
             for address in list.iter() {
                 text.push_str(&format!("    - {address}\n"));
             }
         }
-        text.push_str("  help: run `spherectl plan` to review what is left, and `spherectl apply` to finish it\n");
+        if not_started.is_empty() && failed.is_empty() {
+            text.push_str("  nothing was left undone: every change had started before the interrupt, and each finished\n");
+        } else {
+            text.push_str("  help: run `spherectl plan` to review what is left, and `spherectl apply` to finish it\n");
+        }
         printer.err(&text);
         return ExitStatus::Interrupted;
     }

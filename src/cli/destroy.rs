@@ -25,8 +25,8 @@ use super::{
     error::CliError,
     focus::Scope,
     plan::{
-        Access, Planned, lock_for_writing, make_plan, open_platform, run_changes, sandbox_path,
-        show_findings,
+        Access, Planned, lock_for_writing, make_plan_locked, open_platform, run_changes,
+        sandbox_path, show_findings,
     },
 };
 
@@ -52,18 +52,31 @@ pub(super) struct DestroyArgs {
     /// Changes in flight at once
     #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     parallelism: u16,
+    /// How long to wait for another apply's (or destroy's) lock on the organization (`30s`,
+    /// `5m`, `0` to fail at once)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::platform::lock::parse_duration)]
+    lock_timeout: std::time::Duration,
 }
 
 /// Runs `spherectl destroy`.
 pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let scope = Scope { targets: args.target.clone(), destroy: true };
     // Read only until there is something to delete and it is confirmed: a destroy with nothing
-    // to do, or one refused, creates no sandbox.
-    let mut planned =
-        match make_plan(&args.paths, global, Access::Read, None, printer, true, &scope) {
-            Ok(planned) => planned,
-            Err(status) => return status,
-        };
+    // to do, or one refused, creates no sandbox. The lock comes first, as `apply`'s: a second
+    // destroy plans after the first one's deletes (and finds nothing to destroy).
+    let mut planned = match make_plan_locked(
+        &args.paths,
+        global,
+        Access::Read,
+        None,
+        printer,
+        true,
+        &scope,
+        Some(args.lock_timeout),
+    ) {
+        Ok(planned) => planned,
+        Err(status) => return status,
+    };
     let set = planned.plan.organization.clone();
     if !planned.plan.has_changes() {
         show_findings(printer, &planned);
@@ -110,7 +123,7 @@ pub(super) fn run(args: &DestroyArgs, global: &GlobalArgs, printer: &Printer) ->
     if let Err(error) = writable(&mut planned, global) {
         return error.report(printer);
     }
-    if let Err(status) = lock_for_writing(&mut planned, printer) {
+    if let Err(status) = lock_for_writing(&mut planned, args.lock_timeout, printer) {
         return status;
     }
     let status = run_changes(&planned, args.parallelism, printer);

@@ -2,7 +2,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicBool},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use crate::{
@@ -75,7 +78,11 @@ fn write_error(error: WriteError) -> CliError {
         }
         WriteError::Unnamed(_) => CliError::usage(error.to_string())
             .help("give `--out` a directory name, such as `--out manifests`"),
-        WriteError::Interrupted | WriteError::Io { .. } => CliError::failure(error.to_string()),
+        // As every command that Ctrl-C stops: 130.
+        WriteError::Interrupted => {
+            CliError { status: ExitStatus::Interrupted, message: error.to_string(), help: None }
+        }
+        WriteError::Io { .. } => CliError::failure(error.to_string()),
     }
 }
 
@@ -84,10 +91,24 @@ fn import(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> Result<ExitStatus, CliError> {
+    // Ctrl-C while reading stops at once (exit 130: nothing written yet); while writing, the
+    // write stops before the directory is renamed into place, and leaves nothing behind.
+    // The handler stops the process while it holds `writing` (false): the write cannot start
+    // in between, and leave a temporary directory behind.
     let interrupted = Arc::new(AtomicBool::new(false));
+    let writing = Arc::new(std::sync::Mutex::new(false));
     {
         let flag = Arc::clone(&interrupted);
-        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        let writing = Arc::clone(&writing);
+        let _ = ctrlc::set_handler(move || {
+            let writing = writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !*writing {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr().lock(), "\ninterrupted: nothing was written");
+                std::process::exit(crate::apply::interrupt::EXIT_CODE);
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
     }
     if args.organization.trim().is_empty() {
         return Err(CliError::usage("`--organization` needs an organization id"));
@@ -135,6 +156,7 @@ fn import(
         });
     }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(&imported.set));
+    *writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
     files::write(&out, &imported.files, args.force, &interrupted).map_err(write_error)?;
 
     let mut text = format!(

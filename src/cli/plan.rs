@@ -319,29 +319,22 @@ pub(super) fn make_plan(
     allow_delete: bool,
     scope: &Scope,
 ) -> Result<Planned, ExitStatus> {
-    make_plan_locked(
-        paths,
-        global,
-        access,
-        saved,
-        printer,
-        allow_delete,
-        scope,
-        DEFAULT_LOCK_TIMEOUT,
-    )
+    let lock = (access == Access::Write).then_some(DEFAULT_LOCK_TIMEOUT);
+    make_plan_locked(paths, global, access, saved, printer, allow_delete, scope, lock)
 }
 
 /// How long a writing command waits for another apply's lock unless told (`--lock-timeout`).
 const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// [`make_plan`]; a writing command ([`Access::Write`]) first takes the organization's apply
-/// lock, waiting up to `lock_timeout`, so that its plan is made from what any apply before it
-/// wrote (see `super::applying`).
+/// [`make_plan`]; a writing command (`apply`, `destroy`: `lock_timeout` given) first takes the
+/// organization's apply lock, waiting up to `lock_timeout`, so that its plan is made from what
+/// any apply before it wrote (see `super::applying`). A sandbox opened read-only (`destroy`)
+/// is locked when its database exists: a missing one has nothing to destroy.
 #[expect(
     clippy::too_many_arguments,
     reason = "`make_plan`'s arguments and the lock timeout of `apply`"
 )]
-fn make_plan_locked(
+pub(super) fn make_plan_locked(
     paths: &[PathBuf],
     global: &GlobalArgs,
     access: Access,
@@ -349,7 +342,7 @@ fn make_plan_locked(
     printer: &Printer,
     allow_delete: bool,
     scope: &Scope,
-    lock_timeout: std::time::Duration,
+    lock_timeout: Option<std::time::Duration>,
 ) -> Result<Planned, ExitStatus> {
     apply::interrupt::Interrupts::install();
     let (mut loaded, _graph) = super::load_checked(paths, printer)?;
@@ -377,7 +370,7 @@ fn make_plan_locked(
         super::report(printer, &problems, &loaded.sources);
         return Err(ExitStatus::Failure);
     }
-    let lock = if access == Access::Write {
+    let lock = if let Some(lock_timeout) = lock_timeout {
         super::applying::take_lock(
             platform.as_ref(),
             &loaded.model.organization.id,
@@ -663,7 +656,7 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
         printer,
         args.allow_delete,
         &scope,
-        args.lock_timeout,
+        Some(args.lock_timeout),
     ) {
         Ok(planned) => planned,
         Err(status) => return status,
@@ -744,18 +737,22 @@ pub(super) fn run_changes(planned: &Planned, parallelism: u16, printer: &Printer
     )
 }
 
-/// Takes the organization's apply lock for a plan that was made read-only (`destroy`, which
-/// creates nothing until confirmed), waiting up to the default `--lock-timeout`: every write is
-/// then re-checked against what the plan saw.
+/// Takes the organization's apply lock for a plan that was made read-only (`destroy`), unless
+/// its plan already holds it, waiting up to `lock_timeout`: every write is then re-checked
+/// against what the plan saw.
 ///
 /// # Errors
 /// Exit 1 when the lock is not free in time.
-pub(super) fn lock_for_writing(planned: &mut Planned, printer: &Printer) -> Result<(), ExitStatus> {
+pub(super) fn lock_for_writing(
+    planned: &mut Planned,
+    lock_timeout: std::time::Duration,
+    printer: &Printer,
+) -> Result<(), ExitStatus> {
     if !planned._lock.is_held() {
         planned._lock = super::applying::take_lock(
             planned.platform.as_ref(),
             &planned.loaded.model.organization.id,
-            DEFAULT_LOCK_TIMEOUT,
+            lock_timeout,
             printer,
         )?;
     }

@@ -66,16 +66,19 @@ impl Holder {
     }
 
     /// `pid 123 on host `ci-4` since 2026-01-02 10:00:00 UTC, running `spherectl apply --yes``.
+    ///
+    /// The holder comes from another process (a lock file, another client's lease): control
+    /// characters in it are shown escaped (`\u{1b}`), never sent raw to a terminal.
     pub fn describe(&self) -> String {
-        let mut text = format!("pid {} on host `{}`", self.pid, self.host);
+        let mut text = format!("pid {} on host `{}`", self.pid, printable(&self.host));
         if let Some(subject) = &self.subject {
-            text.push_str(&format!(" as `{subject}`"));
+            text.push_str(&format!(" as `{}`", printable(subject)));
         }
         if !self.started.is_empty() {
-            text.push_str(&format!(" since {}", self.started));
+            text.push_str(&format!(" since {}", printable(&self.started)));
         }
         if !self.command.is_empty() {
-            text.push_str(&format!(", running `{}`", self.command));
+            text.push_str(&format!(", running `{}`", printable(&self.command)));
         }
         text
     }
@@ -89,6 +92,13 @@ impl Holder {
     pub fn from_json(value: &Value) -> Option<Holder> {
         serde_json::from_value(value.clone()).ok().filter(|h: &Holder| h.pid != 0)
     }
+}
+
+/// `text` with its control characters escaped (`\u{1b}`, `\n`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// The machine's name, for lock holders (`unknown` when it cannot be read).

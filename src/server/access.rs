@@ -55,6 +55,12 @@ impl Readable {
         self.all
     }
 
+    /// Whether the subject holds a role anywhere in the organization (it may then take the
+    /// organization's apply lease).
+    pub(crate) fn any(&self) -> bool {
+        self.all || !self.scopes.is_empty()
+    }
+
     /// A community, a project, or a resource (by its project).
     pub(crate) fn object(&self, object: &LiveObject) -> bool {
         self.all

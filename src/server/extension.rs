@@ -83,7 +83,24 @@ pub(crate) async fn handle(server: &Arc<Server>, pattern: &str, call: &Call) -> 
         }
         "/organizations/{organizationId}:setSharingRule" => set_sharing(server, call).await,
         "/capabilities" => super::lease::capabilities(),
-        "/organizations/{organizationId}:acquireLock" => server.leases.acquire(call),
+        // Only a subject with a role in the organization may hold its lease: another one
+        // could otherwise block every apply there.
+        "/organizations/{organizationId}:acquireLock" => {
+            match state(server, call, call.param(0)).await {
+                Ok(state) if !server.readable(&state, &call.subject).any() => {
+                    Reply::error(&crate::platform::PlatformError::new(
+                        crate::platform::ErrorKind::PermissionDenied,
+                        format!(
+                            "permission denied: `{}` has no role in organization `{}`, so it cannot take its apply lease",
+                            call.subject,
+                            call.param(0)
+                        ),
+                    ))
+                }
+                Ok(_) => server.leases.acquire(call),
+                Err(reply) => reply,
+            }
+        }
         "/organizations/{organizationId}:renewLock" => server.leases.renew(call),
         "/organizations/{organizationId}:releaseLock" => server.leases.release(call),
         "/resources" => resources(server, call, None).await,

@@ -10,13 +10,15 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    path::PathBuf,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
 
 use super::{Call, Reply};
+use crate::platform::{Holder, sandbox::lock::FileLock};
 
 /// The longest time to live a lease may ask for, and the default.
 const MAX_TTL_SECONDS: u64 = 600;
@@ -33,10 +35,34 @@ struct Lease {
     expires: Instant,
 }
 
-/// The leases by organization id.
+/// The leases by organization id, and the database's lock file while any is held.
+#[derive(Default)]
+struct State {
+    by_organization: HashMap<String, Lease>,
+    /// The lock file that an embedded apply on the same database takes (`PATH.lock`): held while
+    /// any lease is, so that `serve`'s clients and embedded applies exclude each other.
+    file: Option<FileLock>,
+    /// Whether a thread drops expired leases (and then the lock file) on time.
+    reaper: bool,
+}
+
+impl State {
+    /// Drops expired leases, then the lock file when no lease is left.
+    fn purge(&mut self) {
+        let now = Instant::now();
+        self.by_organization.retain(|_, lease| lease.expires > now);
+        if self.by_organization.is_empty() {
+            self.file = None;
+        }
+    }
+}
+
+/// The leases of one server.
 #[derive(Default)]
 pub(crate) struct Leases {
-    by_organization: Mutex<HashMap<String, Lease>>,
+    state: Arc<Mutex<State>>,
+    /// The database whose lock file the leases hold (none in unit tests).
+    db: Option<PathBuf>,
 }
 
 /// `GET /capabilities`: what this server offers beyond the public API.
@@ -68,18 +94,56 @@ fn lease_id(call: &Call) -> Result<String, Reply> {
 }
 
 impl Leases {
-    fn with<T>(
-        &self,
-        organization_id: &str,
-        f: impl FnOnce(&mut HashMap<String, Lease>) -> T,
-    ) -> T {
-        let mut leases =
-            self.by_organization.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// The leases of a server of the database at `db`.
+    pub(crate) fn new(db: PathBuf) -> Leases {
+        Leases { state: Arc::default(), db: Some(db) }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Expired leases are dropped before anything looks at them.
-        if leases.get(organization_id).is_some_and(|lease| lease.expires <= Instant::now()) {
-            leases.remove(organization_id);
+        state.purge();
+        f(&mut state)
+    }
+
+    /// Takes the database's lock file for a first lease, and starts the thread that drops
+    /// expired leases (a killed client's) and then the file, without waiting for another call.
+    /// `Err(reply)`: an embedded apply holds the file.
+    fn hold_file(&self, state: &mut State, holder: &Value) -> Result<(), Reply> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let named = Holder::from_json(holder).unwrap_or_default();
+        if let Some(file) = &mut state.file {
+            file.name(&named);
+            return Ok(());
         }
-        f(&mut leases)
+        match crate::platform::sandbox::lock::try_hold(db, &named) {
+            Ok(Ok(file)) => state.file = Some(file),
+            // An apply on the embedded sandbox holds it (`null`: it has not named itself yet).
+            Ok(Err(other)) => {
+                return Err(Reply::ok(json!({
+                    "acquired": false,
+                    "holder": other.map_or(Value::Null, |h| h.to_json()),
+                })));
+            }
+            Err(error) => return Err(Reply::status(500, 13, &error.message)),
+        }
+        if !state.reaper {
+            state.reaper = true;
+            let shared = Arc::clone(&self.state);
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(250));
+                    let mut state =
+                        shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    state.purge();
+                    if state.file.is_none() {
+                        state.reaper = false;
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 
     /// `:acquireLock`: `{acquired: true, leaseId}` or `{acquired: false, holder,
@@ -97,15 +161,19 @@ impl Leases {
             ));
         }
         holder["subject"] = Value::from(call.subject.clone());
-        self.with(&organization_id, |leases| match leases.get_mut(&organization_id) {
+        self.with(|state| match state.by_organization.get_mut(&organization_id) {
             Some(lease) if lease.id != id => Reply::ok(json!({
                 "acquired": false,
                 "holder": lease.holder,
                 "expiresInSeconds": lease.expires.saturating_duration_since(Instant::now()).as_secs().to_string(),
             })),
-            // Free, or this client's own lease (a retried request): taken (again).
+            // Free, or this client's own lease (a retried request): taken (again), with the
+            // database's lock file (which an embedded apply may hold).
             _ => {
-                leases.insert(
+                if let Err(reply) = self.hold_file(state, &holder) {
+                    return reply;
+                }
+                state.by_organization.insert(
                     organization_id.clone(),
                     Lease { id: id.clone(), holder, expires: Instant::now() + ttl },
                 );
@@ -121,7 +189,7 @@ impl Leases {
             (Ok(id), Ok(ttl)) => (id, ttl),
             (Err(reply), _) | (_, Err(reply)) => return reply,
         };
-        self.with(&organization_id, |leases| match leases.get_mut(&organization_id) {
+        self.with(|state| match state.by_organization.get_mut(&organization_id) {
             Some(lease) if lease.id == id => {
                 lease.expires = Instant::now() + ttl;
                 Reply::ok(json!({"leaseId": id, "ttlSeconds": ttl.as_secs().to_string()}))
@@ -141,9 +209,10 @@ impl Leases {
             Ok(id) => id,
             Err(reply) => return reply,
         };
-        self.with(&organization_id, |leases| {
-            if leases.get(&organization_id).is_some_and(|lease| lease.id == id) {
-                leases.remove(&organization_id);
+        self.with(|state| {
+            if state.by_organization.get(&organization_id).is_some_and(|lease| lease.id == id) {
+                state.by_organization.remove(&organization_id);
+                state.purge();
             }
         });
         Reply::ok(json!({}))

@@ -159,6 +159,7 @@ impl Server {
             let _ = getrandom::fill(&mut bytes);
             u64::from_le_bytes(bytes) | 1
         };
+        let leases = lease::Leases::new(options.db.clone());
         Arc::new(Server {
             options,
             tokens,
@@ -166,7 +167,7 @@ impl Server {
             lock: Mutex::new(()),
             operations: Mutex::new(Operations::default()),
             random: Mutex::new(seed),
-            leases: lease::Leases::default(),
+            leases,
         })
     }
 

@@ -490,7 +490,7 @@ fn import_killed_half_way_leaves_no_half_written_directory() {
             assert_eq!(count, 4, "a half-written `{out}`");
             complete = Some(dir);
         } else if interrupt && status.code().is_some() {
-            assert_eq!(status.code(), Some(1), "an interrupted import fails");
+            assert_eq!(status.code(), Some(130), "an interrupted import exits 130");
         }
         if interrupt {
             let leftovers: Vec<String> = std::fs::read_dir(case.path())

@@ -10,6 +10,7 @@ mod adversary4;
 mod adversary5;
 mod adversary6;
 mod adversary7;
+mod adversary8;
 mod concurrency;
 mod converge;
 mod converge_http;

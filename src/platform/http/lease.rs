@@ -37,10 +37,15 @@ fn time_to_live() -> u64 {
 struct Held {
     stop: Option<mpsc::Sender<()>>,
     renewer: Option<JoinHandle<()>>,
+    /// Releases the lease when an interrupt stops the process at once (before the apply
+    /// writes: at its confirmation prompt, while it reads), instead of leaving it held for its
+    /// time to live.
+    exit_hook: u64,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
+        crate::apply::interrupt::remove_exit_hook(self.exit_hook);
         drop(self.stop.take());
         if let Some(renewer) = self.renewer.take() {
             let _ = renewer.join();
@@ -85,6 +90,22 @@ pub(super) fn acquire(
             runtime.block_on(transport.send(Method::POST, &url, &[], Some(&body), None))?;
         if answer.get("acquired").and_then(Value::as_bool) == Some(true) {
             let (stop, stopped) = mpsc::channel::<()>();
+            let exit_hook = {
+                let inner = Arc::clone(inner);
+                let runtime = runtime.clone();
+                let url = format!(
+                    "{}{}",
+                    transport.base,
+                    lock_path(request.organization_id, "releaseLock")
+                );
+                let body = json!({"leaseId": lease_id, "ttlSeconds": ttl.to_string()});
+                crate::apply::interrupt::add_exit_hook(Box::new(move || {
+                    let _ = runtime.block_on(async {
+                        let send = inner.transport.send(Method::POST, &url, &[], Some(&body), None);
+                        tokio::time::timeout(Duration::from_secs(3), send).await
+                    });
+                }))
+            };
             let inner = Arc::clone(inner);
             let runtime = runtime.clone();
             let organization_id = request.organization_id.to_owned();
@@ -92,7 +113,7 @@ pub(super) fn acquire(
                 renew_until_stopped(&inner, &runtime, &organization_id, &lease_id, ttl, &stopped);
             });
             return Ok(ApplyLock::held(
-                Box::new(Held { stop: Some(stop), renewer: Some(renewer) }),
+                Box::new(Held { stop: Some(stop), renewer: Some(renewer), exit_hook }),
                 what,
             ));
         }

@@ -304,8 +304,12 @@ impl Platform for HttpPlatform {
         let path = Self::object_path(kind, id)?;
         let message = match self.block_on(self.inner.transport.get(&path)) {
             Ok(message) => message,
+            // Not a conflict yet: a delete has nothing left to do (the applier decides).
             Err(error) if error.kind == ErrorKind::NotFound => {
-                return Err(super::lock::conflict(&format!("{kind} `{id}` no longer exists")));
+                return Err(PlatformError::new(
+                    ErrorKind::NotFound,
+                    format!("{kind} `{id}` no longer exists"),
+                ));
             }
             Err(error) => return Err(error),
         };

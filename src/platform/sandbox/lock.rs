@@ -17,9 +17,17 @@ use std::{
 use super::{ErrorKind, PlatformError, PlatformResult};
 use crate::platform::lock::{ApplyLock, Holder, LockRequest, timed_out};
 
-/// The lock file of the database at `path`: `PATH.lock`.
+/// The lock file of the database at `path`: `PATH.lock`, beside the database's real file, so
+/// that every name of one database (a symlink, `..`) finds the same lock.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
-    let mut lock_path = path.as_os_str().to_owned();
+    let real = std::fs::canonicalize(path)
+        .ok()
+        .or_else(|| {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+            Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+        })
+        .unwrap_or_else(|| path.to_path_buf());
+    let mut lock_path = real.into_os_string();
     lock_path.push(".lock");
     PathBuf::from(lock_path)
 }
@@ -51,29 +59,81 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     Holder::from_json(&serde_json::from_str(&text).ok()?)
 }
 
-/// Takes the lock of the database at `path`, waiting up to the request's timeout.
-pub(super) fn acquire(path: &Path, request: &LockRequest<'_>) -> PlatformResult<ApplyLock> {
-    let lock_path = lock_path(path);
+/// Opens (or creates) the lock file; a symlink there is refused, not followed: taking the lock
+/// empties and rewrites the file, which would clobber the link's target.
+fn open_lock_file(lock_path: &Path) -> PlatformResult<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&lock_path).map_err(|e| failed(&lock_path, &e))?;
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(lock_path).map_err(|e| failed(lock_path, &e))
+}
+
+/// Tries the lock once: the held lock, or `None` when another process holds it.
+fn try_take(file: &mut File, lock_path: &Path, holder: &Holder) -> PlatformResult<Option<()>> {
+    match file.try_lock() {
+        Ok(()) => {
+            write_holder(file, lock_path, holder)?;
+            Ok(Some(()))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(failed(lock_path, &error)),
+    }
+}
+
+fn write_holder(file: &mut File, lock_path: &Path, holder: &Holder) -> PlatformResult<()> {
+    let text = holder.to_json().to_string();
+    file.set_len(0).map_err(|e| failed(lock_path, &e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| failed(lock_path, &e))?;
+    file.write_all(text.as_bytes()).map_err(|e| failed(lock_path, &e))?;
+    file.flush().map_err(|e| failed(lock_path, &e))
+}
+
+/// The database's lock held by `spherectl serve` while it grants leases: the same lock file as
+/// an embedded apply's, so that the two exclude each other.
+pub(crate) struct FileLock {
+    held: Held,
+    lock_path: PathBuf,
+}
+
+impl FileLock {
+    /// Names another holder in the lock file (the holder of a newer lease).
+    pub(crate) fn name(&mut self, holder: &Holder) {
+        let _ = write_holder(&mut self.held.file, &self.lock_path, holder);
+    }
+}
+
+/// Takes the lock of the database at `path` without waiting (creating its directory when
+/// absent): `Err(holder)` when another process holds it (`None`: it has not named itself yet).
+///
+/// # Errors
+/// When the lock file cannot be opened or locked.
+pub(crate) fn try_hold(
+    path: &Path,
+    holder: &Holder,
+) -> PlatformResult<Result<FileLock, Option<Holder>>> {
+    super::create_directory(path)?;
+    let lock_path = lock_path(path);
+    let mut file = open_lock_file(&lock_path)?;
+    Ok(match try_take(&mut file, &lock_path, holder)? {
+        Some(()) => Ok(FileLock { held: Held { file }, lock_path }),
+        None => Err(read_holder(&mut file)),
+    })
+}
+
+/// Takes the lock of the database at `path`, waiting up to the request's timeout.
+pub(super) fn acquire(path: &Path, request: &LockRequest<'_>) -> PlatformResult<ApplyLock> {
+    let lock_path = lock_path(path);
+    let mut file = open_lock_file(&lock_path)?;
     let what = format!("lock file `{}`", lock_path.display());
     let started = Instant::now();
     let mut announced: Option<Holder> = None;
     loop {
-        match file.try_lock() {
-            Ok(()) => {
-                let text = request.holder.to_json().to_string();
-                file.set_len(0).map_err(|e| failed(&lock_path, &e))?;
-                file.seek(SeekFrom::Start(0)).map_err(|e| failed(&lock_path, &e))?;
-                file.write_all(text.as_bytes()).map_err(|e| failed(&lock_path, &e))?;
-                file.flush().map_err(|e| failed(&lock_path, &e))?;
-                return Ok(ApplyLock::held(Box::new(Held { file }), what));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(error)) => return Err(failed(&lock_path, &error)),
+        if try_take(&mut file, &lock_path, request.holder)?.is_some() {
+            return Ok(ApplyLock::held(Box::new(Held { file }), what));
         }
         let holder = read_holder(&mut file);
         let waited = started.elapsed();

@@ -8,7 +8,7 @@
 
 mod checks;
 mod crypto;
-mod lock;
+pub(crate) mod lock;
 mod lookup;
 mod read;
 mod store;

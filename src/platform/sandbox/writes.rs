@@ -14,7 +14,9 @@ impl Platform for Sandbox {
     }
 
     fn lock(&self, request: &LockRequest<'_>) -> PlatformResult<ApplyLock> {
-        if self.read_only {
+        // A read-only sandbox (`destroy` before it is confirmed) is locked when its database
+        // exists; a missing one has nothing to protect.
+        if self.read_only && !self.path.is_file() {
             return Ok(ApplyLock::none());
         }
         lock::acquire(&self.path, request)
@@ -570,7 +572,11 @@ fn unchanged(tx: &Transaction<'_>, kind: Kind, id: &str, seen: &Seen) -> Platfor
         })
         .map_err(internal)?;
     let Some((name, labels, attributes, version)) = row else {
-        return Err(crate::platform::lock::conflict(&format!("{kind} `{id}` no longer exists")));
+        // Not a conflict yet: a delete has nothing left to do (the applier decides).
+        return Err(PlatformError::new(
+            ErrorKind::NotFound,
+            format!("{kind} `{id}` no longer exists"),
+        ));
     };
     let object = || format!("{kind} `{name}` (`{id}`)");
     let labels: BTreeMap<String, String> = parse_column(&labels, "labels", object)?;
