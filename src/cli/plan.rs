@@ -620,6 +620,16 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
+            // The saved plan says what to apply: its manifests and its targets. Giving them
+            // too is a usage error, whatever the file holds (checked before it is read).
+            if !args.paths.is_empty() || !args.target.is_empty() {
+                let given = if args.paths.is_empty() { "`--target`" } else { "manifest paths" };
+                return CliError::usage(format!(
+                    "{given} cannot be given with `--plan`: the saved plan records its manifests and targets"
+                ))
+                .help(format!("run `spherectl apply --plan {}` alone", file.display()))
+                .report(printer);
+            }
             let saved = match read_regular_file(file, super::show::MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into()))
@@ -634,15 +644,6 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
                     .report(printer);
                 }
             };
-            // The saved plan says what to apply: its manifests and its targets.
-            if !args.paths.is_empty() || !args.target.is_empty() {
-                let given = if args.paths.is_empty() { "`--target`" } else { "manifest paths" };
-                return CliError::usage(format!(
-                    "{given} cannot be given with `--plan`: the saved plan records its manifests and targets"
-                ))
-                .help(format!("run `spherectl apply --plan {}` alone", file.display()))
-                .report(printer);
-            }
             (saved.manifests.clone(), Some(saved))
         }
         None => (args.paths.clone(), None),

@@ -126,7 +126,9 @@ fn readme_command_lines_exist_in_help() {
         if info != "sh" {
             continue;
         }
-        let body = body.replace("cargo run --release --", "spherectl").replace("cargo run --", "spherectl");
+        let body = body
+            .replace("cargo run --release --", "spherectl")
+            .replace("cargo run --", "spherectl");
         for args in commands(&body) {
             used.insert(check_command(&args, &known, "README.md"));
             count += 1;
@@ -162,7 +164,10 @@ fn readme_synopsis_lists_every_command_with_real_flags() {
         described.insert(check_command(&checked, &known, "README.md synopsis"));
     }
     for command in known.iter().filter(|c| *c != "help") {
-        assert!(described.contains(command), "README.md synopsis: no line for `spherectl {command}`");
+        assert!(
+            described.contains(command),
+            "README.md synopsis: no line for `spherectl {command}`"
+        );
     }
 }
 
@@ -171,14 +176,16 @@ fn readme_flag_checks_catch_what_does_not_exist() {
     let known = subcommands();
     for bad in [vec!["plan", "--no-such-flag"], vec!["sandbox", "quota", "--force"], vec!["nope"]] {
         let args: Vec<String> = bad.iter().map(|s| (*s).to_owned()).collect();
-        let caught =
-            std::panic::catch_unwind(|| check_command(&args, &known, "test")).is_err();
+        let caught = std::panic::catch_unwind(|| check_command(&args, &known, "test")).is_err();
         assert!(caught, "`spherectl {}` passed the check", bad.join(" "));
     }
     // A nested subcommand's own flags are found in its help.
     let args: Vec<String> = ["sandbox", "quota", "--unlimited"].map(String::from).to_vec();
     assert_eq!(check_command(&args, &known, "test"), "sandbox");
-    assert_eq!(long_flags("[--out FILE] [--format text|json] (`-`: stdin) a--b"), ["--out", "--format"]);
+    assert_eq!(
+        long_flags("[--out FILE] [--format text|json] (`-`: stdin) a--b"),
+        ["--out", "--format"]
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -233,14 +240,26 @@ fn readme_opens_with_the_quickstart_and_it_does_what_the_readme_says() {
     let dir = quickstart();
     let apply = spherectl(["apply", "examples/quickstart", "--yes"]).in_temp(dir.path()).output();
     assert_eq!(apply.code, Some(0), "{}", apply.stderr);
-    assert!(apply.stderr.contains("Apply complete: 17 done, 0 failed, 0 skipped."), "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("Apply complete: 17 done, 0 failed, 0 skipped."),
+        "{}",
+        apply.stderr
+    );
     assert!(dir.path().join("examples/quickstart/.spherectl/sandbox.db").is_file());
     let again = spherectl(["apply", "examples/quickstart", "--yes"]).in_temp(dir.path()).output();
     assert_eq!(again.code, Some(0), "{}", again.stderr);
-    assert!(again.stdout.contains("No changes: the platform matches the manifests."), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("No changes: the platform matches the manifests."),
+        "{}",
+        again.stdout
+    );
     let drift = spherectl(["drift", "examples/quickstart"]).in_temp(dir.path()).output();
     assert_eq!(drift.code, Some(0), "{}{}", drift.stdout, drift.stderr);
-    assert!(drift.stdout.contains("No drift: the platform matches the manifests."), "{}", drift.stdout);
+    assert!(
+        drift.stdout.contains("No drift: the platform matches the manifests."),
+        "{}",
+        drift.stdout
+    );
 }
 
 /// `apply --plan FILE` with manifest paths or `--target` is a usage error (64), as the README's
@@ -299,15 +318,24 @@ fn keys_in(shape: &str) -> BTreeSet<String> {
 fn rego_input_has_the_shape_the_readme_describes() {
     let flat = readme_flat();
     let shapes = [
-        ("live", "`live`: the live organization as the plan read it: `{organization, communities, projects, resources}`"),
+        (
+            "live",
+            "`live`: the live organization as the plan read it: `{organization, communities, projects, resources}`",
+        ),
         ("live.organization", "organization: {id, members: {SUBJECT: ROLE}}"),
         ("live.communities", "communities: [{id, name, labels, zone, members: {SUBJECT: ROLE}}]"),
-        ("live.projects", "projects: [{id, name, path, community, labels, members: {SUBJECT: ROLE}}]"),
+        (
+            "live.projects",
+            "projects: [{id, name, path, community, labels, members: {SUBJECT: ROLE}}]",
+        ),
         (
             "live.resources",
             "resources: [{id, kind, name, path, project, labels, active, publishedTo: [COMMUNITY], usedBy: [\"COMMUNITY/PROJECT\"]}]",
         ),
-        ("desired", "`desired`: the declared objects, the planned end state of what this set manages: `{organization, objects}`"),
+        (
+            "desired",
+            "`desired`: the declared objects, the planned end state of what this set manages: `{organization, objects}`",
+        ),
         (
             "desired.objects",
             "objects: [{address, kind, name, path, community, project, labels, publish: [COMMUNITY or \"id:ID\"], uses: [ADDRESS], members: [{subject, role}]}]",
