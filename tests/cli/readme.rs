@@ -402,3 +402,47 @@ deny contains sprintf("desired.objects %s", [k]) if {
         assert_eq!(seen.get(what), Some(&described), "`input.{what}` differs from the README");
     }
 }
+
+/// Every relative link of the README names a file or directory of the repository, and every
+/// `#anchor` a heading; so does every repository path it quotes in code (`schemas/...`, ...).
+#[test]
+fn readme_links_and_paths_exist() {
+    let text = readme();
+    let anchors: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('#').map(|h| h.trim_start_matches('#').trim()))
+        .map(|h| {
+            h.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect();
+    let mut targets = Vec::new();
+    for part in text.split("](").skip(1) {
+        targets.push(part.split(')').next().unwrap().to_owned());
+    }
+    for span in text.split('`').skip(1).step_by(2) {
+        let top = ["schemas/", "examples/", "tests/", "src/", "benches/"];
+        // What spherectl creates (`.spherectl/`) is not in the repository.
+        let created = span.contains(".spherectl");
+        if top.iter().any(|t| span.starts_with(t))
+            && !span.contains(char::is_whitespace)
+            && !created
+        {
+            targets.push(span.trim_end_matches(['*', '.']).to_owned());
+        }
+    }
+    assert!(targets.len() >= 15, "{targets:?}");
+    for target in targets {
+        if target.starts_with("http") {
+            continue;
+        }
+        if let Some(anchor) = target.strip_prefix('#') {
+            assert!(anchors.contains(anchor), "README.md: no heading for `#{anchor}`");
+            continue;
+        }
+        assert!(root().join(&target).exists(), "README.md names `{target}`, which does not exist");
+    }
+}
