@@ -446,3 +446,33 @@ fn readme_links_and_paths_exist() {
         assert!(root().join(&target).exists(), "README.md names `{target}`, which does not exist");
     }
 }
+
+/// The long flags of every command's help, with the commands' own (nested ones too).
+fn all_help_flags() -> BTreeSet<String> {
+    let mut flags = BTreeSet::new();
+    let mut paths: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = paths.pop() {
+        let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+        let text = help(&refs);
+        flags.extend(long_flags(&text));
+        for sub in listed_commands(&text).into_iter().filter(|c| c != "help") {
+            let mut next = path.clone();
+            next.push(sub);
+            paths.push(next);
+        }
+    }
+    flags
+}
+
+/// Every flag the README mentions, in prose too, is one spherectl takes (or cargo's
+/// `--release`), and every flag spherectl takes is documented in the README.
+#[test]
+fn readme_mentions_exactly_the_flags_spherectl_takes() {
+    let in_help = all_help_flags();
+    let in_readme: BTreeSet<String> =
+        long_flags(&readme()).into_iter().filter(|f| f != "--release").collect();
+    let unknown: Vec<_> = in_readme.difference(&in_help).collect();
+    assert!(unknown.is_empty(), "README.md mentions flags spherectl does not take: {unknown:?}");
+    let undocumented: Vec<_> = in_help.difference(&in_readme).collect();
+    assert!(undocumented.is_empty(), "flags the README does not document: {undocumented:?}");
+}
