@@ -227,6 +227,7 @@ fn readme_opens_with_the_quickstart_and_it_does_what_the_readme_says() {
     let intro = &flat[flat.find("cargo test").unwrap()..flat.find("## What it does").unwrap()];
     let said = [
         "`examples/quickstart/.spherectl/sandbox.db`",
+        "the plan (17 changes) on stdout",
         "`Apply complete: 17 done, 0 failed, 0 skipped.`",
         "`No changes: the platform matches the manifests.`",
         "`cargo run --release -- drift examples/quickstart`",
@@ -245,7 +246,11 @@ fn readme_opens_with_the_quickstart_and_it_does_what_the_readme_says() {
         "{}",
         apply.stderr
     );
+    assert!(apply.stdout.contains("\nPlan: 17 changes ("), "{}", apply.stdout);
     assert!(dir.path().join("examples/quickstart/.spherectl/sandbox.db").is_file());
+    assert!(dir.path().join("examples/quickstart/.spherectl/sandbox.db.key").is_file());
+    let ignore = dir.path().join("examples/quickstart/.spherectl/.gitignore");
+    assert_eq!(std::fs::read_to_string(ignore).unwrap().trim(), "*");
     let again = spherectl(["apply", "examples/quickstart", "--yes"]).in_temp(dir.path()).output();
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert!(
