@@ -60,15 +60,17 @@ pub(super) struct PlanArgs {
 /// Apply the changes that make the platform match the manifests
 ///
 /// Changes run in dependency order, up to `--parallelism` at once; a failure skips only the
-/// changes that depend on it. Without `--yes`, apply asks for confirmation on a terminal.
+/// changes that depend on it. Without `--yes`, apply asks for confirmation on a terminal and
+/// refuses (exit 1) when stdin is not one.
 #[derive(Debug, clap::Args)]
 pub(super) struct ApplyArgs {
     /// Manifest files or directories (default: the current directory)
     paths: Vec<PathBuf>,
-    /// Apply a plan saved by `plan --out` (refused when the platform changed since)
+    /// Apply a plan saved by `plan --out` (refused when what it touches changed since); it
+    /// records its manifests and targets, so no paths or `--target` go with it
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
-    /// Do not ask for confirmation
+    /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     yes: bool,
     /// Changes in flight at once
