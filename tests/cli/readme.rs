@@ -481,3 +481,11 @@ fn readme_mentions_exactly_the_flags_spherectl_takes() {
     let undocumented: Vec<_> = in_help.difference(&in_readme).collect();
     assert!(undocumented.is_empty(), "flags the README does not document: {undocumented:?}");
 }
+
+/// The README says why YAML is read with serde-saphyr rather than the deprecated serde_yaml.
+#[test]
+fn readme_says_why_serde_saphyr() {
+    let flat = readme_flat();
+    assert!(flat.contains("YAML is read with [`serde-saphyr`]"), "no serde-saphyr design note");
+    assert!(flat.contains("`serde_yaml` is deprecated upstream"), "no word on serde_yaml");
+}
