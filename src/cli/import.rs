@@ -25,9 +25,10 @@ use super::{
 
 /// Write manifests that describe an existing organization
 ///
-/// Reads the organization from the platform and writes `organization.yaml` and one file per
-/// community (its projects and their resources), every object with its `metadata.id`, into a new
-/// directory. Planned against the same platform, the manifests show no changes, except the
+/// Reads the organization from the platform (`--platform`; default: the sandbox
+/// `.spherectl/sandbox.db` of the current directory) and writes `organization.yaml` and one file
+/// per community (its projects and their resources), every object with its `metadata.id`, into a
+/// new directory. Planned against the same platform, the manifests show no changes, except the
 /// ownership labels of objects no manifest set managed yet (the first apply adds them).
 ///
 /// Secret values are never read: each secret reads its value from an environment variable

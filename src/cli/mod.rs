@@ -49,7 +49,9 @@ pub(crate) struct Cli {
 pub(crate) struct GlobalArgs {
     /// Where the live state is: `sandbox:PATH` or `http(s)://HOST[:PORT]`
     ///
-    /// Defaults to the embedded sandbox at `.spherectl/sandbox.db` beside the manifests.
+    /// Defaults to the embedded sandbox at `.spherectl/sandbox.db` beside the manifests (also
+    /// named `sandbox`); for `import` and `sandbox`, the one in the current directory. `serve`
+    /// serves `--db` instead.
     #[arg(long, global = true, env = "SPHERECTL_PLATFORM", value_name = "PLATFORM")]
     platform: Option<String>,
     /// Directory of Rego policies (default: `policies/` beside the manifests)

@@ -60,15 +60,17 @@ pub(super) struct PlanArgs {
 /// Apply the changes that make the platform match the manifests
 ///
 /// Changes run in dependency order, up to `--parallelism` at once; a failure skips only the
-/// changes that depend on it. Without `--yes`, apply asks for confirmation on a terminal.
+/// changes that depend on it. Without `--yes`, apply asks for confirmation on a terminal and
+/// refuses (exit 1) when stdin is not one.
 #[derive(Debug, clap::Args)]
 pub(super) struct ApplyArgs {
     /// Manifest files or directories (default: the current directory)
     paths: Vec<PathBuf>,
-    /// Apply a plan saved by `plan --out` (refused when the platform changed since)
+    /// Apply a plan saved by `plan --out` (refused when what it touches changed since); it
+    /// records its manifests and targets, so no paths or `--target` go with it
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
-    /// Do not ask for confirmation
+    /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     yes: bool,
     /// Changes in flight at once
@@ -613,6 +615,16 @@ pub(super) fn run_drift(args: &DriftArgs, global: &GlobalArgs, printer: &Printer
 pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer) -> ExitStatus {
     let (paths, saved) = match &args.plan {
         Some(file) => {
+            // The saved plan says what to apply: its manifests and its targets. Giving them
+            // too is a usage error, whatever the file holds (checked before it is read).
+            if !args.paths.is_empty() || !args.target.is_empty() {
+                let given = if args.paths.is_empty() { "`--target`" } else { "manifest paths" };
+                return CliError::usage(format!(
+                    "{given} cannot be given with `--plan`: the saved plan records its manifests and targets"
+                ))
+                .help(format!("run `spherectl apply --plan {}` alone", file.display()))
+                .report(printer);
+            }
             let saved = match read_regular_file(file, super::show::MAX_FILE_BYTES)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into()))
@@ -627,15 +639,6 @@ pub(super) fn run_apply(args: &ApplyArgs, global: &GlobalArgs, printer: &Printer
                     .report(printer);
                 }
             };
-            // The saved plan says what to apply: its manifests and its targets.
-            if !args.paths.is_empty() || !args.target.is_empty() {
-                let given = if args.paths.is_empty() { "`--target`" } else { "manifest paths" };
-                return CliError::usage(format!(
-                    "{given} cannot be given with `--plan`: the saved plan records its manifests and targets"
-                ))
-                .help(format!("run `spherectl apply --plan {}` alone", file.display()))
-                .report(printer);
-            }
             (saved.manifests.clone(), Some(saved))
         }
         None => (args.paths.clone(), None),

@@ -22,7 +22,8 @@ enum PolicyCommand {
     ///
     /// Every `*.rego` file under DIR is loaded (policies and their `*_test.rego` files
     /// together); each rule whose name starts with `test_` passes when it is defined and true.
-    /// Exits 0 when every test passes, 1 when one fails or a file does not parse.
+    /// Exits 0 when every test passes, 1 when one fails, a file does not parse, or there are
+    /// no tests.
     Test {
         /// Directory of `.rego` files (default: `--policy DIR`, else `policies`)
         dir: Option<PathBuf>,

@@ -17,7 +17,7 @@ use crate::{
 /// with `--platform http://ADDR` and `SPHERECTL_TOKEN`. Stops on SIGTERM or Ctrl-C.
 #[derive(Debug, clap::Args)]
 pub(super) struct ServeArgs {
-    /// The sandbox database
+    /// The sandbox database (`serve` reads no `--platform`: it serves this file)
     #[arg(long, value_name = "FILE", default_value = ".spherectl/sandbox.db")]
     db: PathBuf,
     /// Address to listen on (`127.0.0.1:0` picks a free port; the bound address is printed)

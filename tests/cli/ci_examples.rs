@@ -76,20 +76,33 @@ fn words(line: &str) -> Vec<String> {
     words
 }
 
-/// The `spherectl` command lines of a script: the words after `spherectl` in command position,
-/// up to the end of the command (a separator or a redirection).
-fn commands(script: &str) -> Vec<Vec<String>> {
+/// Whether a word is an environment assignment that may precede a command (`NAME=value`).
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// The `spherectl` command lines of a script: the words after `spherectl` in command position
+/// (possibly after `NAME=value` assignments), up to the end of the command (a separator, a
+/// redirection or a comment).
+pub(super) fn commands(script: &str) -> Vec<Vec<String>> {
     let joined = script.replace("\\\n", " ");
     let mut found = Vec::new();
     for line in joined.lines() {
         let words = words(line.trim());
         for (i, word) in words.iter().enumerate() {
-            let at_start = i == 0
+            let mut start = i;
+            while start > 0 && is_assignment(&words[start - 1]) {
+                start -= 1;
+            }
+            let at_start = start == 0
                 || matches!(
-                    words[i - 1].as_str(),
+                    words[start - 1].as_str(),
                     "&&" | "||" | ";" | "|" | "then" | "do" | "else" | "!" | "exec" | "time"
                 )
-                || words[i - 1].ends_with("$(");
+                || words[start - 1].ends_with("$(");
             if !(at_start && (word == "spherectl" || word.ends_with("/spherectl"))) {
                 continue;
             }
@@ -100,6 +113,7 @@ fn commands(script: &str) -> Vec<Vec<String>> {
                         && !w.starts_with('>')
                         && !w.starts_with("2>")
                         && !w.starts_with('<')
+                        && !w.starts_with('#')
                 })
                 .cloned()
                 .collect();
@@ -110,7 +124,7 @@ fn commands(script: &str) -> Vec<Vec<String>> {
 }
 
 /// The subcommands `spherectl --help` lists.
-fn subcommands() -> BTreeSet<String> {
+pub(super) fn subcommands() -> BTreeSet<String> {
     let help = spherectl(["--help"]).output();
     assert_eq!(help.code, Some(0));
     help.stdout
@@ -219,13 +233,15 @@ fn ci_command_extraction_finds_what_a_shell_runs() {
     let found = commands(
         "set +e\nspherectl plan \"$M\" --format markdown --out plan.json > plan.md 2> err\n\
          cargo install --git x spherectl\nfoo && ./target/debug/spherectl show plan.json --format \\\n  text | tail\n\
-         # spherectl comment\necho spherectl drift",
+         # spherectl comment\necho spherectl drift\n\
+         X_TOKEN=a B=\"c d\" spherectl validate m/ # spherectl plan --bogus",
     );
     assert_eq!(
         found,
         vec![
             vec!["plan", "$M", "--format", "markdown", "--out", "plan.json"],
             vec!["show", "plan.json", "--format", "text"],
+            vec!["validate", "m/"],
         ]
     );
     // A flag that does not exist is caught.

@@ -12,6 +12,7 @@ mod ci_examples;
 mod files;
 mod graph;
 mod policy_rules;
+mod readme;
 mod usage;
 mod validate;
 
