@@ -117,7 +117,12 @@ impl Planner<'_> {
                     .help("delete or adopt those objects first");
                 self.finding(problem, Some(&address));
             } else if !held.is_empty() && matches!(object.kind, Kind::Community | Kind::Project) {
-                let what = if object.kind == Kind::Community { "projects" } else { "resources" };
+                let what = match (object.kind, held.len()) {
+                    (Kind::Community, 1) => "project",
+                    (Kind::Community, _) => "projects",
+                    (_, 1) => "resource",
+                    _ => "resources",
+                };
                 let message =
                     format!("deleting {address} also deletes the {} {what} it holds", held.len());
                 let problem = if self.input.allow_delete {

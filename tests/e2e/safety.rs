@@ -477,3 +477,15 @@ fn a_checkpoint_needs_no_spec_as_the_readme_says() {
     applied(&case);
     assert_eq!(case.run(&["plan", ".", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn deleting_a_project_with_one_resource_says_resource_in_the_singular() {
+    let image = "---\napiVersion: spherectl/v1\nkind: DockerImage\nmetadata: {name: env, project: research/alpha}\nspec: {repository: cr/env, tag: v1, dockerfile: 'FROM python:3.12'}\n";
+    let text = format!("{ORG}{}{image}", project("alpha", ""));
+    let case = Case::files(&[("org.yaml", &text)]);
+    applied(&case);
+    std::fs::write(case.path().join("org.yaml"), format!("{ORG}{}", project("beta", ""))).unwrap();
+    let run = case.run(&["plan", "."]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("also deletes the 1 resource it holds"), "{}", run.stderr);
+}
