@@ -133,9 +133,10 @@ impl PlanDoc {
     /// compare `show` of a saved plan with `plan` hold them together). An empty rendering of a
     /// plan that has changes would mislead worse than a panic.
     pub fn of(plan: &Plan) -> PlanDoc {
-        let value =
-            serde_json::to_value(plan).expect("a plan serializes: its maps have string keys");
-        serde_json::from_value(value).expect("the plan JSON reads back as a plan document")
+        // Through the JSON text, not a `serde_json::Value`: a value tree of a 100k-change plan
+        // costs several times the text (about 0.8 GB more at 100k creates; BENCHMARKS.md).
+        let text = serde_json::to_vec(plan).expect("a plan serializes: its maps have string keys");
+        serde_json::from_slice(&text).expect("the plan JSON reads back as a plan document")
     }
 
     /// Whether the plan changes anything.
