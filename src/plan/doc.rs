@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, FORMAT_VERSION, FieldChange, Plan, SourceRef};
+use super::{Action, Change, FORMAT_VERSION, FieldChange, Plan, SourceRef};
 use crate::manifest::{Address, Kind};
 
 /// A plan as its JSON holds it.
@@ -46,6 +46,12 @@ pub struct ChangeDoc {
 }
 
 impl ChangeDoc {
+    /// The document of one change: its JSON, read back (as [`PlanDoc::of`] does for a whole plan).
+    pub fn of(change: &Change) -> ChangeDoc {
+        let text = serde_json::to_vec(change).expect("a change serializes");
+        serde_json::from_slice(&text).expect("the change JSON reads back as a change document")
+    }
+
     /// The address of the object the change is about: the address without its `#what`.
     pub fn object(&self) -> &str {
         self.split().0
@@ -137,6 +143,22 @@ impl PlanDoc {
         // costs several times the text (about 0.8 GB more at 100k creates; BENCHMARKS.md).
         let text = serde_json::to_vec(plan).expect("a plan serializes: its maps have string keys");
         serde_json::from_slice(&text).expect("the plan JSON reads back as a plan document")
+    }
+
+    /// The document of a plan without its changes (`changes` is empty), for renderers that take
+    /// the changes one at a time ([`ChangeDoc::of`]) rather than hold a second copy of them all.
+    pub fn head_of(plan: &Plan) -> PlanDoc {
+        let findings = serde_json::to_vec(&plan.findings).expect("findings serialize");
+        PlanDoc {
+            format_version: plan.format_version,
+            platform: plan.platform.clone(),
+            organization: plan.organization.clone(),
+            summary: plan.summary.iter().map(|(action, n)| ((*action).to_owned(), *n)).collect(),
+            changes: Vec::new(),
+            findings: serde_json::from_slice(&findings)
+                .expect("the findings JSON reads back as finding documents"),
+            unmanaged: plan.unmanaged.clone(),
+        }
     }
 
     /// Whether the plan changes anything.

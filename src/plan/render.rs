@@ -44,12 +44,19 @@ fn is_multiline(value: &Value) -> bool {
 
 /// The one-line summary.
 pub fn summary_line(plan: &Plan) -> String {
-    summary_line_of(&PlanDoc::of(plan))
+    let destroying = plan.changes.iter().filter(|c| c.destroys_data).count();
+    summary_line_counts(&PlanDoc::head_of(plan), plan.changes.len(), destroying)
 }
 
 /// The one-line summary of a plan document.
 pub fn summary_line_of(plan: &PlanDoc) -> String {
-    if plan.changes.is_empty() {
+    let destroying = plan.changes.iter().filter(|c| c.destroys_data).count();
+    summary_line_counts(plan, plan.changes.len(), destroying)
+}
+
+/// The one-line summary from the head of a plan document and its change counts.
+fn summary_line_counts(plan: &PlanDoc, total: usize, destroying: usize) -> String {
+    if total == 0 {
         return "No changes: the platform matches the manifests.".to_owned();
     }
     let parts: Vec<String> = plan
@@ -58,13 +65,11 @@ pub fn summary_line_of(plan: &PlanDoc) -> String {
         .filter(|(_, n)| **n > 0)
         .map(|(action, n)| format!("{n} {action}"))
         .collect();
-    let total = plan.changes.len();
     let mut line = format!(
         "Plan: {total} change{} ({}).",
         if total == 1 { "" } else { "s" },
         parts.join(", ")
     );
-    let destroying = plan.changes.iter().filter(|c| c.destroys_data).count();
     if destroying > 0 {
         let verb = if destroying == 1 { "destroys" } else { "destroy" };
         line.push_str(&format!(" {destroying} of them {verb} data."));
@@ -143,19 +148,36 @@ fn change_text(out: &mut String, change: &ChangeDoc, color_on: bool) {
 }
 
 /// Renders the plan as text.
+///
+/// The changes are turned into documents one at a time: a document of the whole plan would hold
+/// a second copy of every change (about 0.2 GB at 100k creates; BENCHMARKS.md).
 pub fn text(plan: &Plan, color_on: bool) -> String {
-    text_of(&PlanDoc::of(plan), color_on)
+    let destroying = plan.changes.iter().filter(|c| c.destroys_data).count();
+    let changes = plan.changes.iter().map(ChangeDoc::of);
+    text_with(&PlanDoc::head_of(plan), changes, plan.changes.len(), destroying, color_on)
 }
 
 /// Renders a plan document as text (`show` of a saved plan, as `plan` printed it).
 pub fn text_of(plan: &PlanDoc, color_on: bool) -> String {
+    let destroying = plan.changes.iter().filter(|c| c.destroys_data).count();
+    text_with(plan, plan.changes.iter(), plan.changes.len(), destroying, color_on)
+}
+
+/// The text of a plan: `head` for everything but the changes, which come from `changes`.
+fn text_with<C: std::borrow::Borrow<ChangeDoc>>(
+    plan: &PlanDoc,
+    changes: impl Iterator<Item = C>,
+    total: usize,
+    destroying: usize,
+    color_on: bool,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Organization `{}` on {}", plan.organization, plan.platform);
     let _ = writeln!(out);
-    for change in &plan.changes {
-        change_text(&mut out, change, color_on);
+    for change in changes {
+        change_text(&mut out, change.borrow(), color_on);
     }
-    if !plan.changes.is_empty() {
+    if total > 0 {
         let _ = writeln!(out);
     }
     if !plan.unmanaged.is_empty() {
@@ -172,9 +194,9 @@ pub fn text_of(plan: &PlanDoc, color_on: bool) -> String {
         }
         let _ = writeln!(out);
     }
-    let line = summary_line_of(plan);
+    let line = summary_line_counts(plan, total, destroying);
     let destructive = plan.findings.iter().any(|f| f.rule == "spherectl::plan::destructive_delete")
-        || plan.changes.iter().any(|c| c.destroys_data);
+        || destroying > 0;
     let _ = writeln!(
         out,
         "{}",
