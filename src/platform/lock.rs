@@ -112,11 +112,18 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` of a time (days to civil date: Howard Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM:SS UTC` of a time.
 pub(crate) fn utc_text(time: SystemTime) -> String {
+    let [year, month, day, hour, minute, second] = utc_parts(time);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC")
+}
+
+/// Year, month, day, hour, minute and second (UTC) of a time; days to civil date by Howard
+/// Hinnant's algorithm. Times before 1970 read as 1970-01-01 00:00:00.
+pub(crate) fn utc_parts(time: SystemTime) -> [i64; 6] {
     let seconds = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = i64::try_from(seconds / 86_400).unwrap_or(0);
-    let rest = seconds % 86_400;
+    let rest = i64::try_from(seconds % 86_400).unwrap_or(0);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
@@ -127,12 +134,7 @@ pub(crate) fn utc_text(time: SystemTime) -> String {
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
     let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    [year, month, day, rest / 3600, rest % 3600 / 60, rest % 60]
 }
 
 /// How to wait for a lock.
