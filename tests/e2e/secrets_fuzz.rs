@@ -1,0 +1,454 @@
+//! A property test that tries to make a secret value appear anywhere (README: "Secrets never
+//! appear in output, plan files, logs, errors or test snapshots").
+//!
+//! Each case is the quickstart organization whose two secrets hold adversarial values: the
+//! database password from `fromEnv`, the S3 connection's secret key from `fromFile`. The values
+//! contain other fields' text (a description, a label, a project name, a Dockerfile line, an
+//! address, an id), YAML/JSON/markdown/HTML specials, unicode and line breaks, or look like ids
+//! and addresses. Every command and format that can see them runs, and the value, in every
+//! encoding a renderer could give it (raw, JSON/Rust-escaped, base64, hex, URL-encoded,
+//! HTML-escaped), must appear in no stdout, stderr, written file (`plan --out`, `drift --out`,
+//! imported manifests), access log or sandbox database.
+//!
+//! The property holds for values of 8 characters or more that are not part of the manifests'
+//! own public text. A shorter value (`a`, `ab`) cannot be kept out of all output: the letters
+//! occur in any text. A value equal to public text (a secret whose value is `Fraud models`, the
+//! project's description) is shown as the description, legitimately; the generated values
+//! therefore always hold a high-entropy core of at least 8 characters, around or between which
+//! public text may sit.
+//!
+//! Bounded and deterministic: 24 cases (`PROPTEST_CASES` overrides), a fixed seed.
+
+use std::path::Path;
+
+use proptest::{
+    prelude::*,
+    test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner},
+};
+use spherectl::{
+    manifest::Kind,
+    platform::{Platform, SecretValue, UpdateRequest},
+};
+
+use crate::{Case, Run, http::Server};
+
+const ORG_ID: &str = "bpf00000000quickstart";
+const ENV_SECRET: &str = "Secret/research/fraud-detection/db-password";
+const FILE_SECRET: &str = "Secret/research/fraud-detection/s3-secret-key";
+
+/// Public text of the quickstart manifests that a secret value may contain.
+const PUBLIC: &[&str] = &[
+    "Fraud models",
+    "Research team",
+    "research",
+    "fraud-detection",
+    "cost-center",
+    "ml",
+    "FROM python:3.10-slim",
+    "RUN useradd -ms /bin/bash --uid 1000 jupyter",
+    "Password of the transactions database",
+    "https://storage.yandexcloud.net/",
+    "fraud-raw-data",
+    "YCAJE0000000000000000",
+    ORG_ID,
+    ENV_SECRET,
+    FILE_SECRET,
+    "spec.value",
+    "(sensitive)",
+    "b1g000000000folder",
+];
+
+/// Characters that mean something to YAML, JSON, markdown, HTML, shells or terminals.
+const SPECIALS: &[&str] = &[
+    "\"", "'", "\\", ":", ": ", "#", " #", "{", "}", "[", "]", "<", ">", "&", "*", "|", "%", "!",
+    "@", "$", "`", "~", "-", "---", "...", "=", "+", "/", "?", " ", "\n", "\r\n", "\t", "é", "漢",
+    "🔑", "\u{200b}", "\u{202e}", "<script>", "</td>", "&amp;", "${HOME}", "%s", "{{", "}}",
+];
+
+/// A high-entropy core: alphanumerics with specials between them, at least 8 characters.
+fn core() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec("[A-Za-z0-9]{2,4}", 3..6),
+        prop::collection::vec(prop::sample::select(SPECIALS), 3..6),
+    )
+        .prop_map(|(words, specials)| {
+            let mut text = String::new();
+            for (i, word) in words.iter().enumerate() {
+                text.push_str(word);
+                if let Some(special) = specials.get(i) {
+                    text.push_str(special);
+                }
+            }
+            text
+        })
+}
+
+fn public() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(PUBLIC)
+}
+
+/// An adversarial secret value.
+fn secret() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // Plain, with specials.
+        core(),
+        // Containing another field's text, before, after or around the core.
+        (public(), core()).prop_map(|(p, c)| format!("{p}{c}")),
+        (core(), public()).prop_map(|(c, p)| format!("{c}{p}")),
+        (public(), core(), public()).prop_map(|(a, c, b)| format!("{a}\n{c}\n{b}")),
+        // Looking like an id or an address.
+        "[a-z0-9]{17}".prop_map(|s| format!("bpf{s}")),
+        "[a-z0-9-]{8,12}".prop_map(|s| format!("Secret/research/fraud-detection/{s}")),
+        "[A-Z0-9]{20}".prop_map(|s| format!("YCAJ{s}")),
+        // A YAML document, a JSON object, markdown and HTML.
+        core().prop_map(|c| format!("---\nkind: Secret\nvalue: {c}\n")),
+        core().prop_map(|c| format!("{{\"value\": \"{c}\"}}")),
+        core().prop_map(|c| format!("| `{c}` |\n|---|")),
+        core().prop_map(|c| format!("<b>{c}</b>")),
+    ]
+    .prop_map(|value| {
+        // `fromFile` drops one final line break and an environment variable cannot hold NUL.
+        let value = value.replace('\0', "0");
+        if value.ends_with(['\n', '\r']) { format!("{value}x") } else { value }
+    })
+}
+
+/// The forms in which a renderer could show `value`.
+fn forms(value: &str) -> Vec<(&'static str, String)> {
+    let bytes = value.as_bytes();
+    let json = serde_json::to_string(value).unwrap();
+    let debug = format!("{value:?}");
+    let mut forms = vec![
+        ("raw", value.to_owned()),
+        ("json", json[1..json.len() - 1].to_owned()),
+        ("debug", debug[1..debug.len() - 1].to_owned()),
+        ("base64", base64(bytes, STANDARD)),
+        ("base64url", base64(bytes, URL_SAFE)),
+        ("hex", bytes.iter().map(|b| format!("{b:02x}")).collect()),
+        ("HEX", bytes.iter().map(|b| format!("{b:02X}")).collect()),
+        ("url", url_encoded(bytes, "%20")),
+        ("form", url_encoded(bytes, "+")),
+        ("html", html_escaped(value)),
+    ];
+    forms.sort_by(|a, b| a.1.cmp(&b.1));
+    forms.dedup_by(|a, b| a.1 == b.1);
+    forms
+}
+
+fn is_public(text: &str) -> bool {
+    PUBLIC.iter().any(|p| p.contains(text))
+}
+
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 without padding and without its last character, which depends on what follows the
+/// value when it is encoded inside a longer text.
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out.pop();
+    out
+}
+
+fn url_encoded(bytes: &[u8], space: &str) -> String {
+    let mut out = String::new();
+    for b in bytes {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(*b as char);
+            }
+            b' ' => out.push_str(space),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn html_escaped(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The secret values of one case, and every text seen so far.
+struct Secrets {
+    values: Vec<String>,
+}
+
+impl Secrets {
+    fn check(&self, what: &str, text: &str) -> Result<(), TestCaseError> {
+        for value in &self.values {
+            for (form, encoded) in forms(value) {
+                if text.contains(&encoded) {
+                    return Err(TestCaseError::fail(format!(
+                        "the secret value {value:?} appears ({form} form {encoded:?}) in {what}:\n{text}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, case: &Case, args: &[&str]) -> Result<Run, TestCaseError> {
+        let run = case.run(args);
+        self.check_run(&format!("{args:?}"), &run)?;
+        Ok(run)
+    }
+
+    fn check_run(&self, what: &str, run: &Run) -> Result<(), TestCaseError> {
+        self.check(&format!("the stdout of {what}"), &run.stdout)?;
+        self.check(&format!("the stderr of {what}"), &run.stderr)
+    }
+
+    /// Every file under `dir` (recursively), as text.
+    fn check_files(&self, dir: &Path) -> Result<(), TestCaseError> {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                self.check_files(&path)?;
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                self.check(&path.display().to_string(), &String::from_utf8_lossy(&bytes))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn expect(run: &Run, codes: &[i32], what: &str) -> Result<(), TestCaseError> {
+    prop_assert!(
+        codes.contains(&run.code),
+        "{what}: exit {} not in {codes:?}\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    Ok(())
+}
+
+/// The quickstart with the database password read from `FRAUD_DB_PASSWORD`.
+fn organization(env_value: &str, file_value: &str) -> Case {
+    let mut case = Case::example("quickstart");
+    case.edit(
+        "resources.yaml",
+        "value: {fromFile: secrets/db-password.txt}   # or {fromEnv: FRAUD_DB_PASSWORD}",
+        "value: {fromEnv: FRAUD_DB_PASSWORD}",
+    );
+    std::fs::remove_file(case.path().join("secrets/db-password.txt")).unwrap();
+    write_file_secret(&case, file_value);
+    set_env(&mut case, Some(env_value));
+    case
+}
+
+fn write_file_secret(case: &Case, value: &str) {
+    std::fs::write(case.path().join("secrets/s3-secret-key.txt"), format!("{value}\n")).unwrap();
+}
+
+fn set_env(case: &mut Case, value: Option<&str>) {
+    case.env.retain(|(name, _)| name != "FRAUD_DB_PASSWORD");
+    if let Some(value) = value {
+        case.env.push(("FRAUD_DB_PASSWORD".into(), value.into()));
+    }
+}
+
+const EXFILTRATE: &str = r#"package spherectl.exfiltrate
+
+import rego.v1
+
+deny contains msg if {
+	msg := sprintf("%v", [input])
+}
+"#;
+
+/// Every command and format, on one organization whose secrets are `values`.
+fn scenario(values: [String; 4]) -> Result<(), TestCaseError> {
+    let [env_value, file_value, env_changed, file_changed] = values;
+    let secrets = Secrets { values: vec![env_value.clone(), file_value.clone()] };
+    let mut case = organization(&env_value, &file_value);
+    let dir = case.path().to_path_buf();
+
+    // Validate, plan in every format, a saved plan shown in every format, the graph.
+    expect(&secrets.run(&case, &["validate", "."])?, &[0], "validate")?;
+    for format in ["text", "json", "markdown"] {
+        expect(&secrets.run(&case, &["plan", ".", "--format", format])?, &[0], "plan")?;
+    }
+    expect(&secrets.run(&case, &["plan", ".", "--out", "plan.json"])?, &[0], "plan --out")?;
+    for format in ["text", "json", "markdown"] {
+        expect(&secrets.run(&case, &["show", "plan.json", "--format", format])?, &[0], "show")?;
+    }
+    for format in ["dot", "mermaid", "json"] {
+        expect(&secrets.run(&case, &["graph", ".", "--format", format])?, &[0], "graph")?;
+    }
+
+    // A policy that prints its whole input in a deny message: the value is not in the input.
+    std::fs::create_dir(dir.join("exfiltrate")).unwrap();
+    std::fs::write(dir.join("exfiltrate/exfiltrate.rego"), EXFILTRATE).unwrap();
+    let denied = secrets.run(&case, &["plan", ".", "--policy", "exfiltrate"])?;
+    expect(&denied, &[1], "plan with the exfiltrating policy")?;
+    prop_assert!(
+        denied.stderr.contains("desired"),
+        "the policy printed its input: {}",
+        denied.stderr
+    );
+
+    // Apply, from the saved plan; then a second apply with both values changed (the update path).
+    let apply = secrets.run(&case, &["apply", "--plan", "plan.json", "--yes"])?;
+    expect(&apply, &[0], "apply --plan")?;
+    let secrets = Secrets {
+        values: vec![
+            env_value.clone(),
+            file_value.clone(),
+            env_changed.clone(),
+            file_changed.clone(),
+        ],
+    };
+    set_env(&mut case, Some(&env_changed));
+    write_file_secret(&case, &file_changed);
+    for format in ["text", "json", "markdown"] {
+        expect(&secrets.run(&case, &["plan", ".", "--format", format])?, &[2, 0], "plan update")?;
+    }
+    let update = secrets.run(&case, &["plan", ".", "--detailed-exitcode"])?;
+    expect(&update, &[2], "the changed values are an update")?;
+    expect(&secrets.run(&case, &["apply", ".", "--yes"])?, &[0], "apply update")?;
+    expect(&secrets.run(&case, &["plan", ".", "--detailed-exitcode"])?, &[0], "converged")?;
+
+    // Drift with the variable set to a wrong value (the original one), then unset.
+    set_env(&mut case, Some(&env_value));
+    write_file_secret(&case, &file_value);
+    for format in ["text", "json", "markdown"] {
+        let drift = secrets.run(&case, &["drift", ".", "--format", format])?;
+        expect(&drift, &[0, 1, 2], "drift with wrong values")?;
+    }
+    expect(&secrets.run(&case, &["drift", ".", "--out", "drift.json"])?, &[0, 1, 2], "drift")?;
+    if dir.join("drift.json").exists() {
+        for format in ["text", "json", "markdown"] {
+            let show = secrets.run(&case, &["show", "drift.json", "--format", format])?;
+            expect(&show, &[0], "show drift.json")?;
+        }
+    }
+    set_env(&mut case, None);
+    for format in ["text", "json", "markdown"] {
+        let drift = secrets.run(&case, &["drift", ".", "--format", format])?;
+        expect(&drift, &[0, 1, 2], "drift without the variable")?;
+    }
+    set_env(&mut case, Some(&env_changed));
+    write_file_secret(&case, &file_changed);
+
+    // A conflict: the secret changes behind a saved plan's back.
+    let rotated = format!("{env_value}{file_value}");
+    let secrets = Secrets { values: [secrets.values, vec![rotated.clone()]].concat() };
+    set_env(&mut case, Some(&env_value));
+    expect(&secrets.run(&case, &["plan", ".", "--out", "plan.json"])?, &[0], "plan --out")?;
+    let sandbox = case.sandbox();
+    let live = sandbox.read(ORG_ID).unwrap();
+    let secret = live
+        .objects
+        .iter()
+        .find(|o| o.kind == Kind::Secret && o.name == "db-password")
+        .unwrap()
+        .id
+        .clone();
+    let request = UpdateRequest {
+        secret: Some(SecretValue::new(rotated.into_bytes())),
+        ..Default::default()
+    };
+    sandbox.update(Kind::Secret, &secret, &request).unwrap();
+    drop(sandbox);
+    let stale = secrets.run(&case, &["apply", "--plan", "plan.json", "--yes"])?;
+    expect(&stale, &[1], "a stale plan")?;
+    expect(&secrets.run(&case, &["apply", ".", "--yes"])?, &[0], "apply after the conflict")?;
+
+    // Import: the written manifests and what it prints.
+    let import = secrets.run(&case, &["import", "--organization", ORG_ID, "--out", "imported"])?;
+    expect(&import, &[0], "import")?;
+    secrets.check_files(&dir.join("imported"))?;
+    // Out of the manifest set again.
+    std::fs::remove_dir_all(dir.join("imported")).unwrap();
+
+    // Destroy.
+    expect(&secrets.run(&case, &["destroy", ".", "--yes"])?, &[0], "destroy")?;
+
+    // Everything spherectl wrote, and the sandbox database: the values are stored encrypted.
+    for file in ["plan.json", "drift.json"] {
+        if dir.join(file).exists() {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            secrets.check(file, &text)?;
+        }
+    }
+    secrets.check_files(&dir.join(".spherectl"))?;
+
+    // A platform fault over `serve`: request bodies that carry the value must not be echoed.
+    // One attempt: every fault reaches the error path instead of a retry's backoff.
+    case.env.push(("SPHERECTL_HTTP_ATTEMPTS".into(), "1".into()));
+    let log = dir.join("access.log");
+    let server = Server::start_logging(&case.server_db(), &["--fault-rate", "0.4"], Some(&log));
+    for _ in 0..3 {
+        let run = case.http(&server, &["apply", ".", "--yes", "--parallelism", "2"]);
+        secrets.check_run("apply against a faulty server", &run)?;
+    }
+    set_env(&mut case, Some(&env_changed));
+    write_file_secret(&case, &file_changed);
+    for _ in 0..3 {
+        let run = case.http(&server, &["apply", ".", "--yes"]);
+        secrets.check_run("apply of changed values against a faulty server", &run)?;
+        let run = case.http(&server, &["drift", "."]);
+        secrets.check_run("drift against a faulty server", &run)?;
+    }
+    drop(server);
+    secrets.check("the access log", &std::fs::read_to_string(&log).unwrap_or_default())?;
+
+    // Errors right next to the value written literally into the manifest.
+    let literal = serde_json::to_string(&env_value).unwrap();
+    let resources = std::fs::read_to_string(dir.join("resources.yaml")).unwrap();
+    let with_literal = resources.replace(
+        "value: {fromEnv: FRAUD_DB_PASSWORD}",
+        &format!("value: {literal}\n  publish: [nowhere]"),
+    );
+    let broken = with_literal.replace(
+        "---\napiVersion: spherectl/v1\nkind: Secret\nmetadata: {name: s3-secret-key",
+        "---\napiVersion: spherectl/v1\nkind: Dataset\nmetadata: {name: [broken\n---\napiVersion: spherectl/v1\nkind: Secret\nmetadata: {name: s3-secret-key",
+    );
+    for (what, text) in [("a literal value", &with_literal), ("a broken document", &broken)] {
+        std::fs::write(dir.join("resources.yaml"), text).unwrap();
+        for command in ["validate", "plan", "graph"] {
+            let run = secrets.run(&case, &[command, "."])?;
+            expect(&run, &[1], &format!("{command} with {what}"))?;
+        }
+    }
+    // A dangling reference in the secret's own document, the value read from the environment.
+    let dangling = resources.replace(
+        "value: {fromEnv: FRAUD_DB_PASSWORD}",
+        "value: {fromEnv: FRAUD_DB_PASSWORD}\n  publish: [nowhere]",
+    );
+    std::fs::write(dir.join("resources.yaml"), dangling).unwrap();
+    expect(&secrets.run(&case, &["plan", "."])?, &[1], "a dangling reference")?;
+    Ok(())
+}
+
+#[test]
+fn no_secret_value_appears_anywhere() {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(24);
+    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let values = [secret(), secret(), secret(), secret()];
+    let result = runner.run(&values, |values| {
+        let all: Vec<&String> = values.iter().collect();
+        // Four distinct values, none of them public text (see the module's note).
+        prop_assume!(all.iter().all(|v| v.chars().count() >= 8 && !is_public(v)));
+        prop_assume!((0..4).all(|i| (0..4).all(|j| i == j || !all[i].contains(all[j].as_str()))));
+        scenario(values)
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
