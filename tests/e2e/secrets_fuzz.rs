@@ -30,7 +30,10 @@ use spherectl::{
     platform::{Platform, SecretValue, UpdateRequest},
 };
 
-use crate::{Case, Run, http::Server};
+use crate::{
+    Case, Run,
+    http::{self, Server},
+};
 
 const ORG_ID: &str = "bpf00000000quickstart";
 const ENV_SECRET: &str = "Secret/research/fraud-detection/db-password";
@@ -450,5 +453,133 @@ fn no_secret_value_appears_anywhere() {
     });
     if let Err(error) = result {
         panic!("{error}");
+    }
+}
+
+/// A gateway in front of `upstream` (a `spherectl serve`) that answers a secret's create or
+/// update with an error echoing the request's body, as some proxies and validation layers do;
+/// `mode` picks the answer's shape. Every other call goes through. Stops when `stop` is set.
+fn echoing_gateway(
+    mode: &'static str,
+    upstream: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (String, std::thread::JoinHandle<()>) {
+    use std::{
+        io::{BufRead, BufReader, Read, Write},
+        net::{TcpListener, TcpStream},
+        sync::atomic::Ordering,
+        time::Duration,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let upstream = upstream.strip_prefix("http://").unwrap().to_owned();
+    let gateway = std::thread::spawn(move || {
+        // Bounded: at most 300,000 idle polls of 100 µs (30 s).
+        for _ in 0..300_000 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            let _ = reader.read_line(&mut head);
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if !lower.starts_with("connection:") {
+                    head.push_str(&line);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut stream = reader.into_inner();
+            let first = head.lines().next().unwrap_or_default().to_owned();
+            let secret_write = (first.starts_with("POST ") || first.starts_with("PATCH "))
+                && first.contains("/secrets");
+            if !secret_write {
+                let mut up = TcpStream::connect(&upstream).unwrap();
+                let _ = up.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+                let _ = up.write_all(&body);
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer);
+                let _ = stream.write_all(&answer);
+                continue;
+            }
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let (status, content_type, answer) = match mode {
+                "json" => (
+                    "400 Bad Request",
+                    "application/json",
+                    serde_json::json!({"code": 3, "message": format!("invalid request {body}")})
+                        .to_string(),
+                ),
+                "text" => ("400 Bad Request", "text/plain", format!("bad request: {body}")),
+                _ => ("200 OK", "text/html", format!("<html><pre>{body}</pre></html>")),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (format!("http://{address}"), gateway)
+}
+
+/// A platform error that echoes the request body (a secret's create or update carries the
+/// value, base64-encoded) does not show the value, in any of its forms.
+#[test]
+fn a_platform_error_echoing_the_request_body_does_not_show_the_secret() {
+    use std::sync::{Arc, atomic::AtomicBool};
+
+    use spherectl::platform::{CreateRequest, http::HttpPlatform};
+    let value = "hunter2-<b>\"é漢\"</b>\nline two";
+    let secrets = Secrets { values: vec![value.to_owned()] };
+    let case = Case::files(&[("org.yaml", crate::ORG)]);
+    let server = Server::start(&case.server_db(), &[]);
+    let apply = case.http(&server, &["apply", ".", "--yes"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    for mode in ["json", "text", "not-json"] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (url, gateway) = echoing_gateway(mode, server.url.clone(), Arc::clone(&stop));
+        let platform =
+            HttpPlatform::connect(&url, http::TOKEN.into(), "userAccount:local-admin").unwrap();
+        // The read finds `serve`'s extension: secrets can be created.
+        platform.read("bpf00000000000000acme").unwrap();
+        let create = platform.create(&CreateRequest {
+            kind: Kind::Secret,
+            parent_id: "prj1".into(),
+            name: "token".into(),
+            labels: Default::default(),
+            attributes: Default::default(),
+            secret: Some(SecretValue::new(value.as_bytes().to_vec())),
+        });
+        let error = create.expect_err("the gateway refuses the create");
+        assert!(error.message.contains("/secrets"), "{}", error.message);
+        secrets.check(&format!("the create's error ({mode})"), &error.message).unwrap();
+        let update = platform.update(
+            Kind::Secret,
+            "sec1",
+            &UpdateRequest {
+                secret: Some(SecretValue::new(value.as_bytes().to_vec())),
+                ..Default::default()
+            },
+        );
+        let error = update.expect_err("the gateway refuses the update");
+        secrets.check(&format!("the update's error ({mode})"), &error.message).unwrap();
+        drop(platform);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        gateway.join().unwrap();
     }
 }
