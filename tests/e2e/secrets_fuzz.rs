@@ -427,6 +427,17 @@ fn scenario(values: [String; 4]) -> Result<(), TestCaseError> {
             expect(&run, &[1], &format!("{command} with {what}"))?;
         }
     }
+    // The S3 secret key pasted in place of its reference, plain and inside a mapping that
+    // does not close.
+    let key = serde_json::to_string(&file_value).unwrap();
+    for pasted in [format!("secretKey: {key}"), format!("secretKey: {{value: {key}")] {
+        let text = resources.replace("secretKey: {secret: s3-secret-key}", &pasted);
+        std::fs::write(dir.join("resources.yaml"), text).unwrap();
+        for command in ["validate", "plan", "graph"] {
+            let run = secrets.run(&case, &[command, "."])?;
+            expect(&run, &[1], &format!("{command} with {pasted}"))?;
+        }
+    }
     // A dangling reference in the secret's own document, the value read from the environment.
     let dangling = resources.replace(
         "value: {fromEnv: FRAUD_DB_PASSWORD}",
