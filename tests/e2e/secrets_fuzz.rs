@@ -594,3 +594,36 @@ fn a_platform_error_echoing_the_request_body_does_not_show_the_secret() {
         gateway.join().unwrap();
     }
 }
+
+/// A plan file edited by hand (or by another tool) that holds a secret's value and does not mark
+/// it sensitive: `show` still shows no value. Which field is a secret is the field schema's
+/// word, not the file's.
+#[test]
+fn a_plan_file_that_unmarks_a_secret_value_does_not_show_it() {
+    let value = "hand-edited-SECRET-<b>\"é\"</b>";
+    let secrets = Secrets { values: vec![value.to_owned()] };
+    let case = organization("env-value-0123456789", "file-value-0123456789");
+    let saved = case.run(&["plan", ".", "--out", "plan.json"]);
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.path().join("plan.json")).unwrap())
+            .unwrap();
+    let mut edited = 0;
+    for change in plan["changes"].as_array_mut().unwrap() {
+        for field in change["fields"].as_array_mut().into_iter().flatten() {
+            if field["path"] == "spec.value" {
+                field["sensitive"] = false.into();
+                field["after"] = value.into();
+                field["before"] = value.into();
+                edited += 1;
+            }
+        }
+    }
+    assert_eq!(edited, 2, "both secrets are created");
+    std::fs::write(case.path().join("plan.json"), plan.to_string()).unwrap();
+    for format in ["text", "json", "markdown"] {
+        let show = case.run(&["show", "plan.json", "--format", format]);
+        secrets.check_run(&format!("show --format {format}"), &show).unwrap();
+        assert!(show.stdout.contains("spec.value"), "{}{}", show.stdout, show.stderr);
+    }
+}
