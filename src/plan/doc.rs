@@ -230,10 +230,8 @@ fn mask_sensitive(map: &mut serde_json::Map<String, Value>) {
                     .get("path")
                     .and_then(Value::as_str)
                     .is_some_and(|path| fields::is_sensitive(kind, path));
-                if by_schema {
-                    if let Some(sensitive) = field.get_mut("sensitive") {
-                        *sensitive = Value::Bool(true);
-                    }
+                if by_schema && let Some(sensitive) = field.get_mut("sensitive") {
+                    *sensitive = Value::Bool(true);
                 }
                 if field.get("sensitive") == Some(&Value::Bool(true)) {
                     for key in values {
