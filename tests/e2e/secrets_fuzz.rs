@@ -394,18 +394,22 @@ fn scenario(values: [String; 4]) -> Result<(), TestCaseError> {
     case.env.push(("SPHERECTL_HTTP_ATTEMPTS".into(), "1".into()));
     let log = dir.join("access.log");
     let server = Server::start_logging(&case.server_db(), &["--fault-rate", "0.4"], Some(&log));
+    let mut failures = 0;
     for _ in 0..3 {
         let run = case.http(&server, &["apply", ".", "--yes", "--parallelism", "2"]);
         secrets.check_run("apply against a faulty server", &run)?;
+        failures += usize::from(run.code != 0);
     }
     set_env(&mut case, Some(&env_changed));
     write_file_secret(&case, &file_changed);
     for _ in 0..3 {
         let run = case.http(&server, &["apply", ".", "--yes"]);
         secrets.check_run("apply of changed values against a faulty server", &run)?;
+        failures += usize::from(run.code != 0);
         let run = case.http(&server, &["drift", "."]);
         secrets.check_run("drift against a faulty server", &run)?;
     }
+    prop_assert!(failures > 0, "the faults reached spherectl's error paths");
     drop(server);
     secrets.check("the access log", &std::fs::read_to_string(&log).unwrap_or_default())?;
 
@@ -626,4 +630,37 @@ fn a_plan_file_that_unmarks_a_secret_value_does_not_show_it() {
         secrets.check_run(&format!("show --format {format}"), &show).unwrap();
         assert!(show.stdout.contains("spec.value"), "{}{}", show.stdout, show.stderr);
     }
+}
+
+/// No test snapshot holds a secret value of the examples or of the e2e harness.
+#[test]
+fn no_snapshot_holds_a_secret_value() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut values = vec![crate::SECRET.to_owned()];
+    for dir in [
+        "examples/quickstart/secrets",
+        "examples/multi-team/research/secrets",
+        "examples/multi-team/analytics/secrets",
+    ] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            values.push(text.trim_end().to_owned());
+        }
+    }
+    let secrets = Secrets { values };
+    let mut snapshots = 0;
+    let mut dirs = vec![root.join("tests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "snap") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                secrets.check(&path.display().to_string(), &text).unwrap();
+                snapshots += 1;
+            }
+        }
+    }
+    assert!(snapshots > 0);
 }
