@@ -664,3 +664,31 @@ fn no_snapshot_holds_a_secret_value() {
     }
     assert!(snapshots > 0);
 }
+
+/// A secret whose value is public text (here the project's description) cannot be kept out of
+/// the output: the description is shown. What holds instead: the text shows exactly as often
+/// as with any other value, so none of its occurrences is the secret.
+#[test]
+fn a_secret_equal_to_public_text_shows_only_where_the_text_does() {
+    let public = "Fraud models";
+    let count = |env_value: &str, file_value: &str| {
+        let case = organization(env_value, file_value);
+        let mut counts = Vec::new();
+        let mut commands: Vec<Vec<&str>> = ["text", "json", "markdown"]
+            .into_iter()
+            .map(|format| vec!["plan", ".", "--format", format])
+            .collect();
+        commands.push(vec!["graph", ".", "--format", "json"]);
+        commands.push(vec!["apply", ".", "--yes"]);
+        commands.push(vec!["drift", ".", "--format", "json"]);
+        for args in &commands {
+            let run = case.run(args);
+            assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+            counts.push(run.stdout.matches(public).count() + run.stderr.matches(public).count());
+        }
+        counts
+    };
+    let with_public = count(public, public);
+    assert!(with_public.iter().sum::<usize>() > 0, "the description is shown");
+    assert_eq!(with_public, count("other-value-0123456789", "another-value-0123456789"));
+}

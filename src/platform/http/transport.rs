@@ -431,6 +431,21 @@ mod tests {
     }
 
     #[test]
+    fn an_error_that_echoes_a_secret_shows_no_part_of_it() {
+        let body = serde_json::json!({"name": "token", "content": "aHVudGVyMi1zZWNyZXQtdmFsdWU="});
+        let secrets = wire::secret_texts(Some(&body));
+        // The echo straddles the 512-byte cut: masked first, so no prefix of it is left either.
+        let echoed = format!("{}{body}", "x".repeat(480));
+        let text = redact(&echoed, &secrets);
+        let error = http_error(&Method::POST, "/p", StatusCode::BAD_REQUEST, None, &text);
+        assert!(!error.message.contains("aHVud"), "{}", error.message);
+        assert!(error.message.contains("\"name\":\"token\""), "{}", error.message);
+        let decoded = redact("value `hunter2-secret-value` refused", &secrets);
+        assert_eq!(decoded, "value `***` refused");
+        assert!(wire::secret_texts(Some(&serde_json::json!({"name": "x"}))).is_empty());
+    }
+
+    #[test]
     fn errors_name_the_call_and_never_the_token() {
         let token = Token::new("t1.secret".into());
         assert_eq!(format!("{token:?}"), "Token(***)");
