@@ -156,15 +156,18 @@ impl Problem {
         };
         let mut help = self.help.clone();
         // A manifest error's message may quote what the parser read (an unknown key, a value):
-        // inside a secret's value that would be the secret itself.
+        // inside a secret's value (or an S3 secret key pasted in place of its reference) that
+        // would be the secret itself.
         if let Some(location) = self.location()
             && self.code.starts_with("spherectl::manifest::")
             && self.code != "spherectl::manifest::plaintext_secret"
             && sources.is_masked(location)
         {
-            message = format!("{} in a secret's `value` (not shown)", masked_message(self.code));
+            message = format!("{} in a secret (not shown)", masked_message(self.code));
             help = Some(
-                "a secret's `value` is `{fromEnv: VARIABLE}` or `{fromFile: PATH}`".to_owned(),
+                "a secret's `value` is `{fromEnv: VARIABLE}` or `{fromFile: PATH}`; an S3 \
+                 connection's `secretKey` is `{secret: NAME}`, the name of a Secret"
+                    .to_owned(),
             );
         }
         Rendered {

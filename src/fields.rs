@@ -161,6 +161,16 @@ pub fn lookup(kind: Kind, path: &str) -> Option<&'static FieldSpec> {
         .copied()
 }
 
+/// The fields that hold a secret's value: no plan, drift report or rendering shows their value,
+/// whatever a plan file says of them.
+const SENSITIVE: &[(Kind, &str)] = &[(Kind::Secret, "spec.value")];
+
+/// Whether `path` of `kind` holds a secret's value. `None`, a kind that cannot be told (a plan
+/// file's address that does not parse): every sensitive path of any kind counts.
+pub fn is_sensitive(kind: Option<Kind>, path: &str) -> bool {
+    SENSITIVE.iter().any(|(k, p)| *p == path && kind.is_none_or(|kind| kind == *k))
+}
+
 /// The fields of a kind, in table order.
 pub fn of(kind: Kind) -> impl Iterator<Item = &'static FieldSpec> {
     FIELDS.iter().filter(move |f| f.kind == kind)

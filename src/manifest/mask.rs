@@ -2,7 +2,9 @@
 //! that no snippet can show it, whatever the error and wherever the snippet falls.
 //!
 //! Takes a file's text; returns it with the whole extent of every `spec.value` node masked by
-//! `*` (line breaks kept, byte length kept, so every span stays valid). Reads events with the
+//! `*` (line breaks kept, byte length kept, so every span stays valid), and of every
+//! `spec.secretKey` of an S3 connection that is not a `{secret: NAME}` reference (an S3 secret
+//! key pasted in place of the reference): of such a mapping, every value but `secret`'s. Reads events with the
 //! YAML parser that serde-saphyr uses, so valid YAML is masked exactly; a document that does not
 //! parse is masked conservatively from the point the parser gave up to the document's end.
 //! Pure: no I/O.
@@ -23,11 +25,30 @@ const KINDS_WITHOUT_SECRETS: &[&str] = &[
     "Alias",
 ];
 
+/// Kinds whose documents have no `spec.secretKey` that can hold an S3 secret key: every known
+/// kind but `S3Connection`. A document of another kind (a misspelt one, none) is masked.
+const KINDS_WITHOUT_SECRET_KEYS: &[&str] = &[
+    "Organization",
+    "Community",
+    "Project",
+    "Dataset",
+    "Secret",
+    "DockerImage",
+    "Checkpoint",
+    "Node",
+    "Alias",
+];
+
+/// The key of an S3 connection's secret key, and the one key its mapping may hold unmasked.
+const SECRET_KEY: &str = "secretKey";
+const SECRET_KEY_REFERENCE: &str = "secret";
+
 /// Returns `text` with every secret value masked, or `None` when there is none.
 pub(crate) fn mask_secret_values(text: &str) -> Option<String> {
-    // Cheap pre-check: a file without the word holds no `value` key, unless it is spelt with
-    // escapes in a double-quoted key (`"val\x75e"`, `"val\u0075e"`, a `\` line break).
-    if !text.contains("value") && !text.contains('\\') {
+    // Cheap pre-check: a file without the words holds no `value` or `secretKey` key, unless it
+    // is spelt with escapes in a double-quoted key (`"val\x75e"`, `"val\u0075e"`, a `\` line
+    // break).
+    if !text.contains("value") && !text.contains(SECRET_KEY) && !text.contains('\\') {
         return None;
     }
     let regions = secret_regions(text);
@@ -91,9 +112,14 @@ struct DocumentState {
     stack: Vec<Frame>,
     kind: Option<String>,
     regions: Vec<(usize, usize)>,
+    /// The extents of what `spec.secretKey` holds other than a `{secret: NAME}` reference: kept
+    /// when the document is an S3 connection (or of no known kind).
+    key_regions: Vec<(usize, usize)>,
     /// The secret value being read: where it starts, the stack depth of its collection, and
     /// the end of the last node read inside it.
     open: Option<(usize, usize, usize)>,
+    /// The open region is in `spec.secretKey` (it goes to `key_regions`).
+    open_in_key: bool,
     /// The end of the last node read.
     last_end: usize,
     /// Where each anchored node is: an alias in a secret's value masks its anchor's node.
@@ -103,19 +129,35 @@ struct DocumentState {
 impl DocumentState {
     /// Where the key ends when the parser stopped right after a secret's `value:` key, before
     /// reading its node.
-    fn pending_value(&self) -> Option<usize> {
+    fn pending_value(&self, key: &str) -> Option<usize> {
         let [spec, value] = self.stack.as_slice() else { return None };
         (spec.mapping
             && spec.key.as_deref() == Some("spec")
             && value.mapping
             && !value.expect_key
-            && value.key.as_deref() == Some("value")
+            && value.key.as_deref() == Some(key)
             && self.open.is_none())
         .then_some(value.key_end)
     }
 
     fn has_secrets(&self) -> bool {
         !self.kind.as_deref().is_some_and(|kind| KINDS_WITHOUT_SECRETS.contains(&kind))
+    }
+
+    fn has_secret_keys(&self) -> bool {
+        !self.kind.as_deref().is_some_and(|kind| KINDS_WITHOUT_SECRET_KEYS.contains(&kind))
+    }
+
+    /// The regions of the document that stay masked, by its kind.
+    fn take_regions(&mut self) -> Vec<(usize, usize)> {
+        let mut regions = Vec::new();
+        if self.has_secrets() {
+            regions.append(&mut self.regions);
+        }
+        if self.has_secret_keys() {
+            regions.append(&mut self.key_regions);
+        }
+        regions
     }
 }
 
@@ -138,9 +180,7 @@ fn secret_regions(text: &str) -> Vec<(usize, usize)> {
                     let start = byte_offset(text, span.start);
                     document = DocumentState { last_end: start, ..DocumentState::default() };
                 } else if matches!(event, Event::DocumentEnd) {
-                    if document.has_secrets() {
-                        regions.append(&mut document.regions);
-                    }
+                    regions.append(&mut document.take_regions());
                     document = DocumentState::default();
                 } else {
                     read_event(text, &event, span, &mut document);
@@ -149,25 +189,40 @@ fn secret_regions(text: &str) -> Vec<(usize, usize)> {
             Some(Err(error)) => {
                 let failed_at = byte_offset(text, *error.marker()).min(text.len());
                 let end = document_end(text, failed_at);
+                let from = text[..failed_at].rfind('\n').map_or(0, |i| i + 1);
+                let unread = document.last_end.min(from);
+                let escapes = text[unread..end].contains('\\');
+                if document.has_secret_keys() {
+                    if let Some((start, ..)) = document.open.filter(|_| document.open_in_key) {
+                        regions.push((start, end));
+                    }
+                    if let Some(key_end) = document.pending_value(SECRET_KEY) {
+                        regions.push((after_colon(text, key_end, key_end), end));
+                    }
+                    // An unread `secretKey` is masked whole, a reference with it.
+                    if !escapes {
+                        regions.extend(keys_in(text, from, end, SECRET_KEY));
+                    }
+                }
+                let escaped_regions = if escapes { vec![(unread, end)] } else { Vec::new() };
+                if document.has_secrets() || document.has_secret_keys() {
+                    regions.extend(escaped_regions);
+                }
                 if document.has_secrets() {
-                    regions.append(&mut document.regions);
-                    if let Some((start, ..)) = document.open {
+                    if let Some((start, ..)) = document.open.filter(|_| !document.open_in_key) {
                         regions.push((start, end));
                     }
                     // A secret's value whose key was read but whose node was not.
-                    if let Some(key_end) = document.pending_value() {
+                    if let Some(key_end) = document.pending_value("value") {
                         regions.push((after_colon(text, key_end, key_end), end));
                     }
                     // What the parser did not read may hold a secret too; a key spelt with
-                    // escapes cannot be recognised unread, so such text is masked whole.
-                    let from = text[..failed_at].rfind('\n').map_or(0, |i| i + 1);
-                    let unread = document.last_end.min(from);
-                    if text[unread..end].contains('\\') {
-                        regions.push((unread, end));
-                    } else {
-                        regions.extend(value_keys_in(text, from, end));
+                    // escapes cannot be recognised unread, so such text is masked whole (above).
+                    if !escapes {
+                        regions.extend(keys_in(text, from, end, "value"));
                     }
                 }
+                regions.append(&mut document.take_regions());
                 document = DocumentState::default();
                 match parser.proceed_next_document() {
                     Ok(true) => {}
@@ -201,7 +256,11 @@ fn read_event(text: &str, event: &Event<'_>, span: EventSpan, document: &mut Doc
                 && open_depth == depth
             {
                 let close = if flow { end.max(last_end) } else { last_end };
-                document.regions.push((value_start, close));
+                if document.open_in_key {
+                    document.key_regions.push((value_start, close));
+                } else {
+                    document.regions.push((value_start, close));
+                }
                 document.open = None;
             }
             document.last_end = close;
@@ -244,6 +303,18 @@ fn read_event(text: &str, event: &Event<'_>, span: EventSpan, document: &mut Doc
             && key_of(0) == Some("spec")
             && key_of(1) == Some("value")
             && document.open.is_none();
+        // `spec.secretKey`: a scalar or a sequence whole; of a mapping, every value but the
+        // reference's.
+        let in_secret_key = document.stack.len() >= 2
+            && key_of(0) == Some("spec")
+            && key_of(1) == Some(SECRET_KEY)
+            && document.open.is_none();
+        let is_secret_key = in_secret_key
+            && match document.stack.len() {
+                2 => !matches!(collection, Some((true, _))),
+                3 => document.stack[2].mapping && key_of(2) != Some(SECRET_KEY_REFERENCE),
+                _ => false,
+            };
         if document.stack.len() == 1
             && key_of(0) == Some("kind")
             && let Event::Scalar(value, ..) = event
@@ -252,17 +323,25 @@ fn read_event(text: &str, event: &Event<'_>, span: EventSpan, document: &mut Doc
         }
         // An alias in a secret's value: the text is its anchor's node, wherever that is.
         if let Event::Alias(id) = event
-            && (is_secret || document.open.is_some())
+            && (is_secret || is_secret_key || document.open.is_some())
             && let Some(&extent) = document.anchors.get(id)
         {
-            document.regions.push(extent);
+            if is_secret_key || (document.open.is_some() && document.open_in_key) {
+                document.key_regions.push(extent);
+            } else {
+                document.regions.push(extent);
+            }
         }
-        if is_secret {
+        if is_secret || is_secret_key {
             let key_end = document.stack.last().map_or(start, |f| f.key_end);
             let value_start = after_colon(text, key_end, start);
             match collection {
+                None if is_secret_key => document.key_regions.push((value_start, end)),
                 None => document.regions.push((value_start, end)),
-                Some(_) => document.open = Some((value_start, document.stack.len() + 1, end)),
+                Some(_) => {
+                    document.open = Some((value_start, document.stack.len() + 1, end));
+                    document.open_in_key = is_secret_key;
+                }
             }
         }
         if let Some(frame) = document.stack.last_mut()
@@ -313,10 +392,10 @@ fn document_end(text: &str, offset: usize) -> usize {
     text.len()
 }
 
-/// For text the parser could not read: the values of every `value` key between `from` and
+/// For text the parser could not read: the values of every `key` key between `from` and
 /// `to`, each to the end of its block (the lines indented deeper than the key's line), or to
 /// `to` when it opens a quote or a flow collection that does not close.
-fn value_keys_in(text: &str, from: usize, to: usize) -> Vec<(usize, usize)> {
+fn keys_in(text: &str, from: usize, to: usize, key: &str) -> Vec<(usize, usize)> {
     let mut regions = Vec::new();
     let region = &text[from..to];
     let mut line_start = 0;
@@ -324,7 +403,7 @@ fn value_keys_in(text: &str, from: usize, to: usize) -> Vec<(usize, usize)> {
     let mut index = 0;
     while index < lines.len() {
         let line = lines[index];
-        let Some(value_at) = value_after_key(line) else {
+        let Some(value_at) = value_after_key(line, key) else {
             line_start += line.len();
             index += 1;
             continue;
@@ -353,12 +432,12 @@ fn value_keys_in(text: &str, from: usize, to: usize) -> Vec<(usize, usize)> {
     regions
 }
 
-/// The byte index in `line` where the value of a `value:` key starts, if the line has one.
-fn value_after_key(line: &str) -> Option<usize> {
+/// The byte index in `line` where the value of a `key:` key starts, if the line has one.
+fn value_after_key(line: &str, key: &str) -> Option<usize> {
     let mut search = 0;
-    while let Some(found) = line[search..].find("value") {
+    while let Some(found) = line[search..].find(key) {
         let at = search + found;
-        search = at + "value".len();
+        search = at + key.len();
         let before = line[..at].trim_end_matches(['"', '\'']);
         let boundary = before.is_empty()
             || before.ends_with([' ', '\t', '{', ',', '[', '-', '?'])
@@ -443,6 +522,46 @@ mod tests {
         ) {
             let text: String = pieces.concat();
             let _ = masked(&text);
+        }
+    }
+
+    #[test]
+    fn masks_an_s3_secret_key_written_in_place_of_its_reference() {
+        const S3: &str =
+            "apiVersion: spherectl/v1\nkind: S3Connection\nmetadata: {name: s3}\nspec:\n";
+        for key in [
+            "  secretKey: SEKRIT\n  mode: read-only\n",
+            "  secretKey: \"SEKRIT\"\n  mode: read-only\n",
+            "  secretKey: {value: SEKRIT}\n  mode: read-only\n",
+            "  secretKey: {secret: s3-key, extra: SEKRIT}\n  mode: read-only\n",
+            "  secretKey:\n    fromEnv: SEKRIT\n  mode: read-only\n",
+            "  secretKey: [SEKRIT]\n  mode: read-only\n",
+            "  secretKey: |\n    SEKRIT\n  mode: read-only\n",
+        ] {
+            for kind in ["S3Connection", "S3Conection"] {
+                let text = format!("{S3}{key}").replace("S3Connection", kind);
+                let out = masked(&text);
+                assert!(!out.contains("SEKRIT"), "{key:?} -> {out}");
+                assert!(out.contains("mode: read-only"), "{out}");
+                assert_eq!(out.contains("s3-key"), key.contains("s3-key"), "{out}");
+            }
+        }
+        // The reference stays readable, for the errors that point at it.
+        let reference = format!("{S3}  secretKey: {{secret: s3-key}}\n");
+        assert_eq!(masked(&reference), reference);
+        // Of no other kind.
+        let dataset = "kind: Dataset\nspec: {secretKey: PUBLIC}\n";
+        assert_eq!(masked(dataset), dataset);
+        // In a document that does not parse.
+        for broken in [
+            "  secretKey: \"SEKRIT\n  SEKRIT\n",
+            "  mode: [\n  secretKey: SEKRIT\n",
+            "  secretKey: {value: SEKRIT\n",
+        ] {
+            let text = format!("{S3}{broken}---\nkind: Dataset\nspec: {{sizeGb: 1}}\n");
+            let out = masked(&text);
+            assert!(!out.contains("SEKRIT"), "{broken:?} -> {out}");
+            assert!(out.contains("kind: Dataset\nspec: {sizeGb: 1}"), "{out}");
         }
     }
 

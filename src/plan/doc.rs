@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Action, Change, FORMAT_VERSION, FieldChange, Plan, SourceRef};
-use crate::manifest::{Address, Kind};
+use crate::{
+    fields,
+    manifest::{Address, Kind},
+};
 
 /// A plan as its JSON holds it.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -231,13 +234,27 @@ pub fn parse(text: &str) -> Result<(Document, Value), String> {
 }
 
 /// Empties the values of every sensitive field of a plan's changes (`before`, `after`) and of a
-/// drift report's items (`manifests`, `platform`).
+/// drift report's items (`manifests`, `platform`): a field marked so, and a field the schema
+/// says holds a secret ([`fields::is_sensitive`]) whatever the file says, which is then marked.
 fn mask_sensitive(map: &mut serde_json::Map<String, Value>) {
     for (list, values) in [("changes", ["before", "after"]), ("drift", ["manifests", "platform"])] {
         let Some(Value::Array(entries)) = map.get_mut(list) else { continue };
         for entry in entries {
+            // `Kind/path`, with `#…` for a relation; a kind that does not parse is none.
+            let kind = entry
+                .get("address")
+                .and_then(Value::as_str)
+                .and_then(|address| address.split_once('/'))
+                .and_then(|(kind, _)| Kind::parse(kind));
             let Some(Value::Array(fields)) = entry.get_mut("fields") else { continue };
             for field in fields {
+                let by_schema = field
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|path| fields::is_sensitive(kind, path));
+                if by_schema && let Some(sensitive) = field.get_mut("sensitive") {
+                    *sensitive = Value::Bool(true);
+                }
                 if field.get("sensitive") == Some(&Value::Bool(true)) {
                     for key in values {
                         if let Some(value) = field.get_mut(key) {

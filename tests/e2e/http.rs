@@ -28,7 +28,7 @@ impl Server {
     }
 
     /// Starts the server with `--access-log` written to `log` when given.
-    fn start_logging(db: &Path, extra: &[&str], log: Option<&Path>) -> Server {
+    pub(crate) fn start_logging(db: &Path, extra: &[&str], log: Option<&Path>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
         command
             .env_clear()

@@ -25,6 +25,7 @@ mod policy_rules;
 mod review;
 mod rules;
 mod safety;
+mod secrets_fuzz;
 mod serve_access;
 
 use std::{

@@ -147,6 +147,8 @@ impl Transport {
     ) -> PlatformResult<Value> {
         let path = url.strip_prefix(&self.base).unwrap_or(url);
         let path = path.strip_prefix(&self.operations_base).unwrap_or(path);
+        // A body that carries a secret: an answer that echoes it must not show it.
+        let secrets = wire::secret_texts(body);
         let mut attempt = 0;
         loop {
             let mut request = self
@@ -195,7 +197,7 @@ impl Transport {
                                     ErrorKind::Internal,
                                     format!(
                                         "{method} {path}: the answer is not JSON ({e}): {}",
-                                        truncate(&text, 200)
+                                        truncate(&redact(&text, &secrets), 200)
                                     ),
                                 )
                             })
@@ -209,6 +211,7 @@ impl Transport {
                             | StatusCode::SERVICE_UNAVAILABLE
                             | StatusCode::GATEWAY_TIMEOUT
                     );
+                    let text = redact(&text, &secrets);
                     (retry, retry_after, http_error(&method, path, status, request_id, &text))
                 }
             };
@@ -259,9 +262,10 @@ impl Transport {
                 if let Some(error) = operation.get("error").and_then(wire::parse_status) {
                     // The platform's reason first: it is what the user acts on.
                     let id = wire::text(&operation, "id");
+                    let message = redact(&error.message, &wire::secret_texts(Some(body)));
                     return Err(PlatformError::new(
                         error.kind,
-                        format!("{} (operation `{id}` of {method} {path})", error.message),
+                        format!("{message} (operation `{id}` of {method} {path})"),
                     ));
                 }
                 return Ok(operation.get("response").cloned().unwrap_or(Value::Null));
@@ -339,6 +343,18 @@ impl Transport {
     }
 }
 
+/// `text` with every one of `secrets` (see [`wire::secret_texts`]) replaced by `***`. Before any
+/// truncation, so that no prefix of a secret survives either.
+fn redact(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "***");
+        }
+    }
+    text
+}
+
 /// A transport error by its causes (the method and path are said already; the URL and its
 /// headers, never the token, are left out).
 fn describe(error: &reqwest::Error) -> String {
@@ -412,6 +428,21 @@ mod tests {
         assert_eq!(real.operations_base, "https://operation.api.cloud.yandex.net");
         let serve = Transport::new("http://127.0.0.1:8080", token()).unwrap();
         assert_eq!(serve.operations_base, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn an_error_that_echoes_a_secret_shows_no_part_of_it() {
+        let body = serde_json::json!({"name": "token", "content": "aHVudGVyMi1zZWNyZXQtdmFsdWU="});
+        let secrets = wire::secret_texts(Some(&body));
+        // The echo straddles the 512-byte cut: masked first, so no prefix of it is left either.
+        let echoed = format!("{}{body}", "x".repeat(480));
+        let text = redact(&echoed, &secrets);
+        let error = http_error(&Method::POST, "/p", StatusCode::BAD_REQUEST, None, &text);
+        assert!(!error.message.contains("aHVud"), "{}", error.message);
+        assert!(error.message.contains("\"name\":\"token\""), "{}", error.message);
+        let decoded = redact("value `hunter2-secret-value` refused", &secrets);
+        assert_eq!(decoded, "value `***` refused");
+        assert!(wire::secret_texts(Some(&serde_json::json!({"name": "x"}))).is_empty());
     }
 
     #[test]

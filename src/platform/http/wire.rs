@@ -340,6 +340,27 @@ fn encode_secret(secret: &SecretValue) -> String {
     base64::engine::general_purpose::STANDARD.encode(secret.expose())
 }
 
+/// The texts a request `body` carries that no error may show: a secret's `content` (base64)
+/// and the value it encodes, as is and JSON-escaped (a server that echoes the body may decode
+/// it), longest first. Texts under 4 bytes are left out: masking them would garble the message
+/// without hiding anything.
+pub(crate) fn secret_texts(body: Option<&Value>) -> Vec<String> {
+    let Some(content) = body.and_then(|b| b.get("content")).and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let mut texts = vec![content.to_owned(), content.trim().trim_end_matches('=').to_owned()];
+    if let Ok(value) = base64::engine::general_purpose::STANDARD.decode(content.trim()) {
+        let value = String::from_utf8_lossy(&value).into_owned();
+        let json = Value::from(value.as_str()).to_string();
+        texts.push(json[1..json.len() - 1].to_owned());
+        texts.push(value);
+    }
+    texts.retain(|text| text.len() >= 4);
+    texts.sort_by_key(|text| std::cmp::Reverse(text.len()));
+    texts.dedup();
+    texts
+}
+
 /// A secret value sent as base64 (`content`).
 ///
 /// # Errors
