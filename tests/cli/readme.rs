@@ -489,3 +489,41 @@ fn readme_says_why_serde_saphyr() {
     assert!(flat.contains("YAML is read with [`serde-saphyr`]"), "no serde-saphyr design note");
     assert!(flat.contains("`serde_yaml` is deprecated upstream"), "no word on serde_yaml");
 }
+
+/// The examples run for a new user with no environment set (DESIGN's "done when" for issue 4:
+/// `spherectl apply examples/multi-team --yes`, then `drift` exits 0): no secret of theirs comes
+/// from an environment variable outside a comment, and every `fromFile` they name is committed.
+#[test]
+fn examples_need_no_environment_variables() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs = vec![root.join("quickstart"), root.join("multi-team")];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            files += 1;
+            for (n, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+                let code = line.split(" #").next().unwrap_or(line);
+                assert!(
+                    !code.contains("fromEnv"),
+                    "{}:{}: an example secret from the environment: {line}",
+                    path.display(),
+                    n + 1
+                );
+                if let Some(rest) = code.split("fromFile:").nth(1) {
+                    let name = rest.trim().trim_end_matches('}').trim();
+                    let file = path.parent().unwrap().join(name);
+                    assert!(file.is_file(), "{}:{}: {} is missing", path.display(), n + 1, name);
+                }
+            }
+        }
+    }
+    assert!(files >= 10, "read {files} example files");
+}

@@ -641,6 +641,7 @@ fn no_snapshot_holds_a_secret_value() {
         "examples/quickstart/secrets",
         "examples/multi-team/research/secrets",
         "examples/multi-team/analytics/secrets",
+        "examples/multi-team/platform/secrets",
     ] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
