@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::{Case, ORG, SECRET, actions, applied, converged};
+use crate::{Case, ORG, SECRET, actions, applied, converged, support::made_by_hand};
 
 fn project(name: &str, extra: &str, description: &str) -> String {
     format!(
@@ -255,20 +255,11 @@ spec: {sizeGb: 5, publish: [analytics]}
 
 /// A console-made project in `analytics` that uses the published dataset: its id.
 fn console_user(case: &Case) -> String {
-    use spherectl::platform::{CreateRequest, Platform as _};
+    use spherectl::{manifest::Kind, platform::Platform as _};
     let sandbox = case.sandbox();
     let live = sandbox.read("bpf00000000000000acme").unwrap();
     let find = |name: &str| live.objects.iter().find(|o| o.name == name).unwrap().id.clone();
-    let project = sandbox
-        .create(&CreateRequest {
-            kind: spherectl::manifest::Kind::Project,
-            parent_id: find("analytics"),
-            name: "console-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let project = made_by_hand(&sandbox, Kind::Project, &find("analytics"), "console-made");
     sandbox.use_resource(&project, spherectl::manifest::Kind::Dataset, &find("events")).unwrap();
     project
 }

@@ -4,12 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use spherectl::{
-    manifest::Kind,
-    platform::{CreateRequest, Platform},
-};
+use spherectl::{manifest::Kind, platform::Platform};
 
-use super::{Case, ORG, http::Server};
+use super::{Case, ORG, http::Server, support::made_by_hand};
 
 const QUICKSTART_ORG: &str = "bpf00000000quickstart";
 const ACME_ORG: &str = "bpf00000000000000acme";
@@ -161,16 +158,7 @@ fn destroy_leaves_other_sets_and_unmanaged_objects_alone() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     // An object made by hand, in the organization.
     let sandbox = case.sandbox();
-    sandbox
-        .create(&CreateRequest {
-            kind: Kind::Community,
-            parent_id: ACME_ORG.into(),
-            name: "hand-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    made_by_hand(&sandbox, Kind::Community, ACME_ORG, "hand-made");
     drop(sandbox);
     let run = case.run(&["destroy", ".", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -192,16 +180,7 @@ fn destroy_refuses_when_an_unmanaged_object_is_inside_and_deletes_nothing() {
     let sandbox = case.sandbox();
     let live = sandbox.read(ACME_ORG).unwrap();
     let research = live.objects.iter().find(|o| o.name == "research").unwrap().id.clone();
-    sandbox
-        .create(&CreateRequest {
-            kind: Kind::Project,
-            parent_id: research,
-            name: "console-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    made_by_hand(&sandbox, Kind::Project, &research, "console-made");
     drop(sandbox);
     let before = live_names(&case, ACME_ORG);
     let run = case.run(&["destroy", ".", "--yes"]);
@@ -235,16 +214,8 @@ fn destroy_refuses_while_another_sets_project_uses_a_resource() {
     super::applied(&case);
     // By hand: a community and a project of no set, which uses our dataset published there.
     let sandbox = case.sandbox();
-    let request = |kind, parent_id: &str, name: &str| CreateRequest {
-        kind,
-        parent_id: parent_id.into(),
-        name: name.into(),
-        labels: Default::default(),
-        attributes: Default::default(),
-        secret: None,
-    };
-    let community = sandbox.create(&request(Kind::Community, ACME_ORG, "hand-made")).unwrap();
-    let console = sandbox.create(&request(Kind::Project, &community, "console")).unwrap();
+    let community = made_by_hand(&sandbox, Kind::Community, ACME_ORG, "hand-made");
+    let console = made_by_hand(&sandbox, Kind::Project, &community, "console");
     let live = sandbox.read(ACME_ORG).unwrap();
     let events = live.objects.iter().find(|o| o.name == "events").unwrap().id.clone();
     sandbox.publish(Kind::Dataset, &events, &community).unwrap();

@@ -26,6 +26,7 @@ mod review;
 mod rules;
 mod safety;
 mod serve_access;
+mod support;
 
 use std::{
     path::{Path, PathBuf},
@@ -35,8 +36,10 @@ use std::{
 use serde_json::Value;
 use spherectl::{
     manifest::Kind,
-    platform::{CreateRequest, Platform, UpdateRequest, sandbox::Sandbox},
+    platform::{Platform, sandbox::Sandbox},
 };
+
+use support::{edited_in_the_console, made_by_hand};
 
 const SECRET: &str = "s3cret-VALUE-never-shown-7f3a";
 
@@ -405,9 +408,7 @@ fn changes_behind_the_manifests_back_show_as_drift() {
     let sandbox = case.sandbox();
     let live = sandbox.read("bpf00000000quickstart").unwrap();
     let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
-    let mut request = UpdateRequest::default();
-    request.set.insert("spec.description".into(), "edited in the console".into());
-    sandbox.update(Kind::Project, &project.id, &request).unwrap();
+    edited_in_the_console(&sandbox, Kind::Project, &project.id);
     drop(sandbox);
 
     let drift = case.run(&["drift", "."]);
@@ -437,16 +438,7 @@ fn unmanaged_objects_are_reported_and_left_alone() {
     let case = Case::example("quickstart");
     assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
     let sandbox = case.sandbox();
-    let id = sandbox
-        .create(&CreateRequest {
-            kind: Kind::Community,
-            parent_id: "bpf00000000quickstart".into(),
-            name: "hand-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let id = made_by_hand(&sandbox, Kind::Community, "bpf00000000quickstart", "hand-made");
     drop(sandbox);
     let plan = case.plan_json();
     assert!(plan["changes"].as_array().unwrap().is_empty(), "{plan:#}");

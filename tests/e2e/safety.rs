@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{Case, ORG, actions, applied};
+use crate::{Case, ORG, actions, applied, support::made_by_hand};
 
 fn project(name: &str, extra: &str) -> String {
     format!(
@@ -254,16 +254,7 @@ fn shared_with_the_console() -> Case {
     let objects = live_objects(&case);
     let id = |name: &str| objects.iter().find(|o| o.name == name).unwrap().id.clone();
     let sandbox = case.sandbox();
-    let console = sandbox
-        .create(&CreateRequest {
-            kind: Kind::Project,
-            parent_id: id("research"),
-            name: "console".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let console = made_by_hand(&sandbox, Kind::Project, &id("research"), "console");
     sandbox.use_resource(&console, Kind::Secret, &id("token")).unwrap();
     sandbox.use_resource(&console, Kind::DockerImage, &id("env")).unwrap();
     let mut attributes = std::collections::BTreeMap::new();
