@@ -565,8 +565,7 @@ fn the_actors_own_downgrade_is_refused_as_a_lockout() {
 
 #[test]
 fn another_sandboxs_key_is_refused_not_read_as_every_secret_changed() {
-    let case = Case::example("quickstart");
-    applied(&case);
+    let case = Case::applied_example("quickstart");
     let other = Case::example("quickstart");
     applied(&other);
     let key = case.db().with_extension("db.key");

@@ -105,8 +105,7 @@ fn two_destroys_at_once(case: &Case, platform: &str, extra: &[(&str, &str)], db:
 
 #[test]
 fn two_destroys_at_once_on_the_sandbox_the_second_finds_nothing() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     two_destroys_at_once(&case, "sandbox", &[], &case.db());
 }
 
@@ -122,8 +121,7 @@ fn two_destroys_at_once_over_serve_the_second_finds_nothing() {
 /// the holder); Ctrl-C while it waits stops at once with 130.
 #[test]
 fn destroy_lock_timeout_times_out_and_ctrl_c_while_waiting_exits_130() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     for bad in ["soon", "-1s", "1d", "99999999999999999h", ""] {
         let flag = format!("--lock-timeout={bad}");
         let run = case.run(&["destroy", ".", "--yes", &flag]);
@@ -188,8 +186,7 @@ fn a_delete_of_an_object_already_gone(
 
 #[test]
 fn a_delete_whose_object_is_already_gone_is_done_on_the_sandbox() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     a_delete_of_an_object_already_gone(&case, "sandbox", &[], &case.db());
 }
 
@@ -204,8 +201,7 @@ fn a_delete_whose_object_is_already_gone_is_done_over_serve() {
 /// An update whose object another writer deleted since the plan is a conflict (not done).
 #[test]
 fn an_update_whose_object_is_gone_is_a_conflict() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     case.edit("resources.yaml", "description: Baseline gradient boosting model", "description: v2");
     let mut apply =
         Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "1500", &[]);
@@ -227,16 +223,10 @@ fn an_update_whose_object_is_gone_is_a_conflict() {
 /// (the user interrupted it), saying that nothing was left undone.
 #[test]
 fn an_interrupt_after_every_change_started_exits_130_with_nothing_left() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
     case.edit("organization.yaml", "description: Research team", "description: Research team v2");
-    let mut apply = Running::slow(
-        &case,
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        "1500",
-        &[],
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "1500");
     // The first of the two is done; the second starts at once (one worker, no wait).
     apply.wait_for(true, "[1/2] ");
     apply.ctrl_c_until("interrupt: starting no new change; waiting for the 1 in flight");
@@ -313,8 +303,7 @@ fn conflict_on_secrets(case: &Case, platform: &str, extra: &[(&str, &str)], db: 
 
 #[test]
 fn a_conflict_on_a_secret_and_an_s3_connection_shows_no_secret_on_the_sandbox() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     conflict_on_secrets(&case, "sandbox", &[], &case.db());
 }
 
@@ -381,8 +370,7 @@ fn color_always_wins_over_no_color_and_auto_off_a_terminal_has_no_codes() {
 /// the database's real path, so an apply through the link waits for one through the real name.
 #[test]
 fn an_apply_through_a_symlink_to_the_database_waits_for_the_lock() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     // The database and its key, each through a link (as a deployment that links the sandbox
     // into place would).
     std::os::unix::fs::symlink(case.db(), case.path().join("link.db")).unwrap();

@@ -182,8 +182,7 @@ fn changed_since_the_plan(
 
 #[test]
 fn an_object_changed_since_the_plan_is_not_overwritten_on_the_sandbox() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     // The sandbox compares versions, in the transaction that writes.
     changed_since_the_plan(
         &case,
@@ -221,12 +220,7 @@ fn an_object_changed_since_the_plan_is_not_overwritten_over_serve() {
 #[test]
 fn sigint_half_way_finishes_in_flight_reports_and_the_next_apply_resumes() {
     let case = Case::example("quickstart");
-    let mut apply = Running::slow(
-        &case,
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        "1500",
-        &[],
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "1500");
     apply.wait_for(true, "[2/17] ");
     apply.ctrl_c_until("interrupt: starting no new change; waiting for the 1 in flight");
     // A second Ctrl-C names what is still in flight instead of abandoning it.
@@ -295,12 +289,7 @@ fn sigint_half_way_finishes_in_flight_reports_and_the_next_apply_resumes() {
 #[test]
 fn sigterm_stops_an_apply_like_the_first_ctrl_c() {
     let case = Case::example("quickstart");
-    let mut apply = Running::slow(
-        &case,
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        "1500",
-        &[],
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "1500");
     apply.wait_for(true, "[1/17] ");
     apply.signal("-TERM");
     let run = apply.finish();
@@ -435,12 +424,7 @@ fn two_saved_plans_of_the_same_changes_apply_once() {
 #[test]
 fn a_third_ctrl_c_stops_at_once_naming_what_was_in_flight() {
     let case = Case::example("quickstart");
-    let mut apply = Running::slow(
-        &case,
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        "3000",
-        &[],
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "3000");
     apply.wait_for(true, "[1/17] ");
     apply.ctrl_c_until("interrupt: starting no new change");
     apply.ctrl_c_until("interrupt: still in flight");
@@ -583,8 +567,7 @@ fn two_applies_changing_one_object_are_serialized_and_the_second_plans_from_the_
 /// description: nothing is refused as changed since the plan).
 #[test]
 fn destroy_waits_for_an_apply_and_plans_after_it() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
     let mut apply =
         Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "3000", &[]);

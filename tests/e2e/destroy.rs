@@ -19,8 +19,7 @@ fn live_names(case: &Case, organization: &str) -> BTreeSet<String> {
 
 #[test]
 fn destroy_deletes_every_object_of_the_set_and_keeps_the_organization() {
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     assert_eq!(live_names(&case, QUICKSTART_ORG).len(), 10);
     // Destroying needs no secret values: their files may be gone.
     std::fs::rename(case.path().join("secrets"), case.path().join("away")).unwrap();
@@ -63,8 +62,7 @@ fn destroy_with_nothing_on_the_platform_creates_no_sandbox() {
 
 #[test]
 fn destroy_without_yes_off_a_terminal_is_refused_and_deletes_nothing() {
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     let before = live_names(&case, QUICKSTART_ORG);
     let run = case.run(&["destroy", "."]);
     // As `apply` off a terminal (and Terraform's unconfirmed destroy): exit 1.
@@ -264,8 +262,7 @@ fn destroy_on_a_terminal_asks_for_yes_or_the_set_name() {
     if super::http::over_http() {
         return; // The terminal is the point here, not the platform.
     }
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     let before = live_names(&case, QUICKSTART_ORG);
     let Some((code, output)) = destroy_on_a_terminal(&case, "y") else {
         eprintln!("skipped: `script` (util-linux) is not installed");

@@ -199,8 +199,7 @@ fn focus_a_removed_document_targets_its_delete_and_findings_outside_do_not_block
 
 #[test]
 fn focus_an_object_with_nothing_to_change_is_noted() {
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     let run = case.run(&["plan", ".", "--target", PROJECT, "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&format!("note: `{PROJECT}` has no changes")), "{}", run.stderr);

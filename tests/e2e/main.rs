@@ -293,8 +293,7 @@ fn first_plan_renders_every_create() {
 
 #[test]
 fn changing_one_field_plans_exactly_one_update() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     case.edit("project.yaml", "maxUnitsPerHour: 100", "maxUnitsPerHour: 250");
     let plan = case.plan_json();
     let changes = plan["changes"].as_array().unwrap();
@@ -312,8 +311,7 @@ fn changing_one_field_plans_exactly_one_update() {
 
 #[test]
 fn a_dockerfile_change_replaces_the_image_and_shows_a_line_diff() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     case.edit("resources.yaml", "pandas==2.2.2", "pandas==2.2.3");
     let run = case.run(&["plan", "."]);
     assert!(
@@ -403,8 +401,7 @@ fn removing_a_published_resource_unpublishes_and_detaches_it_first() {
 
 #[test]
 fn changes_behind_the_manifests_back_show_as_drift() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let sandbox = case.sandbox();
     let live = sandbox.read("bpf00000000quickstart").unwrap();
     let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
@@ -435,8 +432,7 @@ fn changes_behind_the_manifests_back_show_as_drift() {
 
 #[test]
 fn unmanaged_objects_are_reported_and_left_alone() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let sandbox = case.sandbox();
     let id = made_by_hand(&sandbox, Kind::Community, "bpf00000000quickstart", "hand-made");
     drop(sandbox);

@@ -297,8 +297,7 @@ fn a_prune_never_detaches_another_sets_project() {
 
 #[test]
 fn replacing_a_used_resource_converges_in_one_apply() {
-    let case = Case::example("multi-team");
-    applied(&case);
+    let case = Case::applied_example("multi-team");
     case.edit("platform/base-images.yaml", "lightgbm==4.5.0", "lightgbm==4.5.1");
     let plan = case.plan_json();
     let list = actions(&plan);
@@ -349,8 +348,7 @@ fn a_replace_names_the_field_that_forces_it_and_marks_destroyed_data() {
 
 #[test]
 fn a_partial_path_does_not_delete_the_rest_of_the_set() {
-    let case = Case::example("multi-team");
-    applied(&case);
+    let case = Case::applied_example("multi-team");
     let run = case.run(&["plan", "organization.yaml"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("mass_delete"), "{}", run.stderr);

@@ -15,7 +15,7 @@ use spherectl::{
     platform::{CreateRequest, LiveState, Platform, UpdateRequest, sandbox::Sandbox},
 };
 
-use crate::{Case, Run, http::Server};
+use crate::{Case, Run, applied, http::Server};
 
 /// The organization of the quickstart example.
 pub(crate) const ORGANIZATION: &str = "bpf00000000quickstart";
@@ -82,6 +82,13 @@ impl Running {
         Running::start(case.path(), args, &env(case, &[extra, &delay].concat()))
     }
 
+    /// `apply . --yes --parallelism 1 --platform sandbox` in the case (as `slow`): one change at
+    /// a time, each after `delay_ms`.
+    pub(crate) fn one_change_at_a_time(case: &Case, delay_ms: &str) -> Running {
+        let args = ["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"];
+        Running::slow(case, &args, delay_ms, &[])
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -143,6 +150,23 @@ impl Running {
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Case {
+    /// `examples/NAME` (as `Case::example`), applied with `apply . --yes`, which must succeed.
+    pub(crate) fn applied_example(name: &str) -> Case {
+        let case = Case::example(name);
+        applied(&case);
+        case
+    }
+
+    /// `examples/NAME` (as `Case::example`), applied on the embedded sandbox (`--platform
+    /// sandbox`, also when the suite runs over HTTP), which must succeed.
+    pub(crate) fn applied_on_the_sandbox(name: &str) -> Case {
+        let case = Case::example(name);
+        assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+        case
     }
 }
 
