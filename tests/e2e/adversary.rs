@@ -230,15 +230,8 @@ fn a_rename_chain_keeps_every_object() {
     assert_eq!(id_of(&case, "c"), b, "`b` was renamed to `c`, keeping its id and data");
 }
 
-const SHARED_DATASET: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
----
+const SHARED_DATASET: &str = org_then!(
+    "---
 apiVersion: spherectl/v1
 kind: Community
 metadata: {name: analytics}
@@ -251,7 +244,8 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/alpha}
 spec: {sizeGb: 5, publish: [analytics]}
-";
+"
+);
 
 /// A console-made project in `analytics` that uses the published dataset: its id.
 fn console_user(case: &Case) -> String {

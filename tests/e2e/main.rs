@@ -3,6 +3,25 @@
 //! Each test copies manifests into a temporary directory, so the sandbox database
 //! (`.spherectl/sandbox.db` beside them) is fresh, and drives `spherectl` as a user would.
 
+/// `ORG` (an organization `acme` with one community, `research`) followed by `$rest`, as one
+/// string literal: usable in a `const` and in `concat!`.
+macro_rules! org_then {
+    ($rest:literal) => {
+        concat!(
+            "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+",
+            $rest
+        )
+    };
+}
+
 mod adversary;
 mod adversary2;
 mod adversary3;
@@ -192,15 +211,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// An organization `acme` with one community, `research`: the start of most small scenarios.
-pub(crate) const ORG: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-";
+pub(crate) const ORG: &str = org_then!("");
 
 /// Applies the case's manifests; the apply must succeed.
 pub(crate) fn applied(case: &Case) {
@@ -333,16 +344,10 @@ fn a_dockerfile_change_replaces_the_image_and_shows_a_line_diff() {
     assert_eq!(drift.code, 0, "{}{}", drift.stdout, drift.stderr);
 }
 
-const SHARED: &str = r"
-apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
----
+const SHARED: &str = concat!(
+    "\n",
+    org_then!(
+        r"---
 apiVersion: spherectl/v1
 kind: Community
 metadata: {name: analytics}
@@ -368,7 +373,9 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/models}
 spec: {sizeGb: 5}
-";
+"
+    )
+);
 
 #[test]
 fn removing_a_published_resource_unpublishes_and_detaches_it_first() {

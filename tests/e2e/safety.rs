@@ -90,15 +90,7 @@ fn swapping_an_image_at_the_community_quota_applies_the_first_time() {
 
 #[test]
 fn publications_wait_for_the_sharing_rule_and_the_actor_leaves_last() {
-    let text = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-spec:
+    let text = org_then!("spec:
   members: [{subject: 'userAccount:local-admin', role: admin}, {subject: 'userAccount:bob', role: admin}]
 ---
 apiVersion: spherectl/v1
@@ -113,7 +105,7 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/alpha}
 spec: {sizeGb: 5}
-";
+");
     let case = Case::files(&[("org.yaml", text)]);
     applied(&case);
     let changed = text
