@@ -599,11 +599,7 @@ fn default_platform(dir: &Path, args: &[&str], env: &[(String, String)]) -> crat
         .args(args)
         .output()
         .unwrap();
-    crate::Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    crate::Run::of(&output)
 }
 
 /// Import where no sandbox is (another directory than the one `apply` ran in, or a mistyped

@@ -24,14 +24,7 @@ pub(crate) const ACME: &str = "bpf0000000000000acme";
 
 /// Runs spherectl in the case's directory against the case's platform, with `env` added.
 pub(crate) fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "200")
-        .current_dir(case.path())
-        .args(args);
+    let mut command = crate::support::spherectl(case.path(), args);
     if !args.contains(&"--platform") {
         if http::over_http() {
             command.args(["--platform", &http::shared_server(&case.db())]);
@@ -43,12 +36,7 @@ pub(crate) fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) ->
     for (name, value) in case.env.iter().chain(env) {
         command.env(name, value);
     }
-    let output = command.output().unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::of(&command.output().unwrap());
     assert!(
         !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
         "a secret value leaked into the output of {args:?}"

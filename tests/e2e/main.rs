@@ -47,10 +47,7 @@ mod safety;
 mod serve_access;
 mod support;
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use spherectl::{
@@ -113,7 +110,6 @@ impl Case {
     }
 
     pub(crate) fn run_as(&self, args: &[&str], actor: Option<&str>) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
         // `SPHERECTL_E2E_OVER_HTTP=1`: the same scenario over HTTP (see `http::over_http`).
         let url;
         let mut token = None;
@@ -127,13 +123,7 @@ impl Case {
             token = Some(http::token_for(actor));
         }
         let args = args.as_slice();
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
-            .current_dir(self.path())
-            .args(args);
+        let mut command = support::spherectl(self.path(), args);
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -143,12 +133,7 @@ impl Case {
         if let Some(token) = token {
             command.env("SPHERECTL_TOKEN", token);
         }
-        let output: Output = command.output().unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::of(&command.output().unwrap());
         assert!(
             !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
             "a secret value leaked into the output of {args:?}"

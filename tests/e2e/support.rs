@@ -5,7 +5,7 @@
 use std::{
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -16,6 +16,31 @@ use spherectl::{
 };
 
 use crate::{Case, Run, applied, http::Server};
+
+/// `spherectl ARGS` in `dir` as a user would type it: a clean environment but `PATH`,
+/// `NO_COLOR=1` and `COLUMNS=200`.
+pub(crate) fn spherectl(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .current_dir(dir)
+        .args(args);
+    command
+}
+
+impl Run {
+    /// The exit code (-1 when killed by a signal) and the output, as text, of a finished run.
+    pub(crate) fn of(output: &Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
 
 /// The organization of the quickstart example.
 pub(crate) const ORGANIZATION: &str = "bpf00000000quickstart";
@@ -45,17 +70,8 @@ fn collect(
 impl Running {
     /// Starts spherectl in `dir` with `args`, a clean environment plus `env`, and no stdin.
     pub(crate) fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut command = spherectl(dir, args);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (name, value) in env {
             command.env(name, value);
         }
