@@ -19,7 +19,7 @@ use super::{
     http::TOKEN,
     support::{
         ORGANIZATION, Running, assert_each_once, assert_timed_out_after_1s, env, objects,
-        on_a_terminal, served, served_and_applied,
+        on_a_terminal, on_the_sandbox, over_serve, served, served_and_applied,
     },
 };
 
@@ -105,16 +105,12 @@ fn two_destroys_at_once(case: &Case, platform: &str, extra: &[(&str, &str)], db:
 
 #[test]
 fn two_destroys_at_once_on_the_sandbox_the_second_finds_nothing() {
-    let case = Case::applied_on_the_sandbox("quickstart");
-    two_destroys_at_once(&case, "sandbox", &[], &case.db());
+    on_the_sandbox(two_destroys_at_once);
 }
 
 #[test]
 fn two_destroys_at_once_over_serve_the_second_finds_nothing() {
-    let case = Case::example("quickstart");
-    let (db, server) = served_and_applied(&case);
-    two_destroys_at_once(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
-    drop(server);
+    over_serve(two_destroys_at_once);
 }
 
 /// `destroy --lock-timeout`: as `apply`'s (a bad value is a usage error; `1s` times out naming
@@ -186,16 +182,12 @@ fn a_delete_of_an_object_already_gone(
 
 #[test]
 fn a_delete_whose_object_is_already_gone_is_done_on_the_sandbox() {
-    let case = Case::applied_on_the_sandbox("quickstart");
-    a_delete_of_an_object_already_gone(&case, "sandbox", &[], &case.db());
+    on_the_sandbox(a_delete_of_an_object_already_gone);
 }
 
 #[test]
 fn a_delete_whose_object_is_already_gone_is_done_over_serve() {
-    let case = Case::example("quickstart");
-    let (db, server) = served_and_applied(&case);
-    a_delete_of_an_object_already_gone(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
-    drop(server);
+    over_serve(a_delete_of_an_object_already_gone);
 }
 
 /// An update whose object another writer deleted since the plan is a conflict (not done).
@@ -303,16 +295,12 @@ fn conflict_on_secrets(case: &Case, platform: &str, extra: &[(&str, &str)], db: 
 
 #[test]
 fn a_conflict_on_a_secret_and_an_s3_connection_shows_no_secret_on_the_sandbox() {
-    let case = Case::applied_on_the_sandbox("quickstart");
-    conflict_on_secrets(&case, "sandbox", &[], &case.db());
+    on_the_sandbox(conflict_on_secrets);
 }
 
 #[test]
 fn a_conflict_on_a_secret_and_an_s3_connection_shows_no_secret_over_serve() {
-    let case = Case::example("quickstart");
-    let (db, server) = served_and_applied(&case);
-    conflict_on_secrets(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
-    drop(server);
+    over_serve(conflict_on_secrets);
 }
 
 /// A lock file path that is a directory: apply stops with an error naming it (exit 1), and

@@ -20,7 +20,7 @@ use super::{
     http::TOKEN,
     support::{
         ORGANIZATION, Running, assert_each_once, assert_timed_out_after_1s, edited_in_the_console,
-        env, objects, on_a_terminal, serve, served, served_and_applied,
+        env, objects, on_a_terminal, over_serve, serve, served, served_and_applied,
     },
 };
 
@@ -148,17 +148,13 @@ fn a_killed_holders_lease_on_serve_expires() {
     assert_each_once(&objects(&db));
 }
 
-/// Starts an apply of a changed description, and changes the project behind its back once the
-/// apply has planned (`write` does the foreign write); the apply must stop with a conflict.
-fn changed_since_the_plan(
-    case: &Case,
-    args: &[&str],
-    extra: &[(&str, &str)],
-    db: &Path,
-    detail: &str,
-) {
+/// Starts an apply of a changed description on `platform`, and changes the project behind its
+/// back once the apply has planned; the apply must stop with a conflict (the platform compares
+/// versions in the transaction that writes: the plan saw version 3, the project is at 4).
+fn changed_since_the_plan(case: &Case, platform: &str, extra: &[(&str, &str)], db: &Path) {
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
-    let mut apply = Running::slow(case, args, "1500", extra);
+    let args = ["apply", ".", "--yes", "--platform", platform];
+    let mut apply = Running::slow(case, &args, "1500", extra);
     apply.wait_for(false, "Plan: 1 change");
     let sandbox = Sandbox::open(db, "userAccount:local-admin").unwrap();
     let live = sandbox.read(ORGANIZATION).unwrap();
@@ -171,8 +167,9 @@ fn changed_since_the_plan(
         "{}",
         run.stderr
     );
-    let conflict = format!("changed since the plan was made ({detail}): re-run plan");
-    assert!(run.stderr.contains(&conflict), "{}", run.stderr);
+    let conflict =
+        "changed since the plan was made (its version is 4, the plan saw 3): re-run plan";
+    assert!(run.stderr.contains(conflict), "{}", run.stderr);
     assert!(run.stderr.contains("another writer changed objects since the plan"), "{}", run.stderr);
     // Nothing was overwritten.
     let live = sandbox.read(ORGANIZATION).unwrap();
@@ -184,13 +181,7 @@ fn changed_since_the_plan(
 fn an_object_changed_since_the_plan_is_not_overwritten_on_the_sandbox() {
     let case = Case::applied_on_the_sandbox("quickstart");
     // The sandbox compares versions, in the transaction that writes.
-    changed_since_the_plan(
-        &case,
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &[],
-        &case.db(),
-        "its version is 4, the plan saw 3",
-    );
+    changed_since_the_plan(&case, "sandbox", &[], &case.db());
     // A new plan sees the other writer's value, and applying it converges.
     let plan = case.run(&["plan", ".", "--platform", "sandbox"]);
     assert!(
@@ -203,18 +194,9 @@ fn an_object_changed_since_the_plan_is_not_overwritten_on_the_sandbox() {
 
 #[test]
 fn an_object_changed_since_the_plan_is_not_overwritten_over_serve() {
-    let case = Case::example("quickstart");
-    let (db, server) = served_and_applied(&case);
-    let args = ["apply", ".", "--yes", "--platform", server.url.as_str()];
     // `serve` checks the plan's expectation (`x-spherectl-if-unchanged`) in the transaction that
     // writes.
-    changed_since_the_plan(
-        &case,
-        &args,
-        &[("SPHERECTL_TOKEN", TOKEN)],
-        &db,
-        "its version is 4, the plan saw 3",
-    );
+    over_serve(changed_since_the_plan);
 }
 
 #[test]

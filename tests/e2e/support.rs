@@ -15,7 +15,10 @@ use spherectl::{
     platform::{CreateRequest, LiveState, Platform, UpdateRequest, sandbox::Sandbox},
 };
 
-use crate::{Case, Run, applied, http::Server};
+use crate::{
+    Case, Run, applied,
+    http::{Server, TOKEN},
+};
 
 /// `spherectl ARGS` in `dir` as a user would type it: a clean environment but `PATH`,
 /// `NO_COLOR=1` and `COLUMNS=200`.
@@ -229,6 +232,25 @@ pub(crate) fn served_and_applied(case: &Case) -> (PathBuf, Server) {
     let (db, server) = served(case, &[]);
     assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
     (db, server)
+}
+
+/// A scenario against a platform: it gets the case, the `--platform` value, the environment
+/// that platform needs (its token) and the database behind it.
+pub(crate) type Scenario = fn(&Case, &str, &[(&str, &str)], &Path);
+
+/// Runs `scenario` on the quickstart applied on the embedded sandbox (`--platform sandbox`).
+pub(crate) fn on_the_sandbox(scenario: Scenario) {
+    let case = Case::applied_on_the_sandbox("quickstart");
+    scenario(&case, "sandbox", &[], &case.db());
+}
+
+/// Runs `scenario` on the quickstart applied over a `spherectl serve` of its own (as
+/// `served_and_applied`), with the admin's token; the server stops after the scenario.
+pub(crate) fn over_serve(scenario: Scenario) {
+    let case = Case::example("quickstart");
+    let (db, server) = served_and_applied(&case);
+    scenario(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
+    drop(server);
 }
 
 /// Asserts that `run` gave up after `--lock-timeout 1s` waiting for `what` (`the lock file`,
