@@ -292,7 +292,7 @@ fn import_of_every_kind_and_field_plans_empty() {
 /// The live id of the object of `kind` named `name`.
 fn id_of(case: &Case, kind: Kind, name: &str) -> String {
     let live = case.sandbox().read(ACME).unwrap();
-    live.objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().id.clone()
+    crate::support::id_of(&live, kind, name)
 }
 
 /// Other sets' objects around and inside ours: they are skipped and listed, a publication into

@@ -27,7 +27,7 @@ use super::{
 fn id_of(db: &Path, kind: Kind, name: &str) -> String {
     let sandbox = Sandbox::open(db, "userAccount:local-admin").unwrap();
     let live = sandbox.read(ORGANIZATION).unwrap();
-    live.objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().id.clone()
+    crate::support::id_of(&live, kind, name)
 }
 
 /// An apply on the embedded sandbox of a file that `serve` serves waits for the lease a client
