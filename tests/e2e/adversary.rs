@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::{Case, ORG, SECRET, actions, applied, converged};
+use crate::{Case, ORG, SECRET, actions, applied, converged, support::made_by_hand};
 
 fn project(name: &str, extra: &str, description: &str) -> String {
     format!(
@@ -230,15 +230,8 @@ fn a_rename_chain_keeps_every_object() {
     assert_eq!(id_of(&case, "c"), b, "`b` was renamed to `c`, keeping its id and data");
 }
 
-const SHARED_DATASET: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
----
+const SHARED_DATASET: &str = org_then!(
+    "---
 apiVersion: spherectl/v1
 kind: Community
 metadata: {name: analytics}
@@ -251,24 +244,16 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/alpha}
 spec: {sizeGb: 5, publish: [analytics]}
-";
+"
+);
 
 /// A console-made project in `analytics` that uses the published dataset: its id.
 fn console_user(case: &Case) -> String {
-    use spherectl::platform::{CreateRequest, Platform as _};
+    use spherectl::{manifest::Kind, platform::Platform as _};
     let sandbox = case.sandbox();
     let live = sandbox.read("bpf00000000000000acme").unwrap();
     let find = |name: &str| live.objects.iter().find(|o| o.name == name).unwrap().id.clone();
-    let project = sandbox
-        .create(&CreateRequest {
-            kind: spherectl::manifest::Kind::Project,
-            parent_id: find("analytics"),
-            name: "console-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let project = made_by_hand(&sandbox, Kind::Project, &find("analytics"), "console-made");
     sandbox.use_resource(&project, spherectl::manifest::Kind::Dataset, &find("events")).unwrap();
     project
 }
@@ -574,8 +559,7 @@ fn the_actors_own_downgrade_is_refused_as_a_lockout() {
 
 #[test]
 fn another_sandboxs_key_is_refused_not_read_as_every_secret_changed() {
-    let case = Case::example("quickstart");
-    applied(&case);
+    let case = Case::applied_example("quickstart");
     let other = Case::example("quickstart");
     applied(&other);
     let key = case.db().with_extension("db.key");

@@ -121,19 +121,13 @@ fn a_renamed_from_that_cannot_apply_is_never_ignored_silently() {
 // ---------------------------------------------------------------------------------------------
 // Roles at plan time
 
-const TWO_COMMUNITIES: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
----
+const TWO_COMMUNITIES: &str = org_then!(
+    "---
 apiVersion: spherectl/v1
 kind: Community
 metadata: {name: analytics}
-";
+"
+);
 
 /// A project developer who writes itself in as the project's admin: only an admin can grant
 /// that, so the platform refuses the grant. The plan counted the role it is about to grant as

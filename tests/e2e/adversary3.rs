@@ -319,15 +319,8 @@ fn a_create_shows_its_labels() {
 fn a_broken_parent_does_not_hide_its_childrens_own_mistakes() {
     let case = Case::files(&[(
         "org.yaml",
-        "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-spec:
+        org_then!(
+            "spec:
   members: [{subject: \"userAccount:alice\", role: owner}]
 ---
 apiVersion: spherectl/v1
@@ -343,7 +336,8 @@ apiVersion: spherectl/v1
 kind: Secret
 metadata: {name: s, project: research/p}
 spec: {value: plaintext-password}
-",
+"
+        ),
     )]);
     let run = case.run(&["validate"]);
     assert_eq!(run.code, 1);

@@ -97,15 +97,8 @@ fn focus_a_targeted_create_leaves_other_deletes_of_its_quota_scope() {
 /// every other change of the plan along, such as another community's dataset delete.
 #[test]
 fn focus_a_community_where_the_actor_lowers_its_role_stays_in_that_community() {
-    let text = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-spec:
+    let text = org_then!(
+        "spec:
   members: [{subject: \"userAccount:local-admin\", role: admin}]
 ---
 apiVersion: spherectl/v1
@@ -120,7 +113,8 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: leads, project: sales/crm}
 spec: {sizeGb: 5}
-";
+"
+    );
     let case = Case::files(&[("org.yaml", text)]);
     applied(&case);
     let lowered = text.replace("role: admin}]", "role: developer}]");

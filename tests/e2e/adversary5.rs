@@ -3,12 +3,12 @@
 
 use std::process::Command;
 
-use spherectl::{
-    manifest::Kind,
-    platform::{CreateRequest, Platform as _},
-};
+use spherectl::{manifest::Kind, platform::Platform as _};
 
-use crate::{Case, ORG, SECRET, applied, converged};
+use crate::{
+    Case, ORG, SECRET, applied, converged,
+    support::{made_by_hand, without_code_spans},
+};
 
 fn write(case: &Case, name: &str, text: &str) {
     let path = case.path().join(name);
@@ -52,41 +52,7 @@ fn prose(markdown: &str) -> String {
             fence = Some(trimmed.chars().take_while(|c| *c == '`').collect());
             continue;
         }
-        // Code spans: a run of n backticks up to the next run of exactly n.
-        let chars: Vec<char> = line.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            if chars[i] == '`' {
-                let n = chars[i..].iter().take_while(|c| **c == '`').count();
-                let mut j = i + n;
-                let mut closed = None;
-                while j < chars.len() {
-                    if chars[j] == '`' {
-                        let m = chars[j..].iter().take_while(|c| **c == '`').count();
-                        if m == n {
-                            closed = Some(j + m);
-                            break;
-                        }
-                        j += m;
-                    } else {
-                        j += 1;
-                    }
-                }
-                match closed {
-                    Some(end) => {
-                        out.push_str("<code>");
-                        i = end;
-                    }
-                    None => {
-                        out.extend(&chars[i..i + n]);
-                        i += n;
-                    }
-                }
-            } else {
-                out.push(chars[i]);
-                i += 1;
-            }
-        }
+        out.push_str(&without_code_spans(line, "<code>", false));
         out.push('\n');
     }
     out
@@ -319,16 +285,7 @@ fn adv5_drift_lists_hand_made_objects_as_left_alone() {
         let sandbox = case.sandbox();
         let live = sandbox.read("bpf00000000000000acme").unwrap();
         let research = live.objects.iter().find(|o| o.name == "research").unwrap().id.clone();
-        sandbox
-            .create(&CreateRequest {
-                kind: Kind::Project,
-                parent_id: research,
-                name: "console-made".into(),
-                labels: Default::default(),
-                attributes: Default::default(),
-                secret: None,
-            })
-            .unwrap();
+        made_by_hand(&sandbox, Kind::Project, &research, "console-made");
     }
     let ci = Case { dir: case.dir, env: Vec::new() };
     for format in ["text", "markdown", "json"] {

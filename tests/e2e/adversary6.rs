@@ -292,7 +292,7 @@ fn import_of_every_kind_and_field_plans_empty() {
 /// The live id of the object of `kind` named `name`.
 fn id_of(case: &Case, kind: Kind, name: &str) -> String {
     let live = case.sandbox().read(ACME).unwrap();
-    live.objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().id.clone()
+    crate::support::id_of(&live, kind, name)
 }
 
 /// Other sets' objects around and inside ours: they are skipped and listed, a publication into
@@ -599,11 +599,7 @@ fn default_platform(dir: &Path, args: &[&str], env: &[(String, String)]) -> crat
         .args(args)
         .output()
         .unwrap();
-    crate::Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    crate::Run::of(&output)
 }
 
 /// Import where no sandbox is (another directory than the one `apply` ran in, or a mistyped

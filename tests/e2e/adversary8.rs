@@ -16,15 +16,18 @@ use spherectl::{
 
 use super::{
     Case,
-    concurrency::{ORGANIZATION, Running, assert_each_once, env, objects, serve},
     http::TOKEN,
+    support::{
+        ORGANIZATION, Running, assert_each_once, assert_timed_out_after_1s, env, objects,
+        on_a_terminal, on_the_sandbox, over_serve, served, served_and_applied,
+    },
 };
 
 /// The id of the live object of `kind` named `name` in the database `db`.
 fn id_of(db: &Path, kind: Kind, name: &str) -> String {
     let sandbox = Sandbox::open(db, "userAccount:local-admin").unwrap();
     let live = sandbox.read(ORGANIZATION).unwrap();
-    live.objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().id.clone()
+    crate::support::id_of(&live, kind, name)
 }
 
 /// An apply on the embedded sandbox of a file that `serve` serves waits for the lease a client
@@ -34,20 +37,13 @@ fn id_of(db: &Path, kind: Kind, name: &str) -> String {
 #[test]
 fn an_embedded_apply_and_a_serve_lease_on_one_database_exclude_each_other() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
+    let (db, server) = served(&case, &[]);
     let embedded = format!("sandbox:{}", db.display());
-    let mut holder = Running::start(
-        case.path(),
+    let mut holder = Running::slow(
+        &case,
         &["apply", ".", "--yes", "--platform", server.url.as_str()],
-        &env(
-            &case,
-            &[
-                ("SPHERECTL_TOKEN", TOKEN),
-                ("SPHERECTL_TEST_WRITE_DELAY_MS", "60000"),
-                ("SPHERECTL_TEST_LEASE_TTL_SECS", "2"),
-            ],
-        ),
+        "60000",
+        &[("SPHERECTL_TOKEN", TOKEN), ("SPHERECTL_TEST_LEASE_TTL_SECS", "2")],
     );
     holder.wait_for(false, "Plan: 17 changes");
     let pid = holder.pid();
@@ -75,21 +71,12 @@ fn an_embedded_apply_and_a_serve_lease_on_one_database_exclude_each_other() {
 
     // The other way round: an embedded apply holds the file; a client's lease waits for it.
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
-    let mut embedded_apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", &embedded],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "60000")]),
-    );
+    let mut embedded_apply =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", &embedded], "60000", &[]);
     embedded_apply.wait_for(false, "Plan: 1 change");
     let pid = embedded_apply.pid();
     let refused = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "1s"]);
-    assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("timed out after 1s waiting for the lease"),
-        "{}",
-        refused.stderr
-    );
-    assert!(refused.stderr.contains(&format!("held by pid {pid} on host")), "{}", refused.stderr);
+    assert_timed_out_after_1s(&refused, "the lease", &format!("held by pid {pid} on host"));
     embedded_apply.kill();
     let after = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "0"]);
     assert_eq!(after.code, 0, "{}", after.stderr);
@@ -101,11 +88,7 @@ fn an_embedded_apply_and_a_serve_lease_on_one_database_exclude_each_other() {
 /// first one's deletes and has nothing to do.
 fn two_destroys_at_once(case: &Case, platform: &str, extra: &[(&str, &str)], db: &Path) {
     let args = ["destroy", ".", "--yes", "--platform", platform];
-    let mut first = Running::start(
-        case.path(),
-        &args,
-        &env(case, &[extra, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "300")]].concat()),
-    );
+    let mut first = Running::slow(case, &args, "300", extra);
     first.wait_for(false, "Plan: ");
     let pid = first.pid();
     let second = Running::start(case.path(), &args, &env(case, extra));
@@ -122,38 +105,27 @@ fn two_destroys_at_once(case: &Case, platform: &str, extra: &[(&str, &str)], db:
 
 #[test]
 fn two_destroys_at_once_on_the_sandbox_the_second_finds_nothing() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
-    two_destroys_at_once(&case, "sandbox", &[], &case.db());
+    on_the_sandbox(two_destroys_at_once);
 }
 
 #[test]
 fn two_destroys_at_once_over_serve_the_second_finds_nothing() {
-    let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
-    two_destroys_at_once(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
-    drop(server);
+    over_serve(two_destroys_at_once);
 }
 
 /// `destroy --lock-timeout`: as `apply`'s (a bad value is a usage error; `1s` times out naming
 /// the holder); Ctrl-C while it waits stops at once with 130.
 #[test]
 fn destroy_lock_timeout_times_out_and_ctrl_c_while_waiting_exits_130() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     for bad in ["soon", "-1s", "1d", "99999999999999999h", ""] {
         let flag = format!("--lock-timeout={bad}");
         let run = case.run(&["destroy", ".", "--yes", &flag]);
         assert_eq!(run.code, 64, "--lock-timeout {bad:?}: {}", run.stderr);
     }
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "60000")]),
-    );
+    let mut apply =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "60000", &[]);
     apply.wait_for(false, "Plan: 1 change");
     let pid = apply.pid();
     let refused =
@@ -182,10 +154,11 @@ fn a_delete_of_an_object_already_gone(
     extra: &[(&str, &str)],
     db: &Path,
 ) {
-    let mut destroy = Running::start(
-        case.path(),
+    let mut destroy = Running::slow(
+        case,
         &["destroy", ".", "--yes", "--parallelism", "1", "--platform", platform],
-        &env(case, &[extra, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "700")]].concat()),
+        "700",
+        extra,
     );
     destroy.wait_for(false, "Plan: ");
     let checkpoint = id_of(db, Kind::Checkpoint, "baseline-model");
@@ -209,32 +182,21 @@ fn a_delete_of_an_object_already_gone(
 
 #[test]
 fn a_delete_whose_object_is_already_gone_is_done_on_the_sandbox() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
-    a_delete_of_an_object_already_gone(&case, "sandbox", &[], &case.db());
+    on_the_sandbox(a_delete_of_an_object_already_gone);
 }
 
 #[test]
 fn a_delete_whose_object_is_already_gone_is_done_over_serve() {
-    let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
-    a_delete_of_an_object_already_gone(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
-    drop(server);
+    over_serve(a_delete_of_an_object_already_gone);
 }
 
 /// An update whose object another writer deleted since the plan is a conflict (not done).
 #[test]
 fn an_update_whose_object_is_gone_is_a_conflict() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     case.edit("resources.yaml", "description: Baseline gradient boosting model", "description: v2");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]),
-    );
+    let mut apply =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "1500", &[]);
     apply.wait_for(false, "Plan: 1 change");
     let checkpoint = id_of(&case.db(), Kind::Checkpoint, "baseline-model");
     case.sandbox().delete(Kind::Checkpoint, &checkpoint).unwrap();
@@ -253,19 +215,13 @@ fn an_update_whose_object_is_gone_is_a_conflict() {
 /// (the user interrupted it), saying that nothing was left undone.
 #[test]
 fn an_interrupt_after_every_change_started_exits_130_with_nothing_left() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
     case.edit("organization.yaml", "description: Research team", "description: Research team v2");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]),
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "1500");
     // The first of the two is done; the second starts at once (one worker, no wait).
     apply.wait_for(true, "[1/2] ");
-    apply.signal("-INT");
-    apply.wait_for(true, "interrupt: starting no new change; waiting for the 1 in flight");
+    apply.ctrl_c_until("interrupt: starting no new change; waiting for the 1 in flight");
     let run = apply.finish();
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(
@@ -282,8 +238,7 @@ fn an_interrupt_after_every_change_started_exits_130_with_nothing_left() {
 #[test]
 fn import_interrupted_while_reading_exits_130_and_writes_nothing() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &["--latency", "5000"]);
+    let (_, server) = served(&case, &["--latency", "5000"]);
     let import = Running::start(
         case.path(),
         &["import", "--organization", ORGANIZATION, "--out", "out", "--platform", &server.url],
@@ -311,11 +266,8 @@ fn conflict_on_secrets(case: &Case, platform: &str, extra: &[(&str, &str)], db: 
         "description: rotated",
     );
     case.edit("resources.yaml", "bucket: fraud-raw-data", "bucket: fraud-raw-data-2");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", platform],
-        &env(case, &[extra, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "2000")]].concat()),
-    );
+    let mut apply =
+        Running::slow(case, &["apply", ".", "--yes", "--platform", platform], "2000", extra);
     apply.wait_for(false, "Plan: 2 changes");
     let foreign = "FOREIGN-secret-must-not-show-93ab";
     let sandbox = Sandbox::open(db, "userAccount:local-admin").unwrap();
@@ -343,19 +295,12 @@ fn conflict_on_secrets(case: &Case, platform: &str, extra: &[(&str, &str)], db: 
 
 #[test]
 fn a_conflict_on_a_secret_and_an_s3_connection_shows_no_secret_on_the_sandbox() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
-    conflict_on_secrets(&case, "sandbox", &[], &case.db());
+    on_the_sandbox(conflict_on_secrets);
 }
 
 #[test]
 fn a_conflict_on_a_secret_and_an_s3_connection_shows_no_secret_over_serve() {
-    let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
-    conflict_on_secrets(&case, &server.url, &[("SPHERECTL_TOKEN", TOKEN)], &db);
-    drop(server);
+    over_serve(conflict_on_secrets);
 }
 
 /// A lock file path that is a directory: apply stops with an error naming it (exit 1), and
@@ -413,19 +358,15 @@ fn color_always_wins_over_no_color_and_auto_off_a_terminal_has_no_codes() {
 /// the database's real path, so an apply through the link waits for one through the real name.
 #[test]
 fn an_apply_through_a_symlink_to_the_database_waits_for_the_lock() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     // The database and its key, each through a link (as a deployment that links the sandbox
     // into place would).
     std::os::unix::fs::symlink(case.db(), case.path().join("link.db")).unwrap();
     let key = case.path().join(".spherectl/sandbox.db.key");
     std::os::unix::fs::symlink(key, case.path().join("link.db.key")).unwrap();
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
-    let mut holder = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "60000")]),
-    );
+    let mut holder =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "60000", &[]);
     holder.wait_for(false, "Plan: 1 change");
     let pid = holder.pid();
     let through_link =
@@ -440,9 +381,7 @@ fn an_apply_through_a_symlink_to_the_database_waits_for_the_lock() {
 #[test]
 fn a_subject_without_a_role_cannot_take_an_organizations_lease() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let (_, server) = served_and_applied(&case);
     let path = format!("/datasphere/v2/spherectl/organizations/{ORGANIZATION}:acquireLock");
     let body = r#"{"leaseId": "squatter", "ttlSeconds": "600", "holder": {"pid": 9, "host": "x"}}"#;
     let (status, answer) =
@@ -462,29 +401,15 @@ fn a_subject_without_a_role_cannot_take_an_organizations_lease() {
 fn ctrl_c_at_the_prompt_over_serve_releases_the_lease_at_once() {
     use std::{
         io::{Read, Write},
-        process::{Command, Stdio},
+        process::Stdio,
         time::{Duration, Instant},
     };
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    let binary = env!("CARGO_BIN_EXE_spherectl");
-    let mut command = Command::new("script");
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "dumb")
-        .env("NO_COLOR", "1")
-        .env("SPHERECTL_TOKEN", TOKEN)
-        .current_dir(case.path())
-        .args(["-qec", &format!("{binary} apply . --platform {}", server.url)])
-        .arg("/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (name, value) in env(&case, &[]) {
-        command.env(name, value);
-    }
+    let (_, server) = served(&case, &[]);
+    let apply = format!("apply . --platform {}", server.url);
+    let mut command =
+        on_a_terminal(&case, "dumb", &apply, &[("NO_COLOR", "1"), ("SPHERECTL_TOKEN", TOKEN)]);
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = command.spawn().expect("`script` (util-linux) runs a pseudo-terminal");
     let mut stdout = child.stdout.take().unwrap();
     let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -528,9 +453,7 @@ fn ctrl_c_at_the_prompt_over_serve_releases_the_lease_at_once() {
 #[test]
 fn a_lock_holders_control_characters_are_not_printed_raw() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let (_, server) = served_and_applied(&case);
     let path = format!("/datasphere/v2/spherectl/organizations/{ORGANIZATION}:acquireLock");
     let body = r#"{"leaseId": "odd", "ttlSeconds": "60", "holder": {"pid": 9, "host": "evil\u001b[2J", "command": "x\u001b]0;title\u0007\r\nfake line", "started": "now\u001b[31m"}}"#;
     let (status, answer) =

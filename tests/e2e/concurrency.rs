@@ -7,164 +7,28 @@
 //! delay before each change); a test waits for what the child prints (its plan on stdout, a
 //! progress line on stderr) before it acts, with generous bounded timeouts.
 
-use std::{
-    io::{BufRead, BufReader, Read},
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
 use serde_json::Value;
 use spherectl::{
     manifest::Kind,
-    platform::{Platform, UpdateRequest, sandbox::Sandbox},
+    platform::{Platform, sandbox::Sandbox},
 };
 
-use super::{Case, Run, converged, http::TOKEN};
-
-pub(super) const ORGANIZATION: &str = "bpf00000000quickstart";
-
-/// A spherectl process whose output is read as it comes.
-pub(super) struct Running {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-fn collect(
-    stream: impl Read + Send + 'static,
-    into: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            into.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    })
-}
-
-impl Running {
-    pub(super) fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
-            collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
-        ];
-        Running { child, stdout, stderr, readers }
-    }
-
-    pub(super) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits (at most a minute) until `stream` holds `text`.
-    pub(super) fn wait_for(&mut self, stderr: bool, text: &str) {
-        let stream = if stderr { &self.stderr } else { &self.stdout };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !stream.lock().unwrap().contains(text) {
-            if Instant::now() > deadline || self.child.try_wait().unwrap().is_some() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "`{text}` never appeared; stdout:\n{}\nstderr:\n{}",
-                    self.stdout.lock().unwrap(),
-                    self.stderr.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    pub(super) fn signal(&self, name: &str) {
-        let status = Command::new("kill").args([name, &self.pid().to_string()]).status().unwrap();
-        assert!(status.success(), "kill {name} failed");
-    }
-
-    /// Waits (at most two minutes) for the process to end.
-    pub(super) fn finish(mut self) -> Run {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("spherectl did not end; stderr:\n{}", self.stderr.lock().unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.stdout.lock().unwrap().clone(),
-            stderr: self.stderr.lock().unwrap().clone(),
-        }
-    }
-
-    pub(super) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The quickstart example's environment (its secret variables) as `(&str, &str)` pairs, plus
-/// `extra`.
-pub(super) fn env<'a>(case: &'a Case, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    case.env.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(extra.iter().copied()).collect()
-}
-
-/// The objects of the organization as `Kind/name` lines, sorted, and the number of each.
-pub(super) fn objects(db: &Path) -> Vec<String> {
-    let sandbox = Sandbox::open(db, "userAccount:local-admin").unwrap();
-    let live = sandbox.read(ORGANIZATION).unwrap();
-    let mut names: Vec<String> =
-        live.objects.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect();
-    names.sort();
-    names
-}
-
-pub(super) fn assert_each_once(names: &[String]) {
-    let mut unique = names.to_vec();
-    unique.dedup();
-    assert_eq!(unique, names, "an object exists twice");
-    // The quickstart: a community, a project and eight resources.
-    assert_eq!(names.len(), 10, "{names:?}");
-}
-
-/// A `spherectl serve` of its own (the shared test server has no delays), killed on drop.
-pub(super) fn serve(db: &Path, extra: &[&str]) -> super::http::Server {
-    super::http::Server::start(db, extra)
-}
+use super::{
+    Case, converged,
+    http::TOKEN,
+    support::{
+        ORGANIZATION, Running, assert_each_once, assert_timed_out_after_1s, edited_in_the_console,
+        env, objects, on_a_terminal, over_serve, serve, served, served_and_applied,
+    },
+};
 
 #[test]
 fn two_applies_at_once_on_one_sandbox_apply_each_change_once() {
     let case = Case::example("quickstart");
-    let mut first = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "150")]),
-    );
+    let mut first =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "150", &[]);
     // Its plan is on stdout: it holds the lock and has read the platform.
     first.wait_for(false, "Plan: 17 changes");
     let second = Running::start(
@@ -204,14 +68,9 @@ fn two_applies_at_once_on_one_sandbox_apply_each_change_once() {
 #[test]
 fn two_applies_at_once_over_serve_apply_each_change_once() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
+    let (db, server) = served(&case, &[]);
     let args = ["apply", ".", "--yes", "--platform", server.url.as_str()];
-    let mut first = Running::start(
-        case.path(),
-        &args,
-        &env(&case, &[("SPHERECTL_TOKEN", TOKEN), ("SPHERECTL_TEST_WRITE_DELAY_MS", "150")]),
-    );
+    let mut first = Running::slow(&case, &args, "150", &[("SPHERECTL_TOKEN", TOKEN)]);
     first.wait_for(false, "Plan: 17 changes");
     let second = Running::start(case.path(), &args, &env(&case, &[("SPHERECTL_TOKEN", TOKEN)]));
     let pid = first.pid();
@@ -239,22 +98,12 @@ fn two_applies_at_once_over_serve_apply_each_change_once() {
 #[test]
 fn a_held_lock_times_out_with_its_holder_and_a_killed_holder_leaves_none() {
     let case = Case::example("quickstart");
-    let mut holder = Running::start(
-        case.path(),
-        &["apply", ".", "--yes"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "60000")]),
-    );
+    let mut holder = Running::slow(&case, &["apply", ".", "--yes"], "60000", &[]);
     holder.wait_for(false, "Plan: 17 changes");
     let pid = holder.pid();
     let second =
         case.run(&["apply", ".", "--yes", "--platform", "sandbox", "--lock-timeout", "1s"]);
-    assert_eq!(second.code, 1, "{}", second.stderr);
-    assert!(
-        second.stderr.contains("timed out after 1s waiting for the lock file"),
-        "{}",
-        second.stderr
-    );
-    assert!(second.stderr.contains(&format!("held by pid {pid} on host")), "{}", second.stderr);
+    assert_timed_out_after_1s(&second, "the lock file", &format!("held by pid {pid} on host"));
     assert!(second.stderr.contains("`--lock-timeout`"), "{}", second.stderr);
     // Ctrl-C while waiting for the lock stops at once: nothing was applied.
     let mut waiting = Running::start(
@@ -278,31 +127,18 @@ fn a_held_lock_times_out_with_its_holder_and_a_killed_holder_leaves_none() {
 #[test]
 fn a_killed_holders_lease_on_serve_expires() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
+    let (db, server) = served(&case, &[]);
     let args = ["apply", ".", "--yes", "--platform", server.url.as_str()];
-    let mut holder = Running::start(
-        case.path(),
+    let mut holder = Running::slow(
+        &case,
         &args,
-        &env(
-            &case,
-            &[
-                ("SPHERECTL_TOKEN", TOKEN),
-                ("SPHERECTL_TEST_WRITE_DELAY_MS", "60000"),
-                ("SPHERECTL_TEST_LEASE_TTL_SECS", "2"),
-            ],
-        ),
+        "60000",
+        &[("SPHERECTL_TOKEN", TOKEN), ("SPHERECTL_TEST_LEASE_TTL_SECS", "2")],
     );
     holder.wait_for(false, "Plan: 17 changes");
     let pid = holder.pid();
     let refused = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "1s"]);
-    assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("timed out after 1s waiting for the lease"),
-        "{}",
-        refused.stderr
-    );
-    assert!(refused.stderr.contains(&format!("held by pid {pid}")), "{}", refused.stderr);
+    assert_timed_out_after_1s(&refused, "the lease", &format!("held by pid {pid}"));
     holder.kill();
     // Nobody renews the lease any more: it expires within its two seconds.
     let after = case.http(&server, &["apply", ".", "--yes", "--lock-timeout", "30s"]);
@@ -312,28 +148,18 @@ fn a_killed_holders_lease_on_serve_expires() {
     assert_each_once(&objects(&db));
 }
 
-/// Starts an apply of a changed description, and changes the project behind its back once the
-/// apply has planned (`write` does the foreign write); the apply must stop with a conflict.
-fn changed_since_the_plan(
-    case: &Case,
-    args: &[&str],
-    extra: &[(&str, &str)],
-    db: &Path,
-    detail: &str,
-) {
+/// Starts an apply of a changed description on `platform`, and changes the project behind its
+/// back once the apply has planned; the apply must stop with a conflict (the platform compares
+/// versions in the transaction that writes: the plan saw version 3, the project is at 4).
+fn changed_since_the_plan(case: &Case, platform: &str, extra: &[(&str, &str)], db: &Path) {
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
-    let mut apply = Running::start(
-        case.path(),
-        args,
-        &env(case, &[extra, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]].concat()),
-    );
+    let args = ["apply", ".", "--yes", "--platform", platform];
+    let mut apply = Running::slow(case, &args, "1500", extra);
     apply.wait_for(false, "Plan: 1 change");
     let sandbox = Sandbox::open(db, "userAccount:local-admin").unwrap();
     let live = sandbox.read(ORGANIZATION).unwrap();
     let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
-    let mut request = UpdateRequest::default();
-    request.set.insert("spec.description".into(), "edited in the console".into());
-    sandbox.update(Kind::Project, &project.id, &request).unwrap();
+    edited_in_the_console(&sandbox, Kind::Project, &project.id);
     let run = apply.finish();
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -341,8 +167,9 @@ fn changed_since_the_plan(
         "{}",
         run.stderr
     );
-    let conflict = format!("changed since the plan was made ({detail}): re-run plan");
-    assert!(run.stderr.contains(&conflict), "{}", run.stderr);
+    let conflict =
+        "changed since the plan was made (its version is 4, the plan saw 3): re-run plan";
+    assert!(run.stderr.contains(conflict), "{}", run.stderr);
     assert!(run.stderr.contains("another writer changed objects since the plan"), "{}", run.stderr);
     // Nothing was overwritten.
     let live = sandbox.read(ORGANIZATION).unwrap();
@@ -352,16 +179,9 @@ fn changed_since_the_plan(
 
 #[test]
 fn an_object_changed_since_the_plan_is_not_overwritten_on_the_sandbox() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     // The sandbox compares versions, in the transaction that writes.
-    changed_since_the_plan(
-        &case,
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &[],
-        &case.db(),
-        "its version is 4, the plan saw 3",
-    );
+    changed_since_the_plan(&case, "sandbox", &[], &case.db());
     // A new plan sees the other writer's value, and applying it converges.
     let plan = case.run(&["plan", ".", "--platform", "sandbox"]);
     assert!(
@@ -374,36 +194,19 @@ fn an_object_changed_since_the_plan_is_not_overwritten_on_the_sandbox() {
 
 #[test]
 fn an_object_changed_since_the_plan_is_not_overwritten_over_serve() {
-    let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
-    let args = ["apply", ".", "--yes", "--platform", server.url.as_str()];
     // `serve` checks the plan's expectation (`x-spherectl-if-unchanged`) in the transaction that
     // writes.
-    changed_since_the_plan(
-        &case,
-        &args,
-        &[("SPHERECTL_TOKEN", TOKEN)],
-        &db,
-        "its version is 4, the plan saw 3",
-    );
+    over_serve(changed_since_the_plan);
 }
 
 #[test]
 fn sigint_half_way_finishes_in_flight_reports_and_the_next_apply_resumes() {
     let case = Case::example("quickstart");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]),
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "1500");
     apply.wait_for(true, "[2/17] ");
-    apply.signal("-INT");
-    apply.wait_for(true, "interrupt: starting no new change; waiting for the 1 in flight");
+    apply.ctrl_c_until("interrupt: starting no new change; waiting for the 1 in flight");
     // A second Ctrl-C names what is still in flight instead of abandoning it.
-    apply.signal("-INT");
-    apply.wait_for(true, "interrupt: still in flight");
+    apply.ctrl_c_until("interrupt: still in flight");
     let run = apply.finish();
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(
@@ -468,11 +271,7 @@ fn sigint_half_way_finishes_in_flight_reports_and_the_next_apply_resumes() {
 #[test]
 fn sigterm_stops_an_apply_like_the_first_ctrl_c() {
     let case = Case::example("quickstart");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]),
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "1500");
     apply.wait_for(true, "[1/17] ");
     apply.signal("-TERM");
     let run = apply.finish();
@@ -490,8 +289,7 @@ fn sigterm_stops_an_apply_like_the_first_ctrl_c() {
 #[test]
 fn an_interrupted_plan_exits_130_and_writes_nothing() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &["--latency", "5000"]);
+    let (_, server) = served(&case, &["--latency", "5000"]);
     let plan = Running::start(
         case.path(),
         &["plan", ".", "--platform", server.url.as_str()],
@@ -539,20 +337,13 @@ fn progress_off_a_terminal_is_one_plain_line_per_change() {
 /// Runs an apply of the quickstart on a terminal (a pseudo-terminal from `script`); returns what
 /// the terminal showed (stdout and stderr together).
 fn apply_on_a_terminal(case: &Case, extra_env: &[(&str, &str)]) -> String {
-    let binary = env!("CARGO_BIN_EXE_spherectl");
-    let mut command = Command::new("script");
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "xterm-256color")
-        .env("SPHERECTL_TEST_WRITE_DELAY_MS", "100")
-        .current_dir(case.path())
-        .args(["-qec", &format!("{binary} apply . --yes --parallelism 2 --platform sandbox")])
-        .arg("/dev/null")
-        .stdin(Stdio::null());
-    for (name, value) in env(case, extra_env) {
-        command.env(name, value);
-    }
+    let mut command = on_a_terminal(
+        case,
+        "xterm-256color",
+        "apply . --yes --parallelism 2 --platform sandbox",
+        extra_env,
+    );
+    command.env("SPHERECTL_TEST_WRITE_DELAY_MS", "100");
     let output = command.output().expect("`script` (util-linux) runs a pseudo-terminal");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -590,10 +381,11 @@ fn two_saved_plans_of_the_same_changes_apply_once() {
         let plan = case.run(&["plan", ".", "--out", out, "--platform", "sandbox"]);
         assert_eq!(plan.code, 0, "{}", plan.stderr);
     }
-    let mut first = Running::start(
-        case.path(),
+    let mut first = Running::slow(
+        &case,
         &["apply", "--plan", "one.json", "--yes"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "150"), ("SPHERECTL_PLATFORM", "sandbox")]),
+        "150",
+        &[("SPHERECTL_PLATFORM", "sandbox")],
     );
     first.wait_for(true, "[1/17] ");
     let second = Running::start(
@@ -614,16 +406,10 @@ fn two_saved_plans_of_the_same_changes_apply_once() {
 #[test]
 fn a_third_ctrl_c_stops_at_once_naming_what_was_in_flight() {
     let case = Case::example("quickstart");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--parallelism", "1", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "3000")]),
-    );
+    let mut apply = Running::one_change_at_a_time(&case, "3000");
     apply.wait_for(true, "[1/17] ");
-    apply.signal("-INT");
-    apply.wait_for(true, "interrupt: starting no new change");
-    apply.signal("-INT");
-    apply.wait_for(true, "interrupt: still in flight");
+    apply.ctrl_c_until("interrupt: starting no new change");
+    apply.ctrl_c_until("interrupt: still in flight");
     apply.signal("-INT");
     let run = apply.finish();
     assert_eq!(run.code, 130, "{}", run.stderr);
@@ -659,8 +445,7 @@ metadata: {name: models, community: research}
 spec: {description: one}
 ";
     let case = Case::files(&[("org.yaml", &format!("{}{project}", super::ORG))]);
-    let db = case.path().join("served.db");
-    let server = serve(&db, &["--public-api-only"]);
+    let (db, server) = served(&case, &["--public-api-only"]);
     let first = case.http(&server, &["apply", ".", "--yes"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     case.edit("org.yaml", "description: one", "description: two");
@@ -673,9 +458,7 @@ spec: {description: one}
     let sandbox = Sandbox::open(&db, "userAccount:local-admin").unwrap();
     let live = sandbox.read("bpf00000000000000acme").unwrap();
     let id = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap().id.clone();
-    let mut request = UpdateRequest::default();
-    request.set.insert("spec.description".into(), "edited in the console".into());
-    sandbox.update(Kind::Project, &id, &request).unwrap();
+    edited_in_the_console(&sandbox, Kind::Project, &id);
     let run = apply.finish();
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -691,9 +474,7 @@ spec: {description: one}
 #[test]
 fn a_malformed_if_unchanged_header_is_refused_and_nothing_written() {
     let case = Case::files(&[("org.yaml", super::ORG)]);
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let (_, server) = served_and_applied(&case);
     let communities = server.get("/datasphere/v2/communities?organizationId=bpf00000000000000acme");
     let id = communities["communities"][0]["id"].as_str().unwrap().to_owned();
     let path = format!("/datasphere/v2/communities/{id}");
@@ -710,25 +491,11 @@ fn a_malformed_if_unchanged_header_is_refused_and_nothing_written() {
 #[test]
 fn a_long_read_shows_progress_on_a_terminal_only() {
     let case = Case::example("quickstart");
-    let db = case.path().join("served.db");
-    let server = serve(&db, &[]);
-    assert_eq!(case.http(&server, &["apply", ".", "--yes"]).code, 0);
+    let (db, server) = served_and_applied(&case);
     drop(server);
     let server = serve(&db, &["--latency", "400"]);
-    let binary = env!("CARGO_BIN_EXE_spherectl");
-    let mut command = Command::new("script");
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "xterm-256color")
-        .env("SPHERECTL_TOKEN", TOKEN)
-        .current_dir(case.path())
-        .args(["-qec", &format!("{binary} plan . --platform {}", server.url)])
-        .arg("/dev/null")
-        .stdin(Stdio::null());
-    for (name, value) in env(&case, &[]) {
-        command.env(name, value);
-    }
+    let plan = format!("plan . --platform {}", server.url);
+    let mut command = on_a_terminal(&case, "xterm-256color", &plan, &[("SPHERECTL_TOKEN", TOKEN)]);
     let output = command.output().expect("`script` (util-linux) runs a pseudo-terminal");
     let shown = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{shown}");
@@ -752,11 +519,8 @@ fn two_applies_changing_one_object_are_serialized_and_the_second_plans_from_the_
     let other = Case::example("quickstart");
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
     other.edit("project.yaml", "description: Fraud models", "description: Fraud models v3");
-    let mut first = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", &platform],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "1500")]),
-    );
+    let mut first =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", &platform], "1500", &[]);
     first.wait_for(false, "Plan: 1 change");
     let second = Running::start(
         other.path(),
@@ -785,14 +549,10 @@ fn two_applies_changing_one_object_are_serialized_and_the_second_plans_from_the_
 /// description: nothing is refused as changed since the plan).
 #[test]
 fn destroy_waits_for_an_apply_and_plans_after_it() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes", "--platform", "sandbox"]).code, 0);
+    let case = Case::applied_on_the_sandbox("quickstart");
     case.edit("project.yaml", "description: Fraud models", "description: Fraud models v2");
-    let mut apply = Running::start(
-        case.path(),
-        &["apply", ".", "--yes", "--platform", "sandbox"],
-        &env(&case, &[("SPHERECTL_TEST_WRITE_DELAY_MS", "3000")]),
-    );
+    let mut apply =
+        Running::slow(&case, &["apply", ".", "--yes", "--platform", "sandbox"], "3000", &[]);
     apply.wait_for(false, "Plan: 1 change");
     let pid = apply.pid();
     let destroy = case.run(&["destroy", ".", "--yes", "--platform", "sandbox"]);

@@ -4,12 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use spherectl::{
-    manifest::Kind,
-    platform::{CreateRequest, Platform},
-};
+use spherectl::{manifest::Kind, platform::Platform};
 
-use super::{Case, ORG, http::Server};
+use super::{Case, ORG, http::Server, support::made_by_hand};
 
 const QUICKSTART_ORG: &str = "bpf00000000quickstart";
 const ACME_ORG: &str = "bpf00000000000000acme";
@@ -22,8 +19,7 @@ fn live_names(case: &Case, organization: &str) -> BTreeSet<String> {
 
 #[test]
 fn destroy_deletes_every_object_of_the_set_and_keeps_the_organization() {
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     assert_eq!(live_names(&case, QUICKSTART_ORG).len(), 10);
     // Destroying needs no secret values: their files may be gone.
     std::fs::rename(case.path().join("secrets"), case.path().join("away")).unwrap();
@@ -66,8 +62,7 @@ fn destroy_with_nothing_on_the_platform_creates_no_sandbox() {
 
 #[test]
 fn destroy_without_yes_off_a_terminal_is_refused_and_deletes_nothing() {
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     let before = live_names(&case, QUICKSTART_ORG);
     let run = case.run(&["destroy", "."]);
     // As `apply` off a terminal (and Terraform's unconfirmed destroy): exit 1.
@@ -161,16 +156,7 @@ fn destroy_leaves_other_sets_and_unmanaged_objects_alone() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     // An object made by hand, in the organization.
     let sandbox = case.sandbox();
-    sandbox
-        .create(&CreateRequest {
-            kind: Kind::Community,
-            parent_id: ACME_ORG.into(),
-            name: "hand-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    made_by_hand(&sandbox, Kind::Community, ACME_ORG, "hand-made");
     drop(sandbox);
     let run = case.run(&["destroy", ".", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -192,16 +178,7 @@ fn destroy_refuses_when_an_unmanaged_object_is_inside_and_deletes_nothing() {
     let sandbox = case.sandbox();
     let live = sandbox.read(ACME_ORG).unwrap();
     let research = live.objects.iter().find(|o| o.name == "research").unwrap().id.clone();
-    sandbox
-        .create(&CreateRequest {
-            kind: Kind::Project,
-            parent_id: research,
-            name: "console-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    made_by_hand(&sandbox, Kind::Project, &research, "console-made");
     drop(sandbox);
     let before = live_names(&case, ACME_ORG);
     let run = case.run(&["destroy", ".", "--yes"]);
@@ -235,16 +212,8 @@ fn destroy_refuses_while_another_sets_project_uses_a_resource() {
     super::applied(&case);
     // By hand: a community and a project of no set, which uses our dataset published there.
     let sandbox = case.sandbox();
-    let request = |kind, parent_id: &str, name: &str| CreateRequest {
-        kind,
-        parent_id: parent_id.into(),
-        name: name.into(),
-        labels: Default::default(),
-        attributes: Default::default(),
-        secret: None,
-    };
-    let community = sandbox.create(&request(Kind::Community, ACME_ORG, "hand-made")).unwrap();
-    let console = sandbox.create(&request(Kind::Project, &community, "console")).unwrap();
+    let community = made_by_hand(&sandbox, Kind::Community, ACME_ORG, "hand-made");
+    let console = made_by_hand(&sandbox, Kind::Project, &community, "console");
     let live = sandbox.read(ACME_ORG).unwrap();
     let events = live.objects.iter().find(|o| o.name == "events").unwrap().id.clone();
     sandbox.publish(Kind::Dataset, &events, &community).unwrap();
@@ -293,8 +262,7 @@ fn destroy_on_a_terminal_asks_for_yes_or_the_set_name() {
     if super::http::over_http() {
         return; // The terminal is the point here, not the platform.
     }
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     let before = live_names(&case, QUICKSTART_ORG);
     let Some((code, output)) = destroy_on_a_terminal(&case, "y") else {
         eprintln!("skipped: `script` (util-linux) is not installed");

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use spherectl::platform::Platform;
+use spherectl::{manifest::Kind, platform::Platform};
 
-use super::{Case, SHARED, actions};
+use super::{Case, SHARED, actions, support::made_by_hand};
 
 const QUICKSTART_ORG: &str = "bpf00000000quickstart";
 const DATASET: &str = "Dataset/research/fraud-detection/transactions";
@@ -199,24 +199,14 @@ fn focus_a_removed_document_targets_its_delete_and_findings_outside_do_not_block
 
 #[test]
 fn focus_an_object_with_nothing_to_change_is_noted() {
-    let case = Case::example("quickstart");
-    super::applied(&case);
+    let case = Case::applied_example("quickstart");
     let run = case.run(&["plan", ".", "--target", PROJECT, "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&format!("note: `{PROJECT}` has no changes")), "{}", run.stderr);
     assert!(run.stdout.contains("No changes"), "{}", run.stdout);
     // An object of no set is known (no error), and left alone.
     let sandbox = case.sandbox();
-    sandbox
-        .create(&spherectl::platform::CreateRequest {
-            kind: spherectl::manifest::Kind::Community,
-            parent_id: QUICKSTART_ORG.into(),
-            name: "hand-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    made_by_hand(&sandbox, Kind::Community, QUICKSTART_ORG, "hand-made");
     drop(sandbox);
     let run = case.run(&["apply", ".", "--target", "Community/hand-made", "--yes"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

@@ -124,24 +124,12 @@ impl Case {
     pub(crate) fn http_with_token(&self, server: &Server, args: &[&str], token: &str) -> Run {
         let mut case_args: Vec<&str> = args.to_vec();
         case_args.extend(["--platform", &server.url]);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
-            .current_dir(self.path())
-            .args(&case_args);
+        let mut command = super::support::spherectl(self.path(), &case_args);
         for (name, value) in &self.env {
             command.env(name, value);
         }
         command.env("SPHERECTL_TOKEN", token);
-        let output = command.output().unwrap();
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::of(&command.output().unwrap())
     }
 
     pub(crate) fn server_db(&self) -> std::path::PathBuf {

@@ -12,15 +12,8 @@ use crate::{
 
 const ORG_ID: &str = "bpf00000000000000acme";
 
-const TEXT: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-spec:
+const TEXT: &str = org_then!(
+    "spec:
   members: [{subject: \"userAccount:alice\", role: viewer}]
 ---
 apiVersion: spherectl/v1
@@ -44,7 +37,8 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: sales, project: analytics/beta}
 spec: {sizeGb: 1}
-";
+"
+);
 
 const ALICE: &str = "t3-alice";
 const NOBODY: &str = "t2-nobody";

@@ -18,20 +18,13 @@ use spherectl::{
     rules::Role,
 };
 
-use crate::{Case, Run, SECRET, applied, http};
+use crate::{Case, Run, SECRET, http};
 
 pub(crate) const ACME: &str = "bpf0000000000000acme";
 
 /// Runs spherectl in the case's directory against the case's platform, with `env` added.
 pub(crate) fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "200")
-        .current_dir(case.path())
-        .args(args);
+    let mut command = crate::support::spherectl(case.path(), args);
     if !args.contains(&"--platform") {
         if http::over_http() {
             command.args(["--platform", &http::shared_server(&case.db())]);
@@ -43,12 +36,7 @@ pub(crate) fn spherectl(case: &Case, args: &[&str], env: &[(String, String)]) ->
     for (name, value) in case.env.iter().chain(env) {
         command.env(name, value);
     }
-    let output = command.output().unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::of(&command.output().unwrap());
     assert!(
         !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
         "a secret value leaked into the output of {args:?}"
@@ -144,8 +132,7 @@ pub(crate) fn plan_json(case: &Case, env: &[(String, String)]) -> Value {
 
 #[test]
 fn import_of_an_applied_example_plans_clean() {
-    let case = Case::example("multi-team");
-    applied(&case);
+    let case = Case::applied_example("multi-team");
     let values = secret_values(&case);
     let run = import(&case, ACME, &[]);
     assert!(run.stderr.contains("as the manifest set `acme`"), "{}", run.stderr);
@@ -174,8 +161,7 @@ fn import_of_an_applied_example_plans_clean() {
 
 #[test]
 fn import_of_the_quickstart_writes_these_files() {
-    let case = Case::example("quickstart");
-    applied(&case);
+    let case = Case::applied_example("quickstart");
     let values = secret_values(&case);
     let run = import(&case, "bpf00000000quickstart", &[]);
     let files = written(&case);
@@ -393,8 +379,7 @@ fn import_of_one_community_writes_only_that_community() {
 
 #[test]
 fn import_refuses_a_non_empty_directory_without_force() {
-    let case = Case::example("quickstart");
-    applied(&case);
+    let case = Case::applied_example("quickstart");
     let out = case.path().join("imported");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
@@ -462,8 +447,7 @@ fn import_usage_errors_exit_64_and_platform_errors_exit_1() {
 /// nothing else is left either (the temporary directory is removed).
 #[test]
 fn import_killed_half_way_leaves_no_half_written_directory() {
-    let case = Case::example("multi-team");
-    applied(&case);
+    let case = Case::applied_example("multi-team");
     let mut complete = None;
     for (round, delay_ms) in [0u64, 2, 5, 10, 20, 40, 80, 150].into_iter().enumerate() {
         let interrupt = round % 2 == 1;
@@ -638,8 +622,7 @@ fn import_round_trips_odd_values() {
 /// Where `spherectl import` puts files by default: a directory named after the set.
 #[test]
 fn import_writes_into_a_directory_named_after_the_set_by_default() {
-    let case = Case::example("quickstart");
-    applied(&case);
+    let case = Case::applied_example("quickstart");
     let run = spherectl(&case, &["import", "--organization", "bpf00000000quickstart"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let dir: PathBuf = case.path().join("quickstart");
@@ -651,8 +634,7 @@ fn import_writes_into_a_directory_named_after_the_set_by_default() {
 /// are left as comments that say so, and what is written plans clean.
 #[test]
 fn import_over_the_public_api_leaves_unreadable_parts_as_comments() {
-    let case = Case::example("quickstart");
-    applied(&case);
+    let case = Case::applied_example("quickstart");
     let server = http::Server::start(&case.db(), &["--public-api-only"]);
     let token = [("SPHERECTL_TOKEN".to_owned(), http::TOKEN.to_owned())];
     let run = spherectl(

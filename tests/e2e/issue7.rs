@@ -89,8 +89,7 @@ fn issue7_an_empty_sandbox_path_is_a_usage_error() {
 /// A deleted key is not silently replaced when the database holds encrypted secrets.
 #[test]
 fn issue7_a_missing_key_is_an_error_when_the_database_holds_secrets() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let key = case.path().join(".spherectl/sandbox.db.key");
     std::fs::remove_file(&key).unwrap();
     for args in [&["plan", "."][..], &["apply", ".", "--yes"]] {
@@ -108,8 +107,7 @@ fn issue7_a_missing_key_is_an_error_when_the_database_holds_secrets() {
 #[test]
 fn issue7_a_key_readable_by_others_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let key = case.path().join(".spherectl/sandbox.db.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = case.run(&["plan", "."]);
@@ -122,8 +120,7 @@ fn issue7_a_key_readable_by_others_is_refused() {
 /// The sandbox directory ignores itself in git.
 #[test]
 fn issue7_the_sandbox_directory_gets_a_gitignore() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let text = std::fs::read_to_string(case.path().join(".spherectl/.gitignore")).unwrap();
     assert_eq!(text.trim(), "*");
 }
@@ -132,8 +129,7 @@ fn issue7_the_sandbox_directory_gets_a_gitignore() {
 /// a change.
 #[test]
 fn issue7_a_corrupt_attribute_is_an_error_naming_the_object() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let connection = rusqlite::Connection::open(case.db()).unwrap();
     connection
         .execute("UPDATE objects SET attributes = '{not json' WHERE kind = 'Project'", [])

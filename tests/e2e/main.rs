@@ -3,6 +3,25 @@
 //! Each test copies manifests into a temporary directory, so the sandbox database
 //! (`.spherectl/sandbox.db` beside them) is fresh, and drives `spherectl` as a user would.
 
+/// `ORG` (an organization `acme` with one community, `research`) followed by `$rest`, as one
+/// string literal: usable in a `const` and in `concat!`.
+macro_rules! org_then {
+    ($rest:literal) => {
+        concat!(
+            "apiVersion: spherectl/v1
+kind: Organization
+metadata: {name: acme}
+spec: {id: bpf00000000000000acme}
+---
+apiVersion: spherectl/v1
+kind: Community
+metadata: {name: research}
+",
+            $rest
+        )
+    };
+}
+
 mod adversary;
 mod adversary2;
 mod adversary3;
@@ -27,17 +46,17 @@ mod rules;
 mod safety;
 mod secrets_fuzz;
 mod serve_access;
+mod support;
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use spherectl::{
     manifest::Kind,
-    platform::{CreateRequest, Platform, UpdateRequest, sandbox::Sandbox},
+    platform::{Platform, sandbox::Sandbox},
 };
+
+use support::{edited_in_the_console, made_by_hand};
 
 const SECRET: &str = "s3cret-VALUE-never-shown-7f3a";
 
@@ -92,7 +111,6 @@ impl Case {
     }
 
     pub(crate) fn run_as(&self, args: &[&str], actor: Option<&str>) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spherectl"));
         // `SPHERECTL_E2E_OVER_HTTP=1`: the same scenario over HTTP (see `http::over_http`).
         let url;
         let mut token = None;
@@ -106,13 +124,7 @@ impl Case {
             token = Some(http::token_for(actor));
         }
         let args = args.as_slice();
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
-            .current_dir(self.path())
-            .args(args);
+        let mut command = support::spherectl(self.path(), args);
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -122,12 +134,7 @@ impl Case {
         if let Some(token) = token {
             command.env("SPHERECTL_TOKEN", token);
         }
-        let output: Output = command.output().unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::of(&command.output().unwrap());
         assert!(
             !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
             "a secret value leaked into the output of {args:?}"
@@ -190,15 +197,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// An organization `acme` with one community, `research`: the start of most small scenarios.
-pub(crate) const ORG: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-";
+pub(crate) const ORG: &str = org_then!("");
 
 /// Applies the case's manifests; the apply must succeed.
 pub(crate) fn applied(case: &Case) {
@@ -291,8 +290,7 @@ fn first_plan_renders_every_create() {
 
 #[test]
 fn changing_one_field_plans_exactly_one_update() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     case.edit("project.yaml", "maxUnitsPerHour: 100", "maxUnitsPerHour: 250");
     let plan = case.plan_json();
     let changes = plan["changes"].as_array().unwrap();
@@ -310,8 +308,7 @@ fn changing_one_field_plans_exactly_one_update() {
 
 #[test]
 fn a_dockerfile_change_replaces_the_image_and_shows_a_line_diff() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     case.edit("resources.yaml", "pandas==2.2.2", "pandas==2.2.3");
     let run = case.run(&["plan", "."]);
     assert!(
@@ -333,16 +330,10 @@ fn a_dockerfile_change_replaces_the_image_and_shows_a_line_diff() {
     assert_eq!(drift.code, 0, "{}{}", drift.stdout, drift.stderr);
 }
 
-const SHARED: &str = r"
-apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
----
+const SHARED: &str = concat!(
+    "\n",
+    org_then!(
+        r"---
 apiVersion: spherectl/v1
 kind: Community
 metadata: {name: analytics}
@@ -368,7 +359,9 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/models}
 spec: {sizeGb: 5}
-";
+"
+    )
+);
 
 #[test]
 fn removing_a_published_resource_unpublishes_and_detaches_it_first() {
@@ -401,14 +394,11 @@ fn removing_a_published_resource_unpublishes_and_detaches_it_first() {
 
 #[test]
 fn changes_behind_the_manifests_back_show_as_drift() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let sandbox = case.sandbox();
     let live = sandbox.read("bpf00000000quickstart").unwrap();
     let project = live.objects.iter().find(|o| o.kind == Kind::Project).unwrap();
-    let mut request = UpdateRequest::default();
-    request.set.insert("spec.description".into(), "edited in the console".into());
-    sandbox.update(Kind::Project, &project.id, &request).unwrap();
+    edited_in_the_console(&sandbox, Kind::Project, &project.id);
     drop(sandbox);
 
     let drift = case.run(&["drift", "."]);
@@ -435,19 +425,9 @@ fn changes_behind_the_manifests_back_show_as_drift() {
 
 #[test]
 fn unmanaged_objects_are_reported_and_left_alone() {
-    let case = Case::example("quickstart");
-    assert_eq!(case.run(&["apply", ".", "--yes"]).code, 0);
+    let case = Case::applied_example("quickstart");
     let sandbox = case.sandbox();
-    let id = sandbox
-        .create(&CreateRequest {
-            kind: Kind::Community,
-            parent_id: "bpf00000000quickstart".into(),
-            name: "hand-made".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let id = made_by_hand(&sandbox, Kind::Community, "bpf00000000quickstart", "hand-made");
     drop(sandbox);
     let plan = case.plan_json();
     assert!(plan["changes"].as_array().unwrap().is_empty(), "{plan:#}");

@@ -10,7 +10,10 @@ use spherectl::{
     rules::{Role, SharingRoles},
 };
 
-use crate::{Case, applied, converged};
+use crate::{
+    Case, applied, converged,
+    support::{id_of, made_by_hand},
+};
 
 const ORG_ID: &str = "bpf00000000000000acme";
 const BOB: &str = "userAccount:bob";
@@ -46,16 +49,6 @@ fn write(case: &Case, text: &str) {
 
 fn live(case: &Case) -> LiveState {
     case.sandbox().read(ORG_ID).unwrap()
-}
-
-fn id_of(state: &LiveState, kind: Kind, name: &str) -> String {
-    state
-        .objects
-        .iter()
-        .find(|o| o.kind == kind && o.name == name)
-        .unwrap_or_else(|| panic!("no {kind} `{name}`"))
-        .id
-        .clone()
 }
 
 /// Communities `name` a dataset `events` is published to.
@@ -440,16 +433,7 @@ fn publishing_into_another_organizations_community_is_denied_at_plan_and_by_the_
     let other_org = "bpf0000000000000other";
     let sandbox = case.sandbox();
     sandbox.set_sharing(other_org, SharingRoles::default()).unwrap();
-    let partner = sandbox
-        .create(&CreateRequest {
-            kind: Kind::Community,
-            parent_id: other_org.into(),
-            name: "partner".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let partner = made_by_hand(&sandbox, Kind::Community, other_org, "partner");
     drop(sandbox);
     write(&case, &shared(&format!("{{id: {partner}}}"), ""));
     let plan = case.run(&["plan", "."]);

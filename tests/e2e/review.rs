@@ -7,7 +7,7 @@ use spherectl::{
     platform::{Platform, UpdateRequest},
 };
 
-use crate::{Case, ORG, applied, converged};
+use crate::{Case, ORG, applied, converged, support::without_code_spans};
 
 /// Version 1 of the scenario: two communities, a project, a dataset to delete later, an image,
 /// a secret.
@@ -152,53 +152,6 @@ pub(crate) fn check_mermaid(chart: &str) {
     assert!(!nodes.is_empty());
 }
 
-/// Removes code spans from a line, as CommonMark reads them (a run of n backticks up to the
-/// next run of exactly n).
-fn without_code_spans(line: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '`' {
-            let n = chars[i..].iter().take_while(|c| **c == '`').count();
-            let mut j = i + n;
-            let mut closed = None;
-            while j < chars.len() {
-                if chars[j] == '`' {
-                    let m = chars[j..].iter().take_while(|c| **c == '`').count();
-                    if m == n {
-                        closed = Some(j + m);
-                        break;
-                    }
-                    j += m;
-                } else {
-                    j += 1;
-                }
-            }
-            match closed {
-                Some(end) => {
-                    out.push_str("CODE");
-                    i = end;
-                }
-                None => {
-                    out.extend(&chars[i..i + n]);
-                    i += n;
-                }
-            }
-        } else {
-            if chars[i] == '\\' && i + 1 < chars.len() {
-                out.push(chars[i]);
-                out.push(chars[i + 1]);
-                i += 2;
-                continue;
-            }
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Checks the structure a forge renders: fences closed, `<details>` balanced, table rows with
 /// their header's column count, no HTML but spherectl's own outside code, every mermaid block
 /// well formed.
@@ -218,7 +171,7 @@ pub(crate) fn check_markdown(markdown: &str) {
             fence = Some(run);
             continue;
         }
-        let plain = without_code_spans(line);
+        let plain = without_code_spans(line, "CODE", true);
         if line.starts_with('|') {
             let cells = plain.replace("\\|", "").matches('|').count();
             match columns {

@@ -7,7 +7,7 @@ use spherectl::{
     platform::{CreateRequest, ErrorKind, LiveState, Platform},
 };
 
-use crate::Case;
+use crate::{Case, support::id_of};
 
 const ORGANIZATION: &str = "bpf00000000000rules";
 
@@ -38,16 +38,6 @@ spec: {{repository: {name}, tag: \"1.0\", dockerfile: FROM python:3.10, active: 
 
 fn live(case: &Case) -> LiveState {
     case.sandbox().read(ORGANIZATION).unwrap()
-}
-
-fn id_of(state: &LiveState, kind: Kind, name: &str) -> String {
-    state
-        .objects
-        .iter()
-        .find(|o| o.kind == kind && o.name == name)
-        .unwrap_or_else(|| panic!("no {kind} `{name}`"))
-        .id
-        .clone()
 }
 
 fn active_images(state: &LiveState) -> Vec<String> {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{Case, ORG, actions, applied};
+use crate::{Case, ORG, actions, applied, support::made_by_hand};
 
 fn project(name: &str, extra: &str) -> String {
     format!(
@@ -90,15 +90,7 @@ fn swapping_an_image_at_the_community_quota_applies_the_first_time() {
 
 #[test]
 fn publications_wait_for_the_sharing_rule_and_the_actor_leaves_last() {
-    let text = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
-spec:
+    let text = org_then!("spec:
   members: [{subject: 'userAccount:local-admin', role: admin}, {subject: 'userAccount:bob', role: admin}]
 ---
 apiVersion: spherectl/v1
@@ -113,7 +105,7 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/alpha}
 spec: {sizeGb: 5}
-";
+");
     let case = Case::files(&[("org.yaml", text)]);
     applied(&case);
     let changed = text
@@ -254,16 +246,7 @@ fn shared_with_the_console() -> Case {
     let objects = live_objects(&case);
     let id = |name: &str| objects.iter().find(|o| o.name == name).unwrap().id.clone();
     let sandbox = case.sandbox();
-    let console = sandbox
-        .create(&CreateRequest {
-            kind: Kind::Project,
-            parent_id: id("research"),
-            name: "console".into(),
-            labels: Default::default(),
-            attributes: Default::default(),
-            secret: None,
-        })
-        .unwrap();
+    let console = made_by_hand(&sandbox, Kind::Project, &id("research"), "console");
     sandbox.use_resource(&console, Kind::Secret, &id("token")).unwrap();
     sandbox.use_resource(&console, Kind::DockerImage, &id("env")).unwrap();
     let mut attributes = std::collections::BTreeMap::new();
@@ -306,8 +289,7 @@ fn a_prune_never_detaches_another_sets_project() {
 
 #[test]
 fn replacing_a_used_resource_converges_in_one_apply() {
-    let case = Case::example("multi-team");
-    applied(&case);
+    let case = Case::applied_example("multi-team");
     case.edit("platform/base-images.yaml", "lightgbm==4.5.0", "lightgbm==4.5.1");
     let plan = case.plan_json();
     let list = actions(&plan);
@@ -358,8 +340,7 @@ fn a_replace_names_the_field_that_forces_it_and_marks_destroyed_data() {
 
 #[test]
 fn a_partial_path_does_not_delete_the_rest_of_the_set() {
-    let case = Case::example("multi-team");
-    applied(&case);
+    let case = Case::applied_example("multi-team");
     let run = case.run(&["plan", "organization.yaml"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("mass_delete"), "{}", run.stderr);

@@ -24,15 +24,8 @@ const BOB: &str = "userAccount:bob";
 const BOB_TOKEN: &str = "t4-bob";
 
 /// Organization A, managed by the local admin.
-const SET_A: &str = "apiVersion: spherectl/v1
-kind: Organization
-metadata: {name: acme}
-spec: {id: bpf00000000000000acme}
----
-apiVersion: spherectl/v1
-kind: Community
-metadata: {name: research}
----
+const SET_A: &str = org_then!(
+    "---
 apiVersion: spherectl/v1
 kind: Project
 metadata: {name: models, community: research}
@@ -41,7 +34,8 @@ apiVersion: spherectl/v1
 kind: Dataset
 metadata: {name: events, project: research/models}
 spec: {sizeGb: 1}
-";
+"
+);
 
 /// Organization B, managed by bob (its admin), with `leads` published into `publish`.
 fn set_b(publish: &str) -> String {
