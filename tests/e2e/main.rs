@@ -23,6 +23,7 @@ metadata: {name: research}
 }
 
 mod adversary;
+mod adversary10;
 mod adversary2;
 mod adversary3;
 mod adversary4;
