@@ -446,8 +446,13 @@ pub(super) fn make_plan_locked(
         };
         plan::recheck_quotas(&input, &mut plan);
     }
+    let before = plan.findings.len();
     apply_policies(&mut plan, global, &loaded, platform.actor(), &live)
         .map_err(|error| error.report(printer))?;
+    if !scope.targets.is_empty() {
+        // The policies' findings follow the focus too (README, "Focus: --target").
+        plan::target::drop_findings_outside(&mut plan, &scope.targets, before);
+    }
     if let Some(note) = plan::capabilities::unverifiable_note(&platform.describe(), capabilities) {
         printer.err(&note);
     }

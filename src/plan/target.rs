@@ -158,6 +158,28 @@ pub fn focus(
     })
 }
 
+/// Drops the findings from index `from` on that are about objects outside a plan [`focus`]
+/// already narrowed to `targets` (outside its changes' objects and the targets' own): findings
+/// added after the narrowing, the Rego policies' (whose input holds every declared object),
+/// follow the focus as the built-in ones do. Findings without an address stay. Returns how
+/// many were dropped.
+pub fn drop_findings_outside(plan: &mut Plan, targets: &[String], from: usize) -> usize {
+    let kept_objects: HashSet<String> = plan
+        .changes
+        .iter()
+        .map(|c| c.object.to_string())
+        .chain(targets.iter().map(|t| object_of(t.trim()).to_owned()))
+        .collect();
+    let before = plan.findings.len();
+    let mut position = 0;
+    plan.findings.retain(|finding| {
+        position += 1;
+        position <= from
+            || finding.address.as_deref().is_none_or(|a| kept_objects.contains(object_of(a)))
+    });
+    before - plan.findings.len()
+}
+
 /// Whether `dependent`, a change that waits for the replace `replace`, points its object at the
 /// new one: a use that re-attaches it, or the update or replace of an object that references it
 /// (a node that runs a replaced image, an alias that routes to a replaced node). Without it the
@@ -409,6 +431,36 @@ spec: {sizeGb: 1}
         assert_eq!(focus.dropped_findings, 1);
         let left: Vec<Option<&str>> = plan.findings.iter().map(|f| f.address.as_deref()).collect();
         assert_eq!(left, [Some("Dataset/research/models/other#activate"), None]);
+    }
+
+    #[test]
+    fn findings_added_after_the_focus_follow_it_and_earlier_ones_stay() {
+        let (mut plan, known) = planned(TWO_TEAMS);
+        let finding = |address: Option<&str>| {
+            let problem = crate::diagnostics::Problem::error("test::rule", "boom");
+            super::super::Finding::new(problem, address.map(ToOwned::to_owned), None)
+        };
+        let wanted = targets(&["Dataset/research/models/other"]);
+        focus(&mut plan, &wanted, &known).unwrap();
+        // One kept by the focus (whatever its address), then the policies' findings.
+        plan.findings = vec![
+            finding(Some("Dataset/research/models/events")),
+            finding(Some("Dataset/research/models/events")),
+            finding(Some("Dataset/research/models/other")),
+            finding(Some("Project/research/models")),
+            finding(None),
+        ];
+        assert_eq!(drop_findings_outside(&mut plan, &wanted, 1), 1);
+        let left: Vec<Option<&str>> = plan.findings.iter().map(|f| f.address.as_deref()).collect();
+        assert_eq!(
+            left,
+            [
+                Some("Dataset/research/models/events"),
+                Some("Dataset/research/models/other"),
+                Some("Project/research/models"),
+                None
+            ]
+        );
     }
 
     #[test]
