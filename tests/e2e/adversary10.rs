@@ -196,6 +196,12 @@ fn adversary10_destroy_after_import_spares_unclaimed_objects_and_honours_importe
     let destroy = spherectl(&case, &["destroy", "imported", "--yes"], &env);
     assert_eq!(destroy.code, 0, "{}{}", destroy.stdout, destroy.stderr);
     assert!(destroy.stdout.contains("Nothing to destroy"), "{}", destroy.stdout);
+    // Targeted at an object the import wrote, not yet claimed: left alone too.
+    for target in ["Community/analytics", "Secret/research/models/token"] {
+        let run = spherectl(&case, &["destroy", "imported", "--yes", "--target", target], &env);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("is not managed by this manifest set"), "{}", run.stderr);
+    }
     assert_eq!(live_summary(&case), before);
 
     let apply = spherectl(&case, &["apply", "imported", "--yes"], &env);
