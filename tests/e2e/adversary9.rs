@@ -479,3 +479,38 @@ fn adversary9_both_teams_applying_at_once_over_serve() {
     }
     drop(server);
 }
+
+/// A Rego policy sees a use by id under the resource's address, as a use by `ref`: a team's
+/// policy that forbids using another team's raw data cannot be bypassed by writing the id.
+#[test]
+fn adversary9_policies_see_uses_by_id_as_addresses() {
+    let teams = Teams::new();
+    teams.applied("ml");
+    teams.add("data", &teams.events_published());
+    teams.applied("data");
+    std::fs::create_dir_all(teams.case.path().join("ml/policies")).unwrap();
+    std::fs::write(
+        teams.case.path().join("ml/policies/uses.rego"),
+        "package spherectl.uses
+
+import rego.v1
+
+deny contains {\"msg\": msg, \"address\": o.address} if {
+\tsome o in input.desired.objects
+\tsome used in o.uses
+\tused == \"Dataset/data/warehouse/events\"
+\tmsg := sprintf(\"%s may not use %s\", [o.address, used])
+}
+",
+    )
+    .unwrap();
+    teams.add("ml", &teams.models_using_events());
+    let plan = teams.run(&["plan", "ml"]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stderr.contains("Project/ml-lab/models may not use Dataset/data/warehouse/events"),
+        "{}",
+        plan.stderr
+    );
+    assert!(teams.uses().is_empty());
+}
