@@ -379,6 +379,12 @@ spec: {{sizeGb: 2, publish: [{{id: {ml}}}]}}
     let apply = teams.run(&["apply", "--plan", "features.json", "--yes"]);
     assert_eq!(apply.code, 1, "{}", apply.stderr);
     assert!(apply.stderr.contains("the saved plan is stale"), "{}", apply.stderr);
+    // The other set's community is named by its address, as this set's objects are.
+    assert!(
+        apply.stderr.contains("`Community/ml-lab` was changed since the plan"),
+        "{}",
+        apply.stderr
+    );
     assert!(!teams.objects().contains(&"Dataset/features".to_owned()));
     teams.applied("data");
     assert_eq!(teams.uses().len(), 1, "the use survives the rename");
@@ -511,6 +517,84 @@ deny contains {\"msg\": msg, \"address\": o.address} if {
         plan.stderr.contains("Project/ml-lab/models may not use Dataset/data/warehouse/events"),
         "{}",
         plan.stderr
+    );
+    assert!(teams.uses().is_empty());
+}
+
+/// On the public API (resources cannot be listed), a use by id is planned and applied as an
+/// unverified write, not refused as unknown.
+#[test]
+fn adversary9_a_use_by_id_on_the_public_api_is_an_unverified_write() {
+    let case = Case::files(&[]);
+    for (dir, text) in [("data", DATA), ("ml", ML)] {
+        std::fs::create_dir_all(case.path().join(dir)).unwrap();
+        std::fs::write(case.path().join(dir).join("org.yaml"), text).unwrap();
+    }
+    let db = case.path().join("public.db");
+    let teams = Teams { case, platform: format!("sandbox:{}", db.display()), token: None };
+    teams.applied("ml");
+    let live = spherectl::platform::sandbox::Sandbox::open(&db, "userAccount:local-admin").unwrap();
+    let ml = id_of(&live.read(FLOW).unwrap(), Kind::Community, "ml-lab");
+    teams.add(
+        "data",
+        &format!(
+            "apiVersion: spherectl/v1
+kind: Dataset
+metadata: {{name: events, project: data/warehouse}}
+spec: {{sizeGb: 5, publish: [{{id: {ml}}}]}}
+"
+        ),
+    );
+    teams.applied("data");
+    let state = live.read(FLOW).unwrap();
+    let events = id_of(&state, Kind::Dataset, "events");
+    drop(live);
+    teams.add(
+        "ml",
+        &format!(
+            "apiVersion: spherectl/v1
+kind: Project
+metadata: {{name: models, community: ml-lab}}
+spec:
+  uses: [{{kind: Dataset, id: {events}}}]
+"
+        ),
+    );
+    let server = support::serve(&db, &["--public-api-only"]);
+    let public = Teams::over(teams.case, &server.url);
+    let run = public.run(&["apply", "ml", "--yes"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("spherectl::plan::unverified"), "{}", run.stderr);
+    assert!(!run.stderr.contains("use_unknown"), "{}", run.stderr);
+    drop(server);
+    let live = spherectl::platform::sandbox::Sandbox::open(&db, "userAccount:local-admin").unwrap();
+    let state = live.read(FLOW).unwrap();
+    let models = id_of(&state, Kind::Project, "models");
+    assert_eq!(state.uses, [(models, events)]);
+}
+
+/// A saved plan that uses another set's dataset is stale once that set unpublishes it; the
+/// reason names the dataset by its address.
+#[test]
+fn adversary9_a_saved_use_is_stale_once_the_owner_unpublishes() {
+    let teams = Teams::new();
+    teams.applied("ml");
+    let published = teams.events_published();
+    teams.add("data", &published);
+    teams.applied("data");
+    teams.add("ml", &teams.models_using_events());
+    let plan = teams.run(&["plan", "ml", "--out", "use.json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let unpublished =
+        published.replace(&published[published.find("spec:").unwrap()..], "spec: {sizeGb: 5}\n");
+    teams.edit("data", &published, &unpublished);
+    teams.applied("data");
+    let apply = teams.run(&["apply", "--plan", "use.json", "--yes"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("`Dataset/data/warehouse/events` was changed since the plan"),
+        "{}",
+        apply.stderr
     );
     assert!(teams.uses().is_empty());
 }
