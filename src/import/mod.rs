@@ -617,15 +617,16 @@ impl<'a> Writer<'a> {
                 entry.field("ref", Yaml::text(path));
                 uses.push(entry.build());
             } else {
+                // Not written (another set's, or outside `--community`): used by its id, which
+                // needs no document for it.
                 spec.comment(format!(
-                    "uses {}/{path}: not written, since the resource is another set's or outside `--community`",
+                    "uses {}/{path} by id: not written, since the resource is another set's or outside `--community`",
                     resource.kind
                 ));
-                self.imported.warnings.push(format!(
-                    "{} uses {}/{path}, which is not written: the plan will detach it unless a document for it is added",
-                    self.tree.address(project),
-                    resource.kind
-                ));
+                let mut entry = MapBuilder::default();
+                entry.field("kind", Yaml::text(resource.kind.as_str()));
+                entry.field("id", Yaml::text(id));
+                uses.push(entry.build());
             }
         }
         if !uses.is_empty() {

@@ -245,6 +245,15 @@ pub struct Publication {
     pub location: Location,
 }
 
+/// A `spec.uses` entry that names a resource by platform id: one that these manifests do not
+/// declare (another set's, or made in the console).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalUse {
+    pub kind: Kind,
+    pub id: String,
+    pub location: Location,
+}
+
 /// Why one object depends on another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -312,6 +321,9 @@ pub struct Object {
     pub publish: Vec<Publication>,
     /// Resources this project uses (projects only).
     pub uses: Vec<Dependency>,
+    /// Resources this project uses that these manifests do not declare, by platform id
+    /// (`spec.uses` entries with `id`; projects only).
+    pub external_uses: Vec<ExternalUse>,
     /// Every object this one depends on (containment, references, uses, publish, dependsOn).
     pub dependencies: Vec<Dependency>,
     pub secret: Option<(SecretSource, Location)>,

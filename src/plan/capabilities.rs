@@ -103,6 +103,9 @@ pub fn annotate(plan: &mut Plan, loaded: &Loaded, capabilities: Capabilities) {
     if capabilities.resources {
         return;
     }
+    // A resource used by id (`spec.uses`) cannot be looked up where resources cannot be listed:
+    // its use is planned, and applied as an unverified write (below).
+    plan.findings.retain(|f| f.rule != "spherectl::rules::use_unknown");
     let mut findings = Vec::new();
     for object in loaded.model.objects.iter().filter(|o| o.address.kind.is_resource()) {
         if object.adopt_id.is_some() {

@@ -35,7 +35,7 @@ use crate::{
     fields,
     manifest::{
         Address, Kind, Loaded, Object,
-        model::{EdgeKind, FieldMode, PublishTarget},
+        model::{EdgeKind, ExternalUse, FieldMode, PublishTarget},
         span::{FileId, Location, Sources},
     },
     platform::{LiveObject, LiveState, SecretValue},

@@ -369,6 +369,11 @@ impl Planner<'_> {
                 operation,
             );
         }
+        for used in &object.external_uses {
+            if let Some(id) = self.external_use(object, used, &live_uses) {
+                kept.insert(id);
+            }
+        }
         if let Some(live) = live {
             for resource_id in live_uses {
                 if kept.contains(resource_id) {
@@ -386,6 +391,128 @@ impl Planner<'_> {
                 self.unuse(&object.address, live.id.clone(), resource_id, Some(object.location));
             }
         }
+    }
+
+    /// Plans a `spec.uses` entry by id (a resource these manifests do not declare): nothing when
+    /// the project uses it already (its id is returned: the use is kept), else a use, after
+    /// checking that the resource exists, is of the kind given, is not this set's own (that one
+    /// is named by `ref`) and is published to the project's community. Where the platform cannot
+    /// list resources, an unknown id is an error that `capabilities::annotate` lifts.
+    fn external_use<'l>(
+        &mut self,
+        object: &Object,
+        used: &ExternalUse,
+        live_uses: &[&'l str],
+    ) -> Option<&'l str> {
+        let id = used.id.as_str();
+        let kept = live_uses.iter().find(|u| **u == id).copied();
+        let problem = match self.by_id.get(id).copied() {
+            None => Some((
+                "spherectl::rules::use_unknown",
+                format!(
+                    "project `{}` uses {} `{id}`, which is not in organization `{}` as `{}` reads it",
+                    object.address.path, used.kind, self.organization_id, self.input.actor
+                ),
+                "no such resource".to_owned(),
+                format!(
+                    "give the id of a {} published to community `{}`, or `ref: COMMUNITY/PROJECT/NAME` for one of these manifests",
+                    used.kind,
+                    object.address.community().unwrap_or_default()
+                ),
+            )),
+            Some(resource) if resource.kind != used.kind => Some((
+                "spherectl::manifest::wrong_kind_reference",
+                format!(
+                    "`spec.uses` entry `{id}` says {}, but `{}` is a {}",
+                    used.kind,
+                    self.name_of(id),
+                    resource.kind
+                ),
+                format!("a {}, not a {}", resource.kind, used.kind),
+                format!("write `kind: {}`", resource.kind),
+            )),
+            Some(resource) if self.matched_ids.contains(id) => {
+                let name = self.name_of(id);
+                let path = name.split_once('/').map_or(name.as_str(), |(_, p)| p).to_owned();
+                Some((
+                    "spherectl::manifest::invalid_reference",
+                    format!("`{id}` is {name}, which these manifests declare: name it by `ref`"),
+                    "declared in these manifests".to_owned(),
+                    format!("write `{{kind: {}, ref: {path}}}`", resource.kind),
+                ))
+            }
+            Some(_) if kept.is_some() => return kept,
+            Some(resource) => {
+                let community = object.address.community().unwrap_or_default().to_owned();
+                let community_id = self
+                    .matched
+                    .get(&Address::new(Kind::Community, community.clone()))
+                    .filter(|c| {
+                        !self.replaced.contains(&Address::new(Kind::Community, community.clone()))
+                            && c.kind == Kind::Community
+                    })
+                    .map(|c| c.id.as_str());
+                let published = community_id.is_some_and(|c| {
+                    self.publications_of.get(id).is_some_and(|list| list.contains(&c))
+                });
+                let name = self.name_of(id);
+                let path = name.split_once('/').map_or(name.as_str(), |(_, p)| p).to_owned();
+                let reference = rules::SharedReference {
+                    resource: &name,
+                    resource_kind: resource.kind.as_str(),
+                    resource_path: &path,
+                    project: &object.address.path,
+                    community: &community,
+                    published,
+                    used: true,
+                };
+                match rules::check_shared_reference(&reference) {
+                    Ok(()) => None,
+                    Err(violation) => Some((
+                        "spherectl::rules::use_unpublished",
+                        violation.message,
+                        "not shared with this project's community".to_owned(),
+                        format!(
+                            "a resource of another set is used once its owner publishes it to community `{community}`{}",
+                            community_id.map_or_else(String::new, |c| format!(
+                                " (`publish: [{{id: {c}}}]`)"
+                            ))
+                        ),
+                    )),
+                }
+            }
+        };
+        if let Some((code, message, label, help)) = problem {
+            let problem = Problem::error(code, message).at(used.location, label).help(help);
+            self.finding(problem, Some(&object.address));
+            if code != "spherectl::rules::use_unknown" {
+                return None;
+            }
+        }
+        let name = match self.resolved.get(id) {
+            Some(address) => address.to_string(),
+            None => format!("{}/{id}", used.kind),
+        };
+        let field = FieldChange {
+            path: "spec.uses".into(),
+            before: Value::Null,
+            after: json!(name),
+            sensitive: false,
+        };
+        let operation = Operation::Use {
+            project: self.target(&object.address),
+            kind: used.kind,
+            resource: Target::Id(id.to_owned()),
+        };
+        self.push(
+            &object.address,
+            Some(format!("use:{name}")),
+            Action::Use,
+            vec![field],
+            Some(used.location),
+            operation,
+        );
+        None
     }
 
     pub(super) fn unuse(

@@ -100,10 +100,15 @@ impl SavedPlan {
             .into_iter()
             .filter_map(|id| {
                 let object = by_id.get(id.as_str())?;
-                let name = address_of
-                    .get(id.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| format!("{}/{} ({id})", object.kind, object.name));
+                // Objects that this set does not declare (another set's, named by a change) by
+                // their live address, as this set's are by theirs.
+                let name =
+                    address_of.get(id.as_str()).cloned().unwrap_or_else(|| {
+                        match live_path(&by_id, id.as_str()) {
+                            Some(path) => format!("{}/{path}", object.kind),
+                            None => format!("{}/{} ({id})", object.kind, object.name),
+                        }
+                    });
                 Some((id, Touched { object: name, version: object.version }))
             })
             .collect();
@@ -286,6 +291,17 @@ impl SavedPlan {
 }
 
 /// A change's JSON without its `source` (file names depend on where the command runs).
+/// `community[/project[/name]]` of a live object, from its parents; `None` when one of them is
+/// not in the live state.
+fn live_path(by_id: &HashMap<&str, &crate::platform::LiveObject>, id: &str) -> Option<String> {
+    let object = by_id.get(id)?;
+    match object.kind {
+        crate::manifest::Kind::Organization => None,
+        crate::manifest::Kind::Community => Some(object.name.clone()),
+        _ => Some(format!("{}/{}", live_path(by_id, &object.parent_id)?, object.name)),
+    }
+}
+
 fn comparable(change: &Change) -> Value {
     let mut value = serde_json::to_value(change).unwrap_or(Value::Null);
     if let Some(map) = value.as_object_mut() {

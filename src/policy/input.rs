@@ -138,7 +138,17 @@ pub fn desired_summary(model: &Model, live: &LiveState) -> Value {
                         .unwrap_or_default()
                 }),
                 "publish": object.publish.iter().map(|p| p.target.to_string()).collect::<Vec<_>>(),
-                "uses": object.uses.iter().map(|u| u.target.to_string()).collect::<Vec<_>>(),
+                // Resources used by `id`: their address when the platform lists them, else
+                // `id:ID` (as publications to communities given by id).
+                "uses": object
+                    .uses
+                    .iter()
+                    .map(|u| u.target.to_string())
+                    .chain(object.external_uses.iter().map(|u| match path_of(&by_id, &u.id) {
+                        Some(path) => format!("{}/{path}", u.kind),
+                        None => format!("id:{}", u.id),
+                    }))
+                    .collect::<Vec<_>>(),
             });
             if let Some(project) =
                 object.address.parent().filter(|_| object.address.kind.is_resource())

@@ -343,7 +343,7 @@ fn rego_input_has_the_shape_the_readme_describes() {
         ),
         (
             "desired.objects",
-            "objects: [{address, kind, name, path, community, project, labels, publish: [COMMUNITY or \"id:ID\"], uses: [ADDRESS], members: [{subject, role}]}]",
+            "objects: [{address, kind, name, path, community, project, labels, publish: [COMMUNITY or \"id:ID\"], uses: [ADDRESS or \"id:ID\"], members: [{subject, role}]}]",
         ),
     ];
     for (_, shape) in shapes {

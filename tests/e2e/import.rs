@@ -323,11 +323,16 @@ fn import_of_one_community_writes_only_that_community() {
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     assert_eq!(names, ["analytics.yaml", "organization.yaml"]);
     assert!(files["organization.yaml"].contains("metadata: {name: analytics-team}"));
-    // The project uses research's secret, which is not written: said in the file and on stderr.
-    assert!(files["analytics.yaml"].contains("# uses Secret/research/models/token: not written"));
-    assert!(
-        run.stderr.contains("warning: Project/analytics/reports uses Secret/research/models/token")
-    );
+    // The project uses research's secret, which is not written: said in the file, and used by
+    // its id, so that the plan keeps the use.
+    let live = case.sandbox().read(ACME).unwrap();
+    let token = &live.objects.iter().find(|o| o.name == "token").unwrap().id;
+    let analytics = &files["analytics.yaml"];
+    assert!(analytics.contains("# uses Secret/research/models/token by id: not written"));
+    assert!(analytics.contains(&format!("- {{kind: Secret, id: {token}}}")), "{analytics}");
+    let plan = plan_json(&case, &[]);
+    let actions: Vec<&Value> = plan["changes"].as_array().unwrap().iter().collect();
+    assert!(actions.iter().all(|c| c["action"] != "unuse"), "{plan:#}");
     // An unknown community is a usage error that lists the known ones.
     let unknown = spherectl(
         &case,

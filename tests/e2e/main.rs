@@ -31,6 +31,7 @@ mod adversary5;
 mod adversary6;
 mod adversary7;
 mod adversary8;
+mod adversary9;
 mod concurrency;
 mod converge;
 mod converge_http;

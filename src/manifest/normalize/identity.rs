@@ -299,6 +299,7 @@ pub(super) fn empty_object(address: &Address, document: &Document) -> Object {
         members: None,
         publish: Vec::new(),
         uses: Vec::new(),
+        external_uses: Vec::new(),
         dependencies: Vec::new(),
         secret: None,
         active: None,

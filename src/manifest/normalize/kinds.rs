@@ -85,6 +85,24 @@ impl Builder<'_, '_> {
         for (index, entry) in spec.uses.iter().flatten().enumerate() {
             let kind = entry.value.kind.as_ref();
             let kind = self.require(kind, &format!("spec.uses[{index}].kind"), entry.span);
+            if let Some(id) = &entry.value.id {
+                if let Some(reference) = &entry.value.reference {
+                    let problem = Problem::error(
+                        "spherectl::manifest::invalid_reference",
+                        format!("`spec.uses[{index}]` gives both `ref` and `id`"),
+                    )
+                    .at(self.at(reference.span), "`ref` here")
+                    .at(self.at(id.span), "`id` here")
+                    .help(
+                        "`ref: COMMUNITY/PROJECT/NAME` names a resource of these manifests, `id` \
+                         one they do not declare; keep one",
+                    );
+                    self.cx.error(problem);
+                } else if let Some(kind) = kind {
+                    self.external_use_entry(kind, id);
+                }
+                continue;
+            }
             let reference = entry.value.reference.as_ref();
             let reference = self.require(reference, &format!("spec.uses[{index}].ref"), entry.span);
             if let (Some(kind), Some(reference)) = (kind, reference) {

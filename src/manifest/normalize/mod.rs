@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::{
     model::{
-        Address, Dependency, EdgeKind, Field, Kind, Member, Model, Object, Organization,
-        Publication, PublishTarget, SecretSource,
+        Address, Dependency, EdgeKind, ExternalUse, Field, Kind, Member, Model, Object,
+        Organization, Publication, PublishTarget, SecretSource,
     },
     raw::{self, API_VERSION, RawDocument, RawMember, RawMetadata, RawSpec},
     span::{FileId, Location, Sources, Span, Spanned},

@@ -7,20 +7,7 @@ use super::*;
 
 impl Builder<'_, '_> {
     pub(super) fn use_entry(&mut self, kind_name: &Spanned<String>, reference: &Spanned<String>) {
-        let Some(kind) = Kind::parse(&kind_name.value).filter(|k| k.is_resource()) else {
-            let names: Vec<&str> = Kind::RESOURCES.iter().map(|k| k.as_str()).collect();
-            let problem = Problem::error(
-                "spherectl::manifest::unknown_kind",
-                format!("unknown resource kind `{}`", kind_name.value),
-            )
-            .at(self.at(kind_name.span), "not a resource kind")
-            .help(match rules::nearest(&kind_name.value, names.iter().copied()) {
-                Some(near) => format!("did you mean `{near}`?"),
-                None => format!("expected one of {}", names.join(", ")),
-            });
-            self.cx.error(problem);
-            return;
-        };
+        let Some(kind) = self.resource_kind(kind_name) else { return };
         if reference.value.split('/').count() != 3 {
             let problem = Problem::error(
                 "spherectl::manifest::invalid_reference",
@@ -60,6 +47,52 @@ impl Builder<'_, '_> {
             location,
         });
         self.depend(target, EdgeKind::Uses, reference.span);
+    }
+
+    /// A `spec.uses` entry by platform id: a resource these manifests do not declare. Whether it
+    /// exists, and is published to this project's community, is the plan's to check.
+    pub(super) fn external_use_entry(&mut self, kind_name: &Spanned<String>, id: &Spanned<String>) {
+        let Some(kind) = self.resource_kind(kind_name) else { return };
+        let location = self.at(id.span);
+        if id.value.trim().is_empty() || id.value.chars().any(char::is_whitespace) {
+            let problem = Problem::error(
+                "spherectl::manifest::invalid_reference",
+                format!("`uses` needs a platform id, not `{}`", id.value),
+            )
+            .at(location, "not a platform id");
+            self.cx.error(problem);
+            return;
+        }
+        if let Some(first) = self.object.external_uses.iter().find(|u| u.id == id.value) {
+            let problem = Problem::error(
+                "spherectl::manifest::duplicate_use",
+                format!("`{}` is used twice", id.value),
+            )
+            .at(location, "listed again here")
+            .at(first.location, "first listed here");
+            self.cx.error(problem);
+            return;
+        }
+        self.object.external_uses.push(ExternalUse { kind, id: id.value.clone(), location });
+    }
+
+    /// The resource kind `kind_name` names; an error (with did-you-mean) when it names none.
+    fn resource_kind(&mut self, kind_name: &Spanned<String>) -> Option<Kind> {
+        let kind = Kind::parse(&kind_name.value).filter(|k| k.is_resource());
+        if kind.is_none() {
+            let names: Vec<&str> = Kind::RESOURCES.iter().map(|k| k.as_str()).collect();
+            let problem = Problem::error(
+                "spherectl::manifest::unknown_kind",
+                format!("unknown resource kind `{}`", kind_name.value),
+            )
+            .at(self.at(kind_name.span), "not a resource kind")
+            .help(match rules::nearest(&kind_name.value, names.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("expected one of {}", names.join(", ")),
+            });
+            self.cx.error(problem);
+        }
+        kind
     }
 
     /// Resolves a reference by name (same project) or `community/project/name`.

@@ -281,9 +281,15 @@ pub struct RawUse {
     #[schemars(with = "Spanned<String>")]
     pub kind: Option<Spanned<String>>,
     /// `community/project/name` of a resource published to this project's community.
-    #[serde(rename = "ref")]
+    /// One of `ref` and `id` is required.
+    #[serde(rename = "ref", default)]
     #[schemars(with = "Spanned<String>")]
     pub reference: Option<Spanned<String>>,
+    /// The platform id of a resource that these manifests do not declare (another set's, or one
+    /// made in the console), published to this project's community; instead of `ref`.
+    #[serde(default)]
+    #[schemars(with = "Spanned<String>")]
+    pub id: Option<Spanned<String>>,
 }
 
 /// A `publish` target: a community name managed here, or `{id: ...}` of one that is not.
