@@ -435,6 +435,27 @@ impl Platform for Sandbox {
 }
 
 impl Sandbox {
+    /// The object an update or delete changes: re-checked against what the plan saw (when it
+    /// saw it), then the actor's role for `act` on it required (`verb` names the act in the
+    /// refusal).
+    fn writable(
+        &self,
+        tx: &Transaction<'_>,
+        kind: Kind,
+        id: &str,
+        seen: Option<&Seen>,
+        act: rules::Act,
+        verb: &str,
+    ) -> PlatformResult<Row> {
+        if let Some(seen) = seen {
+            unchanged(tx, kind, id, seen)?;
+        }
+        let row = load_kind(tx, kind, id)?;
+        let (_, needed, _) = rules::needed_role(act, kind);
+        require(tx, &self.actor, id, needed, &format!("{verb} {kind} `{}`", row.name))?;
+        Ok(row)
+    }
+
     /// An update inside a write's transaction, first re-checked against what the plan saw.
     fn update_in(
         &self,
@@ -444,13 +465,7 @@ impl Sandbox {
         request: &UpdateRequest,
         seen: Option<&Seen>,
     ) -> PlatformResult<()> {
-        if let Some(seen) = seen {
-            unchanged(tx, kind, id, seen)?;
-        }
-
-        let row = load_kind(tx, kind, id)?;
-        let (_, needed, _) = rules::needed_role(rules::Act::Update, kind);
-        require(tx, &self.actor, id, needed, &format!("change {kind} `{}`", row.name))?;
+        let row = self.writable(tx, kind, id, seen, rules::Act::Update, "change")?;
         if let Some(zone) = request.set.get("spec.zone")
             && kind == Kind::Community
             && row.attributes.get("spec.zone") != Some(zone)
@@ -520,13 +535,7 @@ impl Sandbox {
         id: &str,
         seen: Option<&Seen>,
     ) -> PlatformResult<()> {
-        if let Some(seen) = seen {
-            unchanged(tx, kind, id, seen)?;
-        }
-
-        let row = load_kind(tx, kind, id)?;
-        let (_, needed, _) = rules::needed_role(rules::Act::Delete, kind);
-        require(tx, &self.actor, id, needed, &format!("delete {kind} `{}`", row.name))?;
+        let row = self.writable(tx, kind, id, seen, rules::Act::Delete, "delete")?;
         let children = count(tx, "SELECT count(*) FROM objects WHERE parent_id = ?1", id)?;
         let (publications, users) = if kind.is_resource() {
             (
