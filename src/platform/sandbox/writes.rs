@@ -229,13 +229,12 @@ impl Platform for Sandbox {
 
     fn remove_member(&self, kind: Kind, id: &str, subject: &str) -> PlatformResult<()> {
         self.write(|tx| {
-            let row = load_kind(tx, kind, id)?;
-            require(
+            self.authorized(
                 tx,
-                &self.actor,
+                kind,
                 id,
-                rules::needed_role(rules::Act::Members, kind).1,
-                &format!("manage access to {kind} `{}`", row.name),
+                rules::Act::Members,
+                &format!("manage access to {kind}"),
             )?;
             tx.execute(
                 "DELETE FROM bindings WHERE object_id = ?1 AND subject = ?2",
@@ -364,14 +363,8 @@ impl Platform for Sandbox {
         resource_id: &str,
     ) -> PlatformResult<()> {
         self.write(|tx| {
-            let project = load_kind(tx, Kind::Project, project_id)?;
-            require(
-                tx,
-                &self.actor,
-                project_id,
-                rules::needed_role(rules::Act::Use, Kind::Project).1,
-                &format!("remove {kind} from project `{}`", project.name),
-            )?;
+            let doing = format!("remove {kind} from project");
+            self.authorized(tx, Kind::Project, project_id, rules::Act::Use, &doing)?;
             tx.execute(
                 "DELETE FROM uses WHERE project_id = ?1 AND resource_id = ?2",
                 params![project_id, resource_id],
@@ -413,14 +406,8 @@ impl Platform for Sandbox {
 
     fn set_balance(&self, project_id: &str, balance: i64) -> PlatformResult<()> {
         self.write(|tx| {
-            let project = load_kind(tx, Kind::Project, project_id)?;
-            require(
-                tx,
-                &self.actor,
-                project_id,
-                rules::needed_role(rules::Act::SetBalance, Kind::Project).1,
-                &format!("set the balance of project `{}`", project.name),
-            )?;
+            let doing = "set the balance of project";
+            self.authorized(tx, Kind::Project, project_id, rules::Act::SetBalance, doing)?;
             if balance < 0 {
                 return Err(rejected("a unit balance cannot be negative"));
             }
@@ -450,9 +437,22 @@ impl Sandbox {
         if let Some(seen) = seen {
             unchanged(tx, kind, id, seen)?;
         }
+        self.authorized(tx, kind, id, act, &format!("{verb} {kind}"))
+    }
+
+    /// Loads the object `id` of `kind` and requires the actor's role for `act` on it; `doing`
+    /// names the act in a refusal (`change Project`, then the object's name).
+    fn authorized(
+        &self,
+        tx: &Transaction<'_>,
+        kind: Kind,
+        id: &str,
+        act: rules::Act,
+        doing: &str,
+    ) -> PlatformResult<Row> {
         let row = load_kind(tx, kind, id)?;
         let (_, needed, _) = rules::needed_role(act, kind);
-        require(tx, &self.actor, id, needed, &format!("{verb} {kind} `{}`", row.name))?;
+        require(tx, &self.actor, id, needed, &format!("{doing} `{}`", row.name))?;
         Ok(row)
     }
 
